@@ -1,1 +1,116 @@
-fn main() {}
+//! `bassline`: the command-line entry point.
+
+use std::{
+    fs,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result, bail};
+use bassline_core::{Network, Request, StateDocument};
+use clap::{Parser, Subcommand};
+
+/// Bassline: collaborative editing of propagation networks.
+#[derive(Debug, Parser)]
+#[command(name = "bassline", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a state file (an export) and print what it holds and its state hash.
+    Check {
+        /// The state document, as written by an export.
+        file: PathBuf,
+    },
+    /// Apply requests (one JSON request per line) to a state file, offline.
+    ///
+    /// Example line: {"type":"update-content","contact":"c1","value":42}
+    /// Without --state the requests start from an empty network.
+    Apply {
+        /// The requests, one JSON object per line; `-` reads standard input.
+        requests: PathBuf,
+        /// The state document to start from.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Where to write the resulting state document (default: print it).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Check { file } => check(&file),
+        Command::Apply {
+            requests,
+            state,
+            output,
+        } => apply(&requests, state.as_deref(), output.as_deref()),
+    }
+}
+
+fn load(file: &Path) -> Result<Network> {
+    let text =
+        fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let doc = StateDocument::from_json(&text).with_context(|| format!("{}", file.display()))?;
+    Network::import(&doc).with_context(|| format!("{}", file.display()))
+}
+
+fn check(file: &Path) -> Result<()> {
+    let net = load(file)?;
+    let (groups, contacts, wires) = net.counts();
+    println!("{}: valid state document", file.display());
+    println!("  groups:   {groups} (root included)");
+    println!("  contacts: {contacts}");
+    println!("  wires:    {wires}");
+    println!("  hash:     {}", net.state_hash());
+    Ok(())
+}
+
+fn apply(requests: &Path, state: Option<&Path>, output: Option<&Path>) -> Result<()> {
+    let mut net = match state {
+        Some(s) => load(s)?,
+        None => Network::new(),
+    };
+    let reader: Box<dyn BufRead> = if requests == Path::new("-") {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        let f = fs::File::open(requests)
+            .with_context(|| format!("cannot open {}", requests.display()))?;
+        Box::new(BufReader::new(f))
+    };
+    let mut applied = 0usize;
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", requests.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let request: Request = serde_json::from_str(&line)
+            .with_context(|| format!("line {}: not a request", n + 1))?;
+        if let Err(e) = net.apply(request) {
+            bail!(
+                "line {}: refused: {e} (nothing after line {} was applied)",
+                n + 1,
+                n
+            );
+        }
+        applied += 1;
+    }
+    let json = net.export().to_json_pretty();
+    match output {
+        Some(out) => {
+            fs::write(out, json + "\n")
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            eprintln!(
+                "applied {applied} requests; wrote {} (hash {})",
+                out.display(),
+                net.state_hash()
+            );
+        }
+        None => println!("{json}"),
+    }
+    Ok(())
+}
