@@ -57,6 +57,9 @@ pub struct Network {
     adjacency: FxHashMap<Id, Vec<Id>>,
     next_id: u64,
     config: Config,
+    /// While applying a request undoably: changes that undo what has been done so far, in the
+    /// order they were recorded (apply them in reverse).
+    journal: Option<Vec<Change>>,
 }
 
 enum Task {
@@ -69,12 +72,25 @@ enum Task {
 struct Touched {
     seen: FxHashSet<Id>,
     order: Vec<Id>,
+    /// With `Some`, the state of each contact before its first change (for undo).
+    before: Option<Vec<Change>>,
 }
 
 impl Touched {
-    fn insert(&mut self, id: &Id) {
-        if self.seen.insert(id.clone()) {
-            self.order.push(id.clone());
+    fn for_network(net: &Network) -> Self {
+        Touched {
+            before: net.journal.is_some().then(Vec::new),
+            ..Touched::default()
+        }
+    }
+
+    /// Call before changing a contact.
+    fn touch(&mut self, c: &Contact) {
+        if self.seen.insert(c.id.clone()) {
+            self.order.push(c.id.clone());
+            if let Some(before) = &mut self.before {
+                before.push(updated(c));
+            }
         }
     }
 }
@@ -110,6 +126,7 @@ impl Network {
             adjacency: FxHashMap::default(),
             next_id: 0,
             config,
+            journal: None,
         }
     }
 
@@ -203,6 +220,7 @@ impl Network {
                     .contacts
                     .get_mut(&id)
                     .ok_or(Error::UnknownContact { id })?;
+                let before = updated(c);
                 if let Some(name) = name {
                     c.name = (!name.is_empty()).then_some(name);
                 }
@@ -210,6 +228,9 @@ impl Network {
                     c.blend = blend;
                 }
                 changes.push(updated(c));
+                if let Some(j) = &mut self.journal {
+                    j.push(before);
+                }
                 Reply::Done
             }
             Request::RemoveContact { id } => {
@@ -226,16 +247,15 @@ impl Network {
                 Reply::Done
             }
             Request::UpdateContent { contact, value } => {
-                let c = self
-                    .contacts
-                    .get_mut(&contact)
-                    .ok_or(Error::UnknownContact {
-                        id: contact.clone(),
-                    })?;
-                let mut touched = Touched::default();
+                if !self.contacts.contains_key(&contact) {
+                    return Err(Error::UnknownContact { id: contact });
+                }
+                let mut touched = Touched::for_network(self);
+                let c = self.contacts.get_mut(&contact).expect("checked above");
                 // A direct write that is accepted resolves the contact's last contradiction.
-                if c.contradiction.take().is_some() {
-                    touched.insert(&contact);
+                if c.contradiction.is_some() {
+                    touched.touch(c);
+                    c.contradiction = None;
                 }
                 self.propagate(vec![Task::Write { contact, value }], &mut touched);
                 self.report(touched, &mut changes);
@@ -261,7 +281,7 @@ impl Network {
                         value: v,
                     });
                 }
-                let mut touched = Touched::default();
+                let mut touched = Touched::for_network(self);
                 self.propagate(tasks, &mut touched);
                 self.report(touched, &mut changes);
                 Reply::Created { id }
@@ -307,6 +327,29 @@ impl Network {
             }
         };
         Ok(Response { reply, changes })
+    }
+
+    /// Applies a request and also returns changes that undo it: applying them in order with
+    /// [`Network::apply_change`] restores the state exactly (same hash). A guest uses this to
+    /// show its own edits at once and take them back if the host decides otherwise.
+    ///
+    /// Importing a whole state is not undoable this way; it is refused with
+    /// [`Error::NotUndoable`].
+    pub fn apply_undoable(&mut self, request: Request) -> Result<(Response, Vec<Change>), Error> {
+        if matches!(request, Request::ImportState { .. }) {
+            return Err(Error::NotUndoable);
+        }
+        self.journal = Some(Vec::new());
+        let result = self.apply(request);
+        let mut undo = self.journal.take().unwrap_or_default();
+        undo.reverse();
+        Ok((result?, undo))
+    }
+
+    fn record(&mut self, undo: impl FnOnce() -> Change) {
+        if let Some(j) = &mut self.journal {
+            j.push(undo());
+        }
     }
 
     /// A group with its contacts, wires and subgroups.
@@ -553,6 +596,7 @@ impl Network {
         changes.push(Change::GroupAdded {
             group: info.clone(),
         });
+        self.record(|| Change::GroupRemoved { id: id.clone() });
         self.groups.insert(id, Group::new(info));
         for c in boundary {
             self.insert_contact(c, true, changes)
@@ -586,6 +630,9 @@ impl Network {
         g.contacts.insert(contact.id.clone());
         changes.push(Change::ContactAdded {
             contact: contact.clone(),
+        });
+        self.record(|| Change::ContactRemoved {
+            id: contact.id.clone(),
         });
         self.contacts.insert(contact.id.clone(), contact);
         Ok(())
@@ -659,6 +706,7 @@ impl Network {
             }
         }
         changes.push(Change::WireAdded { wire: wire.clone() });
+        self.record(|| Change::WireRemoved { id: id.clone() });
         self.wires.insert(id, wire.clone());
         Ok(wire)
     }
@@ -679,16 +727,18 @@ impl Network {
             g.wires.remove(id);
         }
         changes.push(Change::WireRemoved { id: id.clone() });
+        self.record(|| Change::WireAdded { wire });
     }
 
     fn remove_contact(&mut self, id: &Id, changes: &mut Vec<Change>) {
         for w in self.adjacency.get(id).cloned().unwrap_or_default() {
             self.remove_wire(&w, changes);
         }
-        if let Some(c) = self.contacts.remove(id)
-            && let Some(g) = self.groups.get_mut(&c.group)
-        {
-            g.contacts.remove(id);
+        if let Some(c) = self.contacts.remove(id) {
+            if let Some(g) = self.groups.get_mut(&c.group) {
+                g.contacts.remove(id);
+            }
+            self.record(|| Change::ContactAdded { contact: c });
         }
         changes.push(Change::ContactRemoved { id: id.clone() });
     }
@@ -708,10 +758,11 @@ impl Network {
         for c in &contacts {
             self.remove_contact(c, changes);
         }
-        if let Some(g) = self.groups.remove(id)
-            && let Some(parent) = g.info.parent.and_then(|p| self.groups.get_mut(&p))
-        {
-            parent.groups.remove(id);
+        if let Some(g) = self.groups.remove(id) {
+            if let Some(parent) = g.info.parent.as_ref().and_then(|p| self.groups.get_mut(p)) {
+                parent.groups.remove(id);
+            }
+            self.record(|| Change::GroupAdded { group: g.info });
         }
         changes.push(Change::GroupRemoved { id: id.clone() });
     }
@@ -744,6 +795,7 @@ impl Network {
             .groups
             .get(id)
             .ok_or_else(|| Error::UnknownGroup { id: id.clone() })?;
+        let before = g.info.clone();
         let old_parent = g.info.parent.clone();
         if let Some(new_parent) = parent.as_ref().filter(|p| Some(*p) != old_parent.as_ref()) {
             let Some(old_parent) = old_parent else {
@@ -803,6 +855,7 @@ impl Network {
         changes.push(Change::GroupUpdated {
             group: g.info.clone(),
         });
+        self.record(|| Change::GroupUpdated { group: before });
         Ok(())
     }
 
@@ -953,6 +1006,7 @@ impl Network {
                         .and_then(|g| g.contacts.last().cloned()),
                 };
                 if let Some(c) = at.and_then(|at| self.contacts.get_mut(&at)) {
+                    touched.touch(c);
                     c.contradiction = Some(Contradiction {
                         existing: c.value.clone(),
                         incoming: Value::Null,
@@ -962,9 +1016,8 @@ impl Network {
                             self.config.max_steps
                         ),
                     });
-                    touched.insert(&c.id);
                 }
-                return;
+                break;
             }
             match task {
                 Task::Write { contact, value } => {
@@ -976,12 +1029,12 @@ impl Network {
                         BlendMode::Merge => match c.value.merge(&value) {
                             Ok(v) => v,
                             Err(conflict) => {
+                                touched.touch(c);
                                 c.contradiction = Some(Contradiction {
                                     existing: c.value.clone(),
                                     incoming: value,
                                     reason: conflict.reason,
                                 });
-                                touched.insert(&contact);
                                 continue;
                             }
                         },
@@ -989,8 +1042,8 @@ impl Network {
                     if new == c.value {
                         continue;
                     }
+                    touched.touch(c);
                     c.value = new;
-                    touched.insert(&contact);
                     for w in self.adjacency.get(&contact).into_iter().flatten() {
                         let wire = &self.wires[w];
                         let target = if wire.from == contact {
@@ -1031,17 +1084,20 @@ impl Network {
                         Ok(None) => {}
                         Err(reason) => {
                             if let Some(c) = self.contacts.get_mut(&out) {
+                                touched.touch(c);
                                 c.contradiction = Some(Contradiction {
                                     existing: c.value.clone(),
                                     incoming: Value::Null,
                                     reason,
                                 });
-                                touched.insert(&out);
                             }
                         }
                     }
                 }
             }
+        }
+        if let (Some(journal), Some(before)) = (&mut self.journal, touched.before.take()) {
+            journal.extend(before);
         }
     }
 

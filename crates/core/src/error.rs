@@ -51,6 +51,9 @@ pub enum Error {
          {supported}); upgrade Bassline to read it"
     )]
     UnsupportedVersion { found: u64, supported: u64 },
+    /// Replacing the whole state cannot be applied tentatively.
+    #[error("importing a whole state cannot be undone, so it is never applied tentatively")]
+    NotUndoable,
     /// The network behind a client cannot be reached.
     #[error("network unavailable: {reason}")]
     Unavailable { reason: String },

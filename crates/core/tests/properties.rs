@@ -176,6 +176,34 @@ proptest! {
         prop_assert_eq!(replica.export(), net.export());
     }
 
+    /// Applying a request undoably and then its undo restores the exact state.
+    #[test]
+    fn undo_restores_the_state(ops in prop::collection::vec(op(), 1..60), split in 0usize..60) {
+        let split = split.min(ops.len());
+        let (mut net, _) = run(&ops[..split])?;
+        for op in &ops[split..] {
+            let before = net.state_hash();
+            let doc = net.export();
+            let mut copy = net.clone();
+            match net.apply_undoable(to_request(op)) {
+                Ok((_, undo)) => {
+                    let mut reverted = net.clone();
+                    for c in &undo {
+                        reverted
+                            .apply_change(c)
+                            .map_err(|e| TestCaseError::fail(format!("{op:?}: undo {c:?}: {e}")))?;
+                    }
+                    prop_assert_eq!(reverted.state_hash(), before, "undo of {:?}", op);
+                    prop_assert_eq!(reverted.export(), doc);
+                    // The undoable path changes the state exactly as a plain apply does.
+                    copy.apply(to_request(op)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(copy.state_hash(), net.state_hash());
+                }
+                Err(_) => prop_assert_eq!(net.state_hash(), before),
+            }
+        }
+    }
+
     #[test]
     fn export_then_import_keeps_the_hash(ops in prop::collection::vec(op(), 1..80)) {
         let (net, _) = run(&ops)?;
