@@ -1,0 +1,38 @@
+//! Bassline's peer-to-peer wire protocol: the envelope, every message, and the frame codec.
+//!
+//! This crate has no I/O and builds for wasm32.
+
+mod codec;
+mod message;
+
+pub use codec::{Codec, MAX_FRAME, Reassembler, VERSION};
+pub use message::{
+    Decision, Envelope, Epoch, Message, OpId, PeerId, Position, Presence, Sequenced, StateSync,
+    Writer,
+};
+
+/// Why bytes from a peer could not be decoded (or a message could not be encoded).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The frame ended before its header or body did.
+    #[error("frame truncated")]
+    Truncated,
+    /// A frame from a newer or older protocol version.
+    #[error(
+        "protocol version {found} is not supported (this peer speaks {supported}); update Bassline on both sides"
+    )]
+    UnsupportedVersion { found: u8, supported: u8 },
+    /// A frame kind this build does not know.
+    #[error("unknown frame kind {0:#04x}")]
+    UnknownKind(u8),
+    /// A message larger than the configured limit.
+    #[error("message of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge { len: usize, max: usize },
+    /// The frame's contents do not decode.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// The message could not be encoded.
+    #[error("cannot encode message: {0}")]
+    Encode(String),
+}
