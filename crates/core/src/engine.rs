@@ -552,7 +552,7 @@ impl Network {
 
     /// Adds a group. With `make_boundary`, a primitive gets its boundary contacts (a replica
     /// receives them as changes of their own instead).
-    fn insert_group(
+    pub(crate) fn insert_group(
         &mut self,
         info: GroupInfo,
         make_boundary: bool,
@@ -606,7 +606,7 @@ impl Network {
     }
 
     /// Adds a contact. `into_primitive` allows a primitive's own boundary contacts.
-    fn insert_contact(
+    pub(crate) fn insert_contact(
         &mut self,
         contact: Contact,
         into_primitive: bool,
@@ -651,7 +651,7 @@ impl Network {
         [Some(c.group.clone()), parent]
     }
 
-    fn insert_wire(
+    pub(crate) fn insert_wire(
         &mut self,
         id: Id,
         group: Option<&Id>,
@@ -711,7 +711,7 @@ impl Network {
         Ok(wire)
     }
 
-    fn remove_wire(&mut self, id: &Id, changes: &mut Vec<Change>) {
+    pub(crate) fn remove_wire(&mut self, id: &Id, changes: &mut Vec<Change>) {
         let Some(wire) = self.wires.remove(id) else {
             return;
         };
@@ -730,7 +730,7 @@ impl Network {
         self.record(|| Change::WireAdded { wire });
     }
 
-    fn remove_contact(&mut self, id: &Id, changes: &mut Vec<Change>) {
+    pub(crate) fn remove_contact(&mut self, id: &Id, changes: &mut Vec<Change>) {
         for w in self.adjacency.get(id).cloned().unwrap_or_default() {
             self.remove_wire(&w, changes);
         }
@@ -744,7 +744,7 @@ impl Network {
     }
 
     /// Removes a group and everything in it, innermost first, and the wires to its boundary.
-    fn remove_group(&mut self, id: &Id, changes: &mut Vec<Change>) {
+    pub(crate) fn remove_group(&mut self, id: &Id, changes: &mut Vec<Change>) {
         let Some(g) = self.groups.get(id) else { return };
         let subgroups: Vec<Id> = g.groups.iter().cloned().collect();
         let wires: Vec<Id> = g.wires.iter().cloned().collect();
@@ -784,7 +784,7 @@ impl Network {
         }
     }
 
-    fn update_group(
+    pub(crate) fn update_group(
         &mut self,
         id: &Id,
         name: Option<String>,
@@ -861,7 +861,7 @@ impl Network {
 
     // ---- documents ----
 
-    fn group_document(&self, id: &Id) -> GroupDocument {
+    pub(crate) fn group_document(&self, id: &Id) -> GroupDocument {
         let g = &self.groups[id];
         GroupDocument {
             id: id.clone(),

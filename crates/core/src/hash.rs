@@ -110,6 +110,17 @@ impl Network {
             .then(|| self.hash_group(id, &mut memo))
     }
 
+    /// Every group's shallow hash: its own fields, contacts and wires and its subgroups' ids,
+    /// but not their contents. Two replicas whose shallow hashes of a group differ disagree about
+    /// that group itself, which is what a repair has to resend.
+    pub fn shallow_hashes(&self) -> BTreeMap<Id, StateHash> {
+        let mut memo = BTreeMap::new();
+        for id in self.groups.keys() {
+            self.hash_group_with(id, &mut memo, false);
+        }
+        memo
+    }
+
     /// Every group's hash, in one pass.
     pub fn group_hashes(&self) -> BTreeMap<Id, StateHash> {
         let mut memo = BTreeMap::new();
@@ -118,12 +129,25 @@ impl Network {
     }
 
     fn hash_group(&self, id: &Id, memo: &mut BTreeMap<Id, StateHash>) -> StateHash {
+        self.hash_group_with(id, memo, true)
+    }
+
+    fn hash_group_with(
+        &self,
+        id: &Id,
+        memo: &mut BTreeMap<Id, StateHash>,
+        deep: bool,
+    ) -> StateHash {
         let g = &self.groups[id];
         let mut buf = Vec::with_capacity(256);
         buf.push(b'G');
         put_str(&mut buf, id.as_str());
         put_opt_str(&mut buf, g.info.name.as_deref());
         put_opt_str(&mut buf, g.info.primitive.map(|p| p.name()));
+        if !deep {
+            // A moved group must show up as different even though its contents are the same.
+            put_opt_str(&mut buf, g.info.parent.as_ref().map(Id::as_str));
+        }
         let mut h = blake3::Hasher::new();
         put_len(&mut buf, g.contacts.len());
         for c in &g.contacts {
@@ -173,9 +197,11 @@ impl Network {
         }
         put_len(&mut buf, g.groups.len());
         for s in &g.groups {
-            let sub = self.hash_group(s, memo);
             put_str(&mut buf, s.as_str());
-            buf.extend_from_slice(&sub.0);
+            if deep {
+                let sub = self.hash_group_with(s, memo, true);
+                buf.extend_from_slice(&sub.0);
+            }
         }
         h.update(&buf);
         let hash = StateHash(*h.finalize().as_bytes());

@@ -22,6 +22,7 @@ mod hash;
 mod id;
 mod model;
 mod primitive;
+mod repair;
 mod request;
 mod value;
 

@@ -1,0 +1,211 @@
+//! Repairing a replica that diverged: replace the groups whose shallow hashes differ.
+//!
+//! ```
+//! use bassline_core::{Network, Request, Value, id};
+//! let mut host = Network::new();
+//! host.apply(Request::AddContact { id: Some(id!("a")), group: id!("root"), name: None,
+//!     blend: Default::default(), value: Some(Value::from(1.0)), boundary: None }).unwrap();
+//! let mut guest = Network::new();
+//! let (remove, groups) = host.repair_for(&guest.shallow_hashes());
+//! guest.repair(&remove, &groups).unwrap();
+//! assert_eq!(guest.state_hash(), host.state_hash());
+//! ```
+
+use std::collections::BTreeMap;
+
+use crate::{
+    Change, Contact, Error, GroupDocument, GroupInfo, Id, Network, StateHash,
+    document::ContactDocument,
+};
+
+impl Network {
+    /// A group's own contents, with its subgroups as empty stubs, and its parent (the root's
+    /// "parent" is itself).
+    pub fn shallow_document(&self, id: &Id) -> Option<(Id, GroupDocument)> {
+        let g = self.groups.get(id)?;
+        let mut doc = self.group_document_shallow(id);
+        doc.groups = g
+            .groups
+            .iter()
+            .map(|s| {
+                let sub = &self.groups[s].info;
+                GroupDocument {
+                    id: s.clone(),
+                    name: sub.name.clone(),
+                    primitive: sub.primitive,
+                    contacts: Vec::new(),
+                    wires: Vec::new(),
+                    groups: Vec::new(),
+                }
+            })
+            .collect();
+        Some((g.info.parent.clone().unwrap_or_else(|| id.clone()), doc))
+    }
+
+    fn group_document_shallow(&self, id: &Id) -> GroupDocument {
+        let g = &self.groups[id];
+        let mut doc = GroupDocument {
+            id: id.clone(),
+            name: g.info.name.clone(),
+            primitive: g.info.primitive,
+            contacts: Vec::new(),
+            wires: Vec::new(),
+            groups: Vec::new(),
+        };
+        let full = self.group_document(id);
+        doc.contacts = full.contacts;
+        doc.wires = full.wires;
+        doc
+    }
+
+    /// What a replica with the given shallow hashes needs to match this network: the groups it
+    /// should drop, and the groups (parent first) it should take as they are here.
+    pub fn repair_for(
+        &self,
+        theirs: &BTreeMap<Id, StateHash>,
+    ) -> (Vec<Id>, Vec<(Id, GroupDocument)>) {
+        let ours = self.shallow_hashes();
+        let remove = theirs
+            .keys()
+            .filter(|id| !ours.contains_key(*id))
+            .cloned()
+            .collect();
+        let mut groups = Vec::new();
+        // Walk top-down so every parent comes before its subgroups.
+        let mut stack = vec![self.root().clone()];
+        while let Some(id) = stack.pop() {
+            if theirs.get(&id) != ours.get(&id)
+                && let Some(entry) = self.shallow_document(&id)
+            {
+                groups.push(entry);
+            }
+            stack.extend(self.groups[&id].groups.iter().rev().cloned());
+        }
+        (remove, groups)
+    }
+
+    /// Applies a repair computed by [`Network::repair_for`] on the healthy side. Returns the
+    /// changes made, for the UI. On error the replica may be partly repaired; ask for the whole
+    /// state then.
+    pub fn repair(
+        &mut self,
+        remove: &[Id],
+        groups: &[(Id, GroupDocument)],
+    ) -> Result<Vec<Change>, Error> {
+        let mut changes = Vec::new();
+        for id in remove {
+            if *id != *self.root() && self.groups.contains_key(id) {
+                self.remove_group(id, &mut changes);
+            }
+        }
+        // Pass 1: the groups themselves, parents first.
+        for (parent, doc) in groups {
+            let is_root = doc.id == *self.root();
+            let same_kind = self
+                .groups
+                .get(&doc.id)
+                .map(|g| g.info.primitive == doc.primitive);
+            if same_kind == Some(false) && !is_root {
+                self.remove_group(&doc.id, &mut changes);
+            }
+            if !self.groups.contains_key(&doc.id) {
+                let info = GroupInfo {
+                    id: doc.id.clone(),
+                    parent: Some(parent.clone()),
+                    name: doc.name.clone(),
+                    primitive: doc.primitive,
+                };
+                self.insert_group(info, false, &mut changes)?;
+            } else if !is_root {
+                self.update_group(&doc.id, None, Some(parent.clone()), &mut changes)?;
+            }
+            let g = self.groups.get_mut(&doc.id).expect("present after pass 1");
+            if g.info.name != doc.name {
+                g.info.name = doc.name.clone();
+                changes.push(Change::GroupUpdated {
+                    group: g.info.clone(),
+                });
+            }
+            // Subgroups the healthy side does not list here have moved or gone.
+            let listed: Vec<&Id> = doc.groups.iter().map(|s| &s.id).collect();
+            let extra: Vec<Id> = g
+                .groups
+                .iter()
+                .filter(|s| !listed.contains(s))
+                .cloned()
+                .collect();
+            for s in extra {
+                if !groups.iter().any(|(_, d)| d.id == s) {
+                    self.remove_group(&s, &mut changes);
+                }
+            }
+        }
+        // Pass 2: contacts.
+        for (_, doc) in groups {
+            let wanted: BTreeMap<&Id, &ContactDocument> =
+                doc.contacts.iter().map(|c| (&c.id, c)).collect();
+            let present: Vec<Id> = self.groups[&doc.id].contacts.iter().cloned().collect();
+            for c in present.iter().filter(|c| !wanted.contains_key(c)) {
+                self.remove_contact(c, &mut changes);
+            }
+            for c in &doc.contacts {
+                let target = Contact {
+                    id: c.id.clone(),
+                    group: doc.id.clone(),
+                    name: c.name.clone(),
+                    blend: c.blend,
+                    value: c.value.clone(),
+                    contradiction: c.contradiction.clone(),
+                    boundary: c.boundary,
+                };
+                match self.contacts.get(&c.id) {
+                    Some(existing) if *existing == target => {}
+                    Some(existing)
+                        if existing.group == target.group
+                            && existing.boundary == target.boundary =>
+                    {
+                        changes.push(Change::ContactUpdated {
+                            id: target.id.clone(),
+                            value: target.value.clone(),
+                            contradiction: target.contradiction.clone(),
+                            name: target.name.clone(),
+                            blend: target.blend,
+                        });
+                        self.contacts.insert(target.id.clone(), target);
+                    }
+                    Some(_) => {
+                        self.remove_contact(&c.id, &mut changes);
+                        self.insert_contact(target, true, &mut changes)?;
+                    }
+                    None => self.insert_contact(target, true, &mut changes)?,
+                }
+            }
+        }
+        // Pass 3: wires, once every contact they may join exists.
+        for (_, doc) in groups {
+            let present: Vec<Id> = self.groups[&doc.id].wires.iter().cloned().collect();
+            for w in &present {
+                let keep = doc.wires.iter().any(|d| {
+                    let have = &self.wires[w];
+                    d.id == *w && d.from == have.from && d.to == have.to && d.kind == have.kind
+                });
+                if !keep {
+                    self.remove_wire(w, &mut changes);
+                }
+            }
+            for d in &doc.wires {
+                if !self.wires.contains_key(&d.id) {
+                    self.insert_wire(
+                        d.id.clone(),
+                        Some(&doc.id),
+                        d.from.clone(),
+                        d.to.clone(),
+                        d.kind,
+                        &mut changes,
+                    )?;
+                }
+            }
+        }
+        Ok(changes)
+    }
+}
