@@ -32,15 +32,16 @@ pub const ROOT: &str = "root";
 /// Engine settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Most propagation steps one request may take. A loop of gadgets that keeps producing new
-    /// values (a counter wired to itself) stops here with a contradiction instead of hanging.
+    /// Propagation steps one request may take, on top of ten per contact. A loop of gadgets
+    /// that keeps producing new values (a counter wired to itself) stops there with a
+    /// contradiction instead of hanging the editor.
     pub max_steps: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            max_steps: 10_000_000,
+            max_steps: 1_000_000,
         }
     }
 }
@@ -148,6 +149,21 @@ impl Network {
     /// A group's own fields, if it exists.
     pub fn group(&self, id: &Id) -> Option<&GroupInfo> {
         self.groups.get(id).map(|g| &g.info)
+    }
+
+    /// Every contact, in no particular order.
+    pub fn contacts(&self) -> impl Iterator<Item = &Contact> {
+        self.contacts.values()
+    }
+
+    /// Every wire, in no particular order.
+    pub fn wires(&self) -> impl Iterator<Item = &Wire> {
+        self.wires.values()
+    }
+
+    /// Every group's fields (the root included), in no particular order.
+    pub fn groups(&self) -> impl Iterator<Item = &GroupInfo> {
+        self.groups.values().map(|g| &g.info)
     }
 
     /// How many groups (the root included), contacts and wires the network holds.
@@ -264,17 +280,24 @@ impl Network {
             Request::Connect { id, from, to, kind } => {
                 let id = self.fresh(id, 'w', |n, i| n.wires.contains_key(i))?;
                 let wire = self.insert_wire(id.clone(), None, from, to, kind, &mut changes)?;
-                // A new wire carries the values already present at its ends.
+                // A new wire carries the value at `from` to `to`; a bidirectional wire whose
+                // `from` is still empty carries `to`'s value back instead. Never both at once:
+                // two values sent opposite ways round a cycle of accept-last contacts would
+                // chase each other for ever.
+                let value_at = |c: &Id| {
+                    self.contacts
+                        .get(c)
+                        .map(|c| c.value.clone())
+                        .filter(|v| !v.is_null())
+                };
                 let mut tasks = Vec::new();
-                let value_at = |c: &Id| self.contacts.get(c).map(|c| c.value.clone());
-                if let Some(v) = value_at(&wire.from).filter(|v| !v.is_null()) {
+                if let Some(v) = value_at(&wire.from) {
                     tasks.push(Task::Write {
                         contact: wire.to.clone(),
                         value: v,
                     });
-                }
-                if wire.kind == WireKind::Bidirectional
-                    && let Some(v) = value_at(&wire.to).filter(|v| !v.is_null())
+                } else if wire.kind == WireKind::Bidirectional
+                    && let Some(v) = value_at(&wire.to)
                 {
                     tasks.push(Task::Write {
                         contact: wire.from.clone(),
@@ -995,9 +1018,14 @@ impl Network {
     fn propagate(&mut self, tasks: Vec<Task>, touched: &mut Touched) {
         let mut queue: VecDeque<Task> = tasks.into();
         let mut steps = 0usize;
+        // Grows with the network, so a large acyclic network always settles.
+        let budget = self
+            .config
+            .max_steps
+            .saturating_add(self.contacts.len().saturating_mul(10));
         while let Some(task) = queue.pop_front() {
             steps += 1;
-            if steps > self.config.max_steps {
+            if steps > budget {
                 let at = match &task {
                     Task::Write { contact, .. } => Some(contact.clone()),
                     Task::Fire { group } => self
@@ -1013,7 +1041,7 @@ impl Network {
                         reason: format!(
                             "propagation did not settle within {} steps: a loop keeps producing \
                              new values",
-                            self.config.max_steps
+                            budget
                         ),
                     });
                 }

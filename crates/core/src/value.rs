@@ -284,9 +284,11 @@ impl fmt::Display for Value {
 
 // Serialized form: null, booleans, numbers, strings and arrays are plain JSON. A plain map is a
 // JSON object, except that a one-key object whose key starts with `$` would read as a tag, so
-// such a map is wrapped as {"$map": {...}}. The lattices are one-key objects tagged "$grow-set",
+// such a map is wrapped as {"$map": {...}}. Infinities and NaN, which JSON cannot hold, are
+// {"$number": "inf" | "-inf" | "nan"}. The lattices are one-key objects tagged "$grow-set",
 // "$shrink-set", "$grow-map", "$shrink-map" and "$grow-array".
-const TAGS: [&str; 6] = [
+const TAGS: [&str; 7] = [
+    "$number",
     "$map",
     "$grow-set",
     "$shrink-set",
@@ -310,6 +312,16 @@ impl Serialize for Value {
         match self {
             Value::Null => s.serialize_unit(),
             Value::Bool(b) => s.serialize_bool(*b),
+            Value::Number(n) if !n.is_finite() => {
+                let name = if n.is_nan() {
+                    "nan"
+                } else if *n > 0.0 {
+                    "inf"
+                } else {
+                    "-inf"
+                };
+                Tagged("$number", name).serialize(s)
+            }
             Value::Number(n) => {
                 // Integral numbers travel as integers: shorter in MessagePack, and `3` not `3.0`
                 // in JSON. Both decode back to the same f64.
@@ -471,6 +483,16 @@ impl<'de> Visitor<'de> for ValueVisitor {
         let tagged = TAGS.contains(&first.as_str());
         let value = if tagged {
             match first.as_str() {
+                "$number" => match map.next_value::<String>()?.as_str() {
+                    "inf" => Value::Number(f64::INFINITY),
+                    "-inf" => Value::Number(f64::NEG_INFINITY),
+                    "nan" => Value::Number(f64::NAN),
+                    other => {
+                        return Err(de::Error::custom(format!(
+                            "\"$number\" is \"inf\", \"-inf\" or \"nan\", not {other:?}"
+                        )));
+                    }
+                },
                 "$map" => Value::Map(map.next_value_seed(Entries(inner))?),
                 "$grow-set" => {
                     Value::GrowSet(map.next_value_seed(Items(inner))?.into_iter().collect())
@@ -523,6 +545,17 @@ mod tests {
     }
 
     #[test]
+    fn non_finite_numbers_survive_json() {
+        for n in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            let v = Value::Number(n);
+            let text = json(&v);
+            assert!(text.starts_with(r#"{"$number":"#), "{text}");
+            assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), v);
+        }
+        assert!(serde_json::from_str::<Value>(r#"{"$number":"lots"}"#).is_err());
+    }
+
+    #[test]
     fn rejects_extra_keys_beside_a_tag_and_deep_nesting() {
         assert!(serde_json::from_str::<Value>(r#"{"$grow-set":[1],"b":2}"#).is_err());
         assert!(serde_json::from_str::<Value>(r#"{"$grow-set":5}"#).is_err());
@@ -546,6 +579,14 @@ mod tests {
     fn scalar() -> impl Strategy<Value = Value> {
         prop_oneof![
             (-5i32..5).prop_map(|n| Value::Number(f64::from(n))),
+            prop::sample::select(vec![
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::NAN,
+                0.5,
+                -1e300
+            ])
+            .prop_map(Value::Number),
             "[a-c]".prop_map(Value::String),
             any::<bool>().prop_map(Value::Bool),
         ]

@@ -270,6 +270,31 @@ proptest! {
         }
     }
 
+    /// Connecting contacts that already hold different values, in any order, with wires in
+    /// both directions and cycles, settles without touching the step budget.
+    #[test]
+    fn connecting_valued_contacts_settles(
+        values in prop::collection::vec(prop::option::of(-3i32..3), 8),
+        edges in prop::collection::vec((0u8..8, 0u8..8, any::<bool>()), 1..30),
+    ) {
+        let mut net = Network::with_config(Config { max_steps: 100_000 });
+        for (i, v) in values.iter().enumerate() {
+            ok(&mut net, contact("root", &format!("c{i}")));
+            if let Some(v) = v {
+                ok(&mut net, write(&format!("c{i}"), f64::from(*v)));
+            }
+        }
+        for (i, (a, b, directed)) in edges.iter().enumerate() {
+            if a != b {
+                let kind = if *directed { WireKind::Directed } else { WireKind::Bidirectional };
+                ok(&mut net, wire_kind(&format!("w{i}"), &format!("c{a}"), &format!("c{b}"), kind));
+            }
+        }
+        for c in net.contacts() {
+            prop_assert!(c.contradiction.is_none(), "{:?}", c);
+        }
+    }
+
     /// Building the same structure in a different order gives the same hash.
     #[test]
     fn build_order_does_not_change_the_hash(
