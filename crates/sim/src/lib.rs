@@ -51,6 +51,8 @@ pub struct SimConfig {
     pub fault: Option<Fault>,
     /// Upper bound on simulation steps before declaring a livelock.
     pub max_steps: usize,
+    /// Print every event and fault as it happens (for replaying a failure).
+    pub trace: bool,
 }
 
 impl Default for SimConfig {
@@ -68,6 +70,7 @@ impl Default for SimConfig {
             max_skew: Duration::from_millis(300),
             fault: None,
             max_steps: 2_000_000,
+            trace: false,
         }
     }
 }
@@ -136,6 +139,7 @@ struct Delivery {
     seq: u64,
     from: PeerId,
     to: PeerId,
+    channel: Channel,
     generation: u64,
     frame: Vec<u8>,
 }
@@ -167,6 +171,8 @@ struct Sim {
     violations: Vec<String>,
     /// Peers that crashed: their ops need not survive unless another peer saw them.
     crashed: BTreeSet<PeerId>,
+    /// With tracing on: decoders that show what each delivered frame said.
+    spy: BTreeMap<(PeerId, PeerId, Channel), bassline_protocol::Reassembler>,
 }
 
 fn link(a: PeerId, b: PeerId) -> (PeerId, PeerId) {
@@ -198,6 +204,7 @@ impl Sim {
             report: Report::default(),
             violations: Vec::new(),
             crashed: BTreeSet::new(),
+            spy: BTreeMap::new(),
         }
     }
 
@@ -332,9 +339,29 @@ impl Sim {
             if self.generation.get(&link(d.from, d.to)) == Some(&d.generation)
                 && self.up.contains(&link(d.from, d.to))
             {
+                if self.cfg.trace {
+                    let spy = self
+                        .spy
+                        .entry((d.from, d.to, d.channel))
+                        .or_insert_with(|| {
+                            bassline_protocol::Reassembler::new(bassline_protocol::Codec::default())
+                        });
+                    if let Ok(Some(env)) = spy.push(&d.frame)
+                        && !matches!(env.message, bassline_protocol::Message::Heartbeat { .. })
+                    {
+                        let mut text = format!("{:?}", env.message);
+                        text.truncate(160);
+                        eprintln!(
+                            "{:>8.3}s {} -> {}: {text}",
+                            self.now.as_secs_f64(),
+                            d.from,
+                            d.to
+                        );
+                    }
+                }
                 let now = self.local_now(d.to);
                 if let Some(n) = self.nodes.get_mut(&d.to) {
-                    n.session.handle_receive(now, d.from, &d.frame);
+                    n.session.handle_receive(now, d.from, d.channel, &d.frame);
                 }
                 self.drain(d.to)?;
             }
@@ -401,6 +428,7 @@ impl Sim {
                 seq: self.seq,
                 from: id,
                 to: tx.to,
+                channel: tx.channel,
                 generation,
                 frame: tx.frame,
             }));
@@ -409,6 +437,9 @@ impl Sim {
     }
 
     fn observe(&mut self, id: PeerId, event: Event) {
+        if self.cfg.trace && !matches!(event, Event::Changes(_)) {
+            eprintln!("{:>8.3}s peer {id}: {event:?}", self.now.as_secs_f64());
+        }
         let Some(node) = self.nodes.get_mut(&id) else {
             return;
         };
@@ -484,6 +515,9 @@ impl Sim {
 
     fn act(&mut self, action: Action, salt: u64) -> Result<(), String> {
         let ids: Vec<PeerId> = self.nodes.keys().copied().collect();
+        if self.cfg.trace && action != Action::Edit {
+            eprintln!("{:>8.3}s {action:?} among {ids:?}", self.now.as_secs_f64());
+        }
         let mut r = Rng::new(salt);
         match action {
             Action::Edit => {

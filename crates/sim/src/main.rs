@@ -14,7 +14,7 @@ use bassline_sync::Fault;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: bassline-sim [--seed N | --seeds A..B | --long] [--fault skip-dedup]\n\
+        "usage: bassline-sim [--seed N | --seeds A..B | --long] [--fault skip-dedup] [--trace]\n\
          Runs deterministic simulations of Bassline sessions; a failure prints its seed and\n\
          the command that replays it."
     );
@@ -26,6 +26,7 @@ fn main() -> ExitCode {
     let mut seeds = 0..2000u64;
     let mut fault = None;
     let mut verbose = false;
+    let mut trace = false;
     let mut i = 0;
     while i < args.len() {
         match (args[i].as_str(), args.get(i + 1)) {
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
                 i += 1;
             }
             ("--long", _) => seeds = 0..100_000,
+            ("--trace", _) => trace = true,
             ("--fault", Some(f)) if f == "skip-dedup" => {
                 fault = Some(Fault::SkipDedup);
                 i += 1;
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
     for (k, seed) in seeds.enumerate() {
         let cfg = SimConfig {
             fault,
+            trace,
             ..SimConfig::for_seed(seed)
         };
         match run(seed, &cfg) {

@@ -149,7 +149,10 @@ impl Session {
             || (self.role == Role::Guest && (self.host.is_none() || !self.host_alive()));
         if newer || (following_dead_host && epoch >= self.epoch && Some(from) != self.host) {
             if self.role == Role::Host {
-                // Stepping down: our own edits are in the log and re-submitted after sync.
+                // Stepping down. What we sequenced but have not broadcast goes out first, under
+                // our own epoch, to the peers that still follow us; they and we re-submit it to
+                // the new host after syncing.
+                self.flush_batch();
                 self.role = Role::Guest;
             }
             let changes = self.rollback_tentative();

@@ -14,8 +14,8 @@
 //! guest.handle_connected(t, 1);
 //! // Shuttle frames until both sides are quiet.
 //! for _ in 0..10 {
-//!     while let Some(tx) = host.poll_transmit() { guest.handle_receive(t, 1, &tx.frame); }
-//!     while let Some(tx) = guest.poll_transmit() { host.handle_receive(t, 2, &tx.frame); }
+//!     while let Some(tx) = host.poll_transmit() { guest.handle_receive(t, 1, tx.channel, &tx.frame); }
+//!     while let Some(tx) = guest.poll_transmit() { host.handle_receive(t, 2, tx.channel, &tx.frame); }
 //! }
 //! assert!(guest.is_synced());
 //! assert_eq!(guest.network().state_hash(), host.network().state_hash());
@@ -87,12 +87,12 @@ pub enum Fault {
 }
 
 /// Which data channel a frame goes on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Channel {
     /// Ordered and reliable: state, operations, elections.
-    Reliable,
+    Reliable = 0,
     /// Unordered, no retransmits: heartbeats and presence.
-    Unreliable,
+    Unreliable = 1,
 }
 
 /// A frame to send.

@@ -129,7 +129,8 @@ impl Session {
 
     pub(crate) fn flush_batch(&mut self) {
         self.batch_due = None;
-        if self.batch.is_empty() {
+        if self.batch.is_empty() || self.role != Role::Host {
+            self.batch.clear();
             return;
         }
         let ops = std::mem::take(&mut self.batch);

@@ -37,7 +37,8 @@ pub struct Stats {
 
 pub(crate) struct Peer {
     pub connected: bool,
-    pub rx: Reassembler,
+    /// One reassembler per channel: frames of the two channels interleave.
+    pub rx: [Reassembler; 2],
     pub last_heard: Option<Duration>,
     /// Last position it reported in a heartbeat.
     pub position: Option<Position>,
@@ -230,7 +231,12 @@ impl Session {
             log: self.log.len(),
             pending: self.pending.len(),
             batch: self.batch.len(),
-            reassembly_bytes: self.peers.values().map(|p| p.rx.buffered()).sum(),
+            reassembly_bytes: self
+                .peers
+                .values()
+                .flat_map(|p| &p.rx)
+                .map(Reassembler::buffered)
+                .sum(),
             outbox: self.outbox.len(),
             writers: self.writers.len(),
         }
@@ -260,7 +266,7 @@ impl Session {
         let codec = self.config.codec.clone();
         let p = self.peer(peer);
         p.connected = true;
-        p.rx = Reassembler::new(codec);
+        p.rx = [Reassembler::new(codec.clone()), Reassembler::new(codec)];
         p.last_heard = Some(now);
         p.synced = false;
         p.passed_over = false;
@@ -288,10 +294,11 @@ impl Session {
     /// The link to `peer` closed.
     pub fn handle_disconnected(&mut self, now: Duration, peer: PeerId) {
         self.now = now;
+        let codec = self.config.codec.clone();
         if let Some(p) = self.peers.get_mut(&peer) {
             p.connected = false;
             p.synced = false;
-            p.rx = Reassembler::new(self.config.codec.clone());
+            p.rx = [Reassembler::new(codec.clone()), Reassembler::new(codec)];
         }
         if self.role == Role::Guest && self.host == Some(peer) {
             self.host_lost();
@@ -302,10 +309,10 @@ impl Session {
         self.after_input();
     }
 
-    /// A frame arrived from `from`.
-    pub fn handle_receive(&mut self, now: Duration, from: PeerId, frame: &[u8]) {
+    /// A frame arrived from `from` on `channel`.
+    pub fn handle_receive(&mut self, now: Duration, from: PeerId, channel: Channel, frame: &[u8]) {
         self.now = now;
-        let decoded = self.peer(from).rx.push(frame);
+        let decoded = self.peer(from).rx[channel as usize].push(frame);
         let env = match decoded {
             Ok(Some(env)) => env,
             Ok(None) => return,
@@ -445,7 +452,7 @@ impl Session {
         let codec = self.config.codec.clone();
         self.peers.entry(id).or_insert_with(|| Peer {
             connected: false,
-            rx: Reassembler::new(codec),
+            rx: [Reassembler::new(codec.clone()), Reassembler::new(codec)],
             last_heard: None,
             position: None,
             synced: false,
