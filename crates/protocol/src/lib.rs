@@ -2,10 +2,16 @@
 //!
 //! This crate has no I/O and builds for wasm32.
 
+#![forbid(unsafe_code)]
+
+/// Not part of the API: generated data for the benchmarks.
+#[doc(hidden)]
+pub mod bench_data;
 mod codec;
 mod message;
+mod msgpack;
 
-pub use codec::{Codec, MAX_FRAME, Reassembler, VERSION};
+pub use codec::{COMPRESS_ABOVE, Codec, Format, MAX_FRAME, Reassembler, VERSION};
 pub use message::{
     Decision, Envelope, Epoch, Message, OpId, PeerId, Position, Presence, Sequenced, StateSync,
     Writer,
@@ -32,6 +38,10 @@ pub enum Error {
     /// The frame's contents do not decode.
     #[error("malformed frame: {0}")]
     Malformed(String),
+    /// Chunks arrived out of order, interleaved with another message, or inconsistent with
+    /// their first chunk; the partial message was dropped.
+    #[error("bad chunk sequence: {0}; the partial message was dropped")]
+    BadChunk(String),
     /// The message could not be encoded.
     #[error("cannot encode message: {0}")]
     Encode(String),
