@@ -286,12 +286,33 @@ fn named<T: Serialize + ?Sized>(out: &mut Vec<u8>, item: &T) -> Result<(), Error
     rmp_serde::encode::write_named(out, item).map_err(|e| Error::Encode(e.to_string()))
 }
 
+/// A contact value: scalars written directly (the same bytes rmp-serde would write, and the
+/// same integral-number rule as `Value`'s Serialize), everything else through rmp-serde. A state
+/// holds one value per contact, so this is most of the work of a full state.
+fn value(out: &mut Vec<u8>, v: &Value) -> Result<(), Error> {
+    match v {
+        Value::Null => nil(out),
+        Value::Bool(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+        Value::Number(n) => {
+            if n.fract() == 0.0 && n.abs() < 9.0e15 && !(*n == 0.0 && n.is_sign_negative()) {
+                sint(out, *n as i64);
+            } else {
+                out.push(0xcb);
+                out.extend_from_slice(&n.to_bits().to_be_bytes());
+            }
+        }
+        Value::String(s) => str(out, s)?,
+        other => named(out, other)?,
+    }
+    Ok(())
+}
+
 fn request(out: &mut Vec<u8>, r: &Request) -> Result<(), Error> {
     match r {
-        Request::UpdateContent { contact, value } => {
+        Request::UpdateContent { contact, value: v } => {
             uint(out, REQUEST_UPDATE_CONTENT);
             str(out, contact.as_str())?;
-            named(out, value)
+            value(out, v)
         }
         other => {
             uint(out, REQUEST_NAMED);
@@ -355,13 +376,13 @@ fn contact(out: &mut Vec<u8>, c: &ContactDocument) -> Result<(), Error> {
     str(out, c.id.as_str())?;
     opt_str(out, c.name.as_deref())?;
     uint(out, blend_code(c.blend));
-    named(out, &c.value)?;
+    value(out, &c.value)?;
     match &c.contradiction {
         None => nil(out),
         Some(x) => {
             array(out, 3);
-            named(out, &x.existing)?;
-            named(out, &x.incoming)?;
+            value(out, &x.existing)?;
+            value(out, &x.incoming)?;
             str(out, &x.reason)?;
         }
     }
@@ -703,7 +724,23 @@ impl<'a> Reader<'a> {
     }
 
     fn value(&mut self) -> Result<Value, Error> {
-        self.named()
+        let marker = *self.buf.get(self.pos).ok_or(Error::Truncated)?;
+        Ok(match marker {
+            0xc0 => {
+                self.pos += 1;
+                Value::Null
+            }
+            0xc2 | 0xc3 => Value::Bool(self.bool()?),
+            0x00..=0x7f | 0xcc..=0xcf => Value::Number(self.uint()? as f64),
+            0xe0..=0xff | 0xd0..=0xd3 => Value::Number(self.sint()? as f64),
+            0xca => Value::Number(f64::from(self.f32()?)),
+            0xcb => {
+                self.pos += 1;
+                Value::Number(f64::from_bits(u64::from_be_bytes(self.be()?)))
+            }
+            0xa0..=0xbf | 0xd9..=0xdb => Value::String(self.str()?.to_owned()),
+            _ => self.named()?,
+        })
     }
 
     fn request(&mut self) -> Result<Request, Error> {
@@ -982,6 +1019,42 @@ mod tests {
         assert!(value_len(&deep).is_err());
         assert!(value_len(&[0xc1]).is_err());
         assert_eq!(value_len(&[]), Err(Error::Truncated));
+    }
+
+    #[test]
+    fn scalar_values_are_written_as_rmp_serde_writes_them() {
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Number(42.0),
+            Value::Number(-7.0),
+            Value::Number(300.0),
+            Value::Number(-0.0),
+            Value::Number(2.5),
+            Value::Number(f64::INFINITY),
+            Value::Number(1e300),
+            Value::String("hello".into()),
+            Value::String("x".repeat(40)),
+            Value::grow_set([Value::Number(1.0)]),
+        ];
+        for v in values {
+            let mut ours = Vec::new();
+            value(&mut ours, &v).unwrap();
+            assert_eq!(ours, rmp_serde::to_vec_named(&v).unwrap(), "{v:?}");
+            let mut r = Reader { buf: &ours, pos: 0 };
+            assert_eq!(r.value().unwrap(), v);
+            assert_eq!(r.pos, ours.len());
+        }
+        // Other integer and float widths that another encoder might pick also decode.
+        let f32_bytes = rmp_serde::to_vec(&1.5f32).unwrap();
+        assert_eq!(
+            Reader {
+                buf: &f32_bytes,
+                pos: 0
+            }
+            .value(),
+            Ok(Value::Number(1.5))
+        );
     }
 
     #[test]
