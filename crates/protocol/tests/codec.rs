@@ -172,6 +172,20 @@ fn request() -> impl Strategy<Value = Request> {
         1 => (id(), group()).prop_map(|(parent, group)| Request::RegisterGroup { parent, group }),
         1 => (id(), prop::option::of(".{0,4}"), prop::option::of(id()))
             .prop_map(|(id, name, parent)| Request::UpdateGroup { id, name, parent }),
+        1 => (prop::option::of(id()), id(), prop::option::of(".{0,4}"), prop::option::of(primitive()))
+            .prop_map(|(id, parent, name, primitive)| Request::AddGroup { id, parent, name, primitive }),
+        1 => (id(), prop::option::of(".{0,4}"), prop::option::of(any::<bool>()))
+            .prop_map(|(id, name, merge)| Request::UpdateContact {
+                id,
+                name,
+                blend: merge.map(|m| if m { BlendMode::Merge } else { BlendMode::AcceptLast }),
+            }),
+        1 => id().prop_map(|id| Request::RemoveContact { id }),
+        1 => id().prop_map(|id| Request::Disconnect { id }),
+        1 => id().prop_map(|group| Request::GetGroupState { group }),
+        1 => id().prop_map(|id| Request::GetContact { id }),
+        1 => id().prop_map(|id| Request::GetWire { id }),
+        1 => group().prop_map(|root| Request::ImportState { document: StateDocument::new(root) }),
     ]
 }
 
@@ -332,6 +346,37 @@ proptest! {
         let frames: Vec<Vec<u8>> =
             envs.iter().flat_map(|e| codec.encode(e).unwrap()).collect();
         prop_assert_eq!(decode_all(&codec, &frames), Ok(envs));
+    }
+
+    #[test]
+    fn compressible_messages_are_compressed_and_round_trip(
+        unit in "[a-c]{1,4}",
+        repeat in 50usize..2000,
+        codec in codec(),
+    ) {
+        let env = Envelope {
+            id: 9,
+            ts: 9,
+            from: 2,
+            message: Message::Submit {
+                op: 1,
+                ts: 9,
+                seen: 0,
+                request: Request::UpdateContent {
+                    contact: Id::new("c1").unwrap(),
+                    value: Value::String(unit.repeat(repeat)),
+                },
+            },
+        };
+        let frames = codec.encode(&env).unwrap();
+        let compressed = frames[0][1] & 0x02 != 0;
+        if codec.compress_above == usize::MAX {
+            prop_assert!(!compressed, "compression off");
+        } else if codec.compress_above < unit.len() * repeat {
+            prop_assert!(compressed, "a repetitive body above the threshold is compressed");
+        }
+        prop_assert!(frames.iter().all(|f| f.len() <= codec.max_frame));
+        prop_assert_eq!(decode_all(&Codec::default(), &frames), Ok(vec![env]));
     }
 
     #[test]
