@@ -262,6 +262,31 @@ fn state(contacts: usize, runs: usize, with_automerge: bool) {
     );
 }
 
+/// Where the default path spends its time: encode (with compression and chunking), and decode
+/// (reassembly, decompression, decoding), the decoded state's drop counted separately.
+fn split(contacts: usize, runs: usize) {
+    let env = bench_data::state_sync(contacts, contacts);
+    let codec = Codec::default();
+    let (enc, frames) = best(runs, || codec.encode(&env).expect("encodes"));
+    let mut dec = Duration::MAX;
+    let mut drop_time = Duration::MAX;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let back = decode(&codec, &frames);
+        dec = dec.min(t.elapsed());
+        let t = Instant::now();
+        drop(back);
+        drop_time = drop_time.min(t.elapsed());
+    }
+    println!(
+        "\nDefault codec, {contacts} + {contacts}: encode {} ms, decode {} ms, dropping the decoded state {} ms ({} frames)",
+        ms(enc),
+        ms(dec),
+        ms(drop_time),
+        frames.len()
+    );
+}
+
 fn threshold() {
     println!("\nWhere LZ4 starts to pay: Batch of n content updates, MessagePack body");
     println!(
@@ -308,8 +333,15 @@ fn hot_path() {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--split") {
+        split(10_000, 5);
+        split(100_000, 3);
+        return;
+    }
     hot_path();
     threshold();
     state(10_000, if quick { 2 } else { 5 }, true);
     state(100_000, if quick { 1 } else { 3 }, true);
+    split(10_000, 5);
+    split(100_000, 3);
 }
