@@ -1,11 +1,32 @@
 //! Bassline's peer-to-peer wire protocol: the envelope, every message, and the frame codec.
 //!
-//! This crate has no I/O and builds for wasm32.
+//! This crate has no I/O and builds for wasm32. The wire format is described, with examples the
+//! tests decode, in `docs/PROTOCOL.md`.
+//!
+//! ```
+//! use bassline_core::{Request, Value, id};
+//! use bassline_protocol::{Codec, Envelope, Message, Reassembler};
+//! let edit = Envelope { id: 3, ts: 62, from: 3, message: Message::Submit {
+//!     op: 13, ts: 62, seen: 57,
+//!     request: Request::UpdateContent { contact: id!("c12"), value: Value::from(42.0) },
+//! }};
+//! let frames = Codec::default().encode(&edit).unwrap();
+//! assert_eq!(frames.len(), 1);
+//! assert!(frames[0].len() < 32, "a single content update is tiny on the wire");
+//! let mut rx = Reassembler::new(Codec::default());
+//! assert_eq!(rx.push(&frames[0]).unwrap(), Some(edit));
+//! ```
 
+#![forbid(unsafe_code)]
+
+/// Not part of the API: generated data for the benchmarks.
+#[doc(hidden)]
+pub mod bench_data;
 mod codec;
 mod message;
+mod msgpack;
 
-pub use codec::{Codec, MAX_FRAME, Reassembler, VERSION};
+pub use codec::{COMPRESS_ABOVE, Codec, Format, MAX_FRAME, Reassembler, VERSION};
 pub use message::{
     Decision, Envelope, Epoch, Message, OpId, PeerId, Position, Presence, Sequenced, StateSync,
     Writer,
@@ -32,6 +53,10 @@ pub enum Error {
     /// The frame's contents do not decode.
     #[error("malformed frame: {0}")]
     Malformed(String),
+    /// Chunks arrived out of order, interleaved with another message, or inconsistent with
+    /// their first chunk; the partial message was dropped.
+    #[error("bad chunk sequence: {0}; the partial message was dropped")]
+    BadChunk(String),
     /// The message could not be encoded.
     #[error("cannot encode message: {0}")]
     Encode(String),

@@ -1,0 +1,376 @@
+//! The examples in `docs/PROTOCOL.md` are the ones this test decodes: every ```json block in
+//! the peer-to-peer section followed by a ```hex block must be the same envelope, the hex must be
+//! exactly what the default codec writes, and both must decode.
+//!
+//! To regenerate the examples after a deliberate format change:
+//! `cargo test -p bassline-protocol --test examples -- --ignored --nocapture print_examples`.
+
+use bassline_core::{
+    BlendMode, ContactDocument, GroupDocument, Request, StateDocument, StateHash, Value,
+    WireDocument, WireKind, id,
+};
+use bassline_protocol::{
+    Codec, Decision, Envelope, Epoch, Format, Message, OpId, Position, Presence, Reassembler,
+    Sequenced, StateSync, Writer,
+};
+
+const DOC: &str = include_str!("../../../docs/PROTOCOL.md");
+const SECTION: &str = "## Peer-to-peer (data channels)";
+
+fn pos(seq: u64) -> Position {
+    Position {
+        epoch: Epoch { number: 1, host: 1 },
+        seq,
+    }
+}
+
+fn env(id: u64, ts: u64, from: u64, message: Message) -> Envelope {
+    Envelope {
+        id,
+        ts,
+        from,
+        message,
+    }
+}
+
+fn small_group() -> GroupDocument {
+    GroupDocument {
+        id: id!("g1"),
+        name: Some("Sheet".into()),
+        primitive: None,
+        contacts: vec![
+            ContactDocument {
+                id: id!("c1"),
+                name: None,
+                blend: BlendMode::AcceptLast,
+                value: Value::Number(42.0),
+                contradiction: None,
+                boundary: None,
+            },
+            ContactDocument {
+                id: id!("c2"),
+                name: Some("total".into()),
+                blend: BlendMode::Merge,
+                value: Value::grow_set([Value::from("a")]),
+                contradiction: None,
+                boundary: None,
+            },
+        ],
+        wires: vec![WireDocument {
+            id: id!("w1"),
+            from: id!("c1"),
+            to: id!("c2"),
+            kind: WireKind::Directed,
+        }],
+        groups: Vec::new(),
+    }
+}
+
+/// One example per message kind (two for submit: the compact and the named request form).
+fn examples() -> Vec<(&'static str, Envelope)> {
+    let hash = StateHash([0xab; 32]);
+    vec![
+        (
+            "state-request",
+            env(
+                1,
+                1,
+                3,
+                Message::StateRequest {
+                    have: Some(pos(40)),
+                },
+            ),
+        ),
+        (
+            "state-sync",
+            env(
+                5,
+                60,
+                1,
+                Message::StateSync(Box::new(StateSync {
+                    position: pos(57),
+                    applied: vec![(1, 30), (3, 12)],
+                    writers: vec![Writer {
+                        contact: id!("c1"),
+                        op: OpId {
+                            peer: 3,
+                            counter: 12,
+                        },
+                        ts: 55,
+                        seq: 57,
+                    }],
+                    document: StateDocument::new(GroupDocument {
+                        id: id!("root"),
+                        name: None,
+                        primitive: None,
+                        contacts: Vec::new(),
+                        wires: Vec::new(),
+                        groups: vec![small_group()],
+                    }),
+                })),
+            ),
+        ),
+        ("ack", env(2, 61, 3, Message::Ack { position: pos(57) })),
+        (
+            "submit",
+            env(
+                3,
+                62,
+                3,
+                Message::Submit {
+                    op: 13,
+                    ts: 62,
+                    seen: 57,
+                    request: Request::UpdateContent {
+                        contact: id!("c12"),
+                        value: Value::Number(42.0),
+                    },
+                },
+            ),
+        ),
+        (
+            "submit (any other request)",
+            env(
+                4,
+                63,
+                3,
+                Message::Submit {
+                    op: 14,
+                    ts: 63,
+                    seen: 58,
+                    request: Request::AddContact {
+                        id: None,
+                        group: id!("g1"),
+                        name: Some("x".into()),
+                        blend: BlendMode::AcceptLast,
+                        value: None,
+                        boundary: None,
+                    },
+                },
+            ),
+        ),
+        (
+            "outcome",
+            env(
+                6,
+                64,
+                1,
+                Message::Outcome {
+                    op: 14,
+                    decision: Decision::Refused {
+                        seq: 59,
+                        reason: "no such group".into(),
+                    },
+                },
+            ),
+        ),
+        (
+            "batch",
+            env(
+                7,
+                64,
+                1,
+                Message::Batch {
+                    epoch: Epoch { number: 1, host: 1 },
+                    ops: vec![Sequenced {
+                        seq: 58,
+                        op: OpId {
+                            peer: 3,
+                            counter: 13,
+                        },
+                        ts: 62,
+                        seen: 57,
+                        request: Request::UpdateContent {
+                            contact: id!("c12"),
+                            value: Value::Number(42.0),
+                        },
+                    }],
+                },
+            ),
+        ),
+        (
+            "heartbeat",
+            env(
+                8,
+                65,
+                1,
+                Message::Heartbeat {
+                    position: pos(58),
+                    hash,
+                    host: Some(1),
+                },
+            ),
+        ),
+        (
+            "hash-mismatch",
+            env(
+                9,
+                66,
+                3,
+                Message::HashMismatch {
+                    position: pos(58),
+                    groups: vec![(id!("g1"), hash)],
+                },
+            ),
+        ),
+        (
+            "repair",
+            env(
+                10,
+                67,
+                1,
+                Message::Repair {
+                    position: pos(58),
+                    groups: vec![(id!("g1"), small_group())],
+                    remove: vec![id!("g9")],
+                },
+            ),
+        ),
+        (
+            "candidate",
+            env(
+                11,
+                70,
+                3,
+                Message::Candidate {
+                    epoch: Epoch { number: 2, host: 3 },
+                    position: pos(58),
+                },
+            ),
+        ),
+        (
+            "host-announce",
+            env(
+                12,
+                71,
+                3,
+                Message::HostAnnounce {
+                    epoch: Epoch { number: 2, host: 3 },
+                    base: pos(58),
+                },
+            ),
+        ),
+        ("host-query", env(13, 68, 2, Message::HostQuery { host: 1 })),
+        (
+            "host-seen",
+            env(
+                14,
+                69,
+                3,
+                Message::HostSeen {
+                    host: 1,
+                    alive: false,
+                },
+            ),
+        ),
+        (
+            "presence",
+            env(
+                15,
+                72,
+                2,
+                Message::Presence(Presence {
+                    name: Some("Ada".into()),
+                    group: Some(id!("g1")),
+                    cursor: Some((120.5, 80.0)),
+                    selection: vec![id!("c1")],
+                }),
+            ),
+        ),
+    ]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .chunks(16)
+        .map(|line| {
+            line.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    text.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).expect("hex byte"))
+        .collect()
+}
+
+fn frame(codec: &Codec, env: &Envelope) -> Vec<u8> {
+    let mut frames = codec.encode(env).expect("encodes");
+    assert_eq!(frames.len(), 1, "examples fit in one frame");
+    frames.pop().expect("one frame")
+}
+
+fn decode(frame: &[u8]) -> Envelope {
+    Reassembler::new(Codec::default())
+        .push(frame)
+        .expect("decodes")
+        .expect("whole")
+}
+
+#[test]
+#[ignore = "prints the examples for docs/PROTOCOL.md"]
+fn print_examples() {
+    for (name, env) in examples() {
+        let json = serde_json::to_string(&env).unwrap();
+        println!(
+            "#### {name}\n\n```json\n{json}\n```\n\n```hex\n{}\n```\n",
+            hex(&frame(&Codec::default(), &env))
+        );
+    }
+}
+
+/// The (json, hex) code block pairs of the peer-to-peer section.
+fn documented() -> Vec<(String, String)> {
+    let start = DOC
+        .find(SECTION)
+        .expect("docs/PROTOCOL.md has the peer-to-peer section");
+    let rest = &DOC[start + SECTION.len()..];
+    // The section ends at the next second-level heading.
+    let section = rest.find("\n## ").map_or(rest, |end| &rest[..end]);
+    let mut blocks = Vec::new();
+    let mut lines = section.lines();
+    while let Some(line) = lines.next() {
+        if let Some(lang) = line.strip_prefix("```").filter(|l| !l.is_empty()) {
+            let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+            blocks.push((lang.to_owned(), body.join("\n")));
+        }
+    }
+    let mut pairs = Vec::new();
+    for w in blocks.windows(2) {
+        if w[0].0 == "json" && w[1].0 == "hex" {
+            pairs.push((w[0].1.clone(), w[1].1.clone()));
+        }
+    }
+    pairs
+}
+
+#[test]
+fn the_documented_examples_decode() {
+    let pairs = documented();
+    assert_eq!(
+        pairs.len(),
+        examples().len(),
+        "one json + hex pair per example"
+    );
+    let json_codec = Codec {
+        format: Format::Json,
+        ..Codec::default()
+    };
+    for ((json, hex_text), (name, expected)) in pairs.iter().zip(examples()) {
+        let from_json: Envelope = serde_json::from_str(json).expect(name);
+        assert_eq!(from_json, expected, "{name}: JSON example");
+        let bytes = unhex(hex_text);
+        assert_eq!(decode(&bytes), expected, "{name}: hex example decodes");
+        assert_eq!(
+            bytes,
+            frame(&Codec::default(), &expected),
+            "{name}: hex is what the codec writes"
+        );
+        assert_eq!(decode(&frame(&json_codec, &from_json)), expected, "{name}");
+    }
+}
