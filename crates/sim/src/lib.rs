@@ -729,9 +729,9 @@ impl Sim {
             }
             if !s.is_synced() || s.pending() > 0 {
                 return Err(format!(
-                    "peer {id} not settled: synced {}, {} pending",
+                    "peer {id} not settled: synced {}, pending {:?}",
                     s.is_synced(),
-                    s.pending()
+                    s.pending_ops().map(|(op, _)| op).collect::<Vec<_>>()
                 ));
             }
             if s.position() != host_position {

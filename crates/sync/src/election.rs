@@ -44,9 +44,13 @@ impl Session {
     }
 
     pub(crate) fn on_host_seen(&mut self, host: PeerId, alive: bool) {
-        if alive && self.host == Some(host) && self.query_deadline.is_some() {
-            // Others still see the host: wait for our own link to come back.
+        let asking = self.query_deadline.is_some() || self.role == Role::Electing;
+        if alive && self.host == Some(host) && asking {
+            // Others still see the host: no election; wait for our own link to come back.
             self.query_deadline = None;
+            self.election_deadline = None;
+            self.expected_host = None;
+            self.role = Role::Guest;
             self.host_deadline = Some(self.now + self.config.host_timeout);
         }
     }
@@ -145,9 +149,11 @@ impl Session {
             return;
         }
         let newer = epoch > self.epoch;
-        let following_dead_host = self.role == Role::Electing
+        // Without a live host, an announcement of the current epoch is welcome too: it may come
+        // from the very host this peer lost, whose link is back.
+        let hostless = self.role == Role::Electing
             || (self.role == Role::Guest && (self.host.is_none() || !self.host_alive()));
-        if newer || (following_dead_host && epoch >= self.epoch && Some(from) != self.host) {
+        if newer || (hostless && epoch >= self.epoch) {
             if self.role == Role::Host {
                 // Stepping down. What we sequenced but have not broadcast goes out first, under
                 // our own epoch, to the peers that still follow us; they and we re-submit it to

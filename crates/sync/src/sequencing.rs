@@ -106,6 +106,10 @@ impl Session {
         if s.op.peer == self.me {
             self.pending.retain(|p| p.op != s.op.counter);
         }
+        if !self.orphans.is_empty() {
+            let applied = &self.applied;
+            self.orphans.retain(|o| applied.get(&o.op.peer).is_none_or(|&c| c < o.op.counter));
+        }
         self.events.push_back(Event::Applied {
             op: s.op,
             seq: s.seq,
@@ -223,14 +227,17 @@ impl Session {
             .expect("the document imported once above");
         changes.extend(response.changes);
         // Operations this peer saw sequenced that the host has not decided: they were
-        // sequenced by a host the new one never heard from, so they go to the new host again.
-        let missing: Vec<Sequenced> = self
-            .log
-            .iter()
-            .map(|(_, s)| s.clone())
+        // sequenced by a host the new one never heard from, so they go to the new host again
+        // (and again after any later sync, until some host decides them).
+        let mut seen = std::collections::BTreeSet::new();
+        let mut orphans: Vec<Sequenced> = std::mem::take(&mut self.orphans)
+            .into_iter()
+            .chain(self.log.drain(..).map(|(_, s)| s))
             .filter(|s| applied.get(&s.op.peer).is_none_or(|&c| c < s.op.counter))
+            .filter(|s| seen.insert(s.op))
             .collect();
-        self.log.clear();
+        orphans.sort_by_key(|s| (s.op.peer, s.op.counter));
+        orphans.truncate(self.config.log_cap);
         self.applied = applied;
         self.writers = sync
             .writers
@@ -248,6 +255,7 @@ impl Session {
         });
         changes.extend(self.reapply_tentative());
         self.events.push_back(Event::Changes(changes));
+        self.orphans = orphans;
         if let Some(host) = self.host {
             self.send(
                 host,
@@ -255,15 +263,6 @@ impl Session {
                     position: self.position,
                 },
             );
-            if !missing.is_empty() {
-                self.send(
-                    host,
-                    Message::Batch {
-                        epoch: self.epoch,
-                        ops: missing,
-                    },
-                );
-            }
             self.resend_pending();
         }
     }
@@ -298,10 +297,14 @@ impl Session {
         }
     }
 
-    /// Sends every undecided own operation to the host (again). The host ignores those it has
-    /// already decided, so each is applied exactly once.
+    /// Sends every undecided orphan and own operation to the host (again). The host ignores
+    /// those it has already decided, so each is applied exactly once.
     pub(crate) fn resend_pending(&mut self) {
         let Some(host) = self.host else { return };
+        if !self.orphans.is_empty() {
+            let ops = self.orphans.clone();
+            self.send(host, Message::Batch { epoch: self.epoch, ops });
+        }
         let msgs: Vec<Message> = self
             .pending
             .iter()
@@ -436,7 +439,10 @@ impl Session {
             host: self.me,
             epoch: self.epoch,
         });
-        // Own edits still waiting for a decision: this peer decides them now.
+        // Orphans and own edits still waiting for a decision: this peer decides them now.
+        for o in std::mem::take(&mut self.orphans) {
+            self.sequence(o.op, o.ts, o.seen, o.request);
+        }
         let pending: Vec<Pending> = self.pending.drain(..).collect();
         for p in pending {
             let op = OpId {

@@ -72,6 +72,9 @@ pub struct Session {
     pub(crate) applied: BTreeMap<PeerId, u64>,
     pub(crate) writers: FxHashMap<Id, Writer>,
     pub(crate) log: VecDeque<(Epoch, Sequenced)>,
+    /// Operations sequenced by a host this peer no longer follows that the current host has not
+    /// decided yet: re-submitted after every sync until they are.
+    pub(crate) orphans: Vec<Sequenced>,
     pub(crate) lamport: u64,
     pub(crate) counter: u64,
     pub(crate) pending: VecDeque<Pending>,
@@ -126,6 +129,7 @@ impl Session {
             applied: BTreeMap::new(),
             writers: FxHashMap::default(),
             log: VecDeque::new(),
+            orphans: Vec::new(),
             lamport: 0,
             counter: 0,
             pending: VecDeque::new(),
@@ -226,9 +230,14 @@ impl Session {
         self.pending.len()
     }
 
+    /// The own operations waiting for the host's decision, oldest first.
+    pub fn pending_ops(&self) -> impl Iterator<Item = (OpId, &Request)> {
+        self.pending.iter().map(|p| (OpId { peer: self.me, counter: p.op }, &p.request))
+    }
+
     pub fn stats(&self) -> Stats {
         Stats {
-            log: self.log.len(),
+            log: self.log.len() + self.orphans.len(),
             pending: self.pending.len(),
             batch: self.batch.len(),
             reassembly_bytes: self
@@ -301,6 +310,9 @@ impl Session {
             p.rx = [Reassembler::new(codec.clone()), Reassembler::new(codec)];
         }
         if self.role == Role::Guest && self.host == Some(peer) {
+            // Whatever was in flight to or from the host is gone: after reconnecting, the
+            // host's answer re-establishes the state and pending edits are sent again.
+            self.synced = false;
             self.host_lost();
         }
         if self.role == Role::Electing && self.expected_host == Some(peer) {
