@@ -17,6 +17,8 @@ cargo xtask <command> [args]
 Commands:
   test            fmt check, clippy (warnings are errors), then every test in the workspace
   bench [what]    run the benchmarks and print their figures (what: core)
+  sim [--long]    the deterministic simulator over 2,000 seeds (--long: 100,000); a failure
+                  prints its seed and the command that replays it
   help            this text
 ";
 
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
+        Some("sim") => sim(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())
@@ -124,6 +127,23 @@ fn test() -> Result<()> {
         ]);
         run(t, "every test (cargo test)")
     }
+}
+
+fn sim(args: &[String]) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["run", "--release", "-p", "bassline-sim", "--"]);
+    match args.first().map(String::as_str) {
+        Some("--long") => {
+            cmd.arg("--long");
+        }
+        None => {
+            cmd.args(["--seeds", "0..2000"]);
+        }
+        Some(_) => {
+            cmd.args(args);
+        }
+    }
+    run(cmd, "simulator (release build)")
 }
 
 fn bench(args: &[String]) -> Result<()> {

@@ -284,8 +284,8 @@ impl fmt::Display for Value {
 
 // Serialized form: null, booleans, numbers, strings and arrays are plain JSON. A plain map is a
 // JSON object, except that a one-key object whose key starts with `$` would read as a tag, so
-// such a map is wrapped as {"$map": {...}}. Infinities and NaN, which JSON cannot hold, are
-// {"$number": "inf" | "-inf" | "nan"}. The lattices are one-key objects tagged "$grow-set",
+// such a map is wrapped as {"$map": {...}}. In human-readable formats, infinities and NaN
+// (which JSON cannot hold) are {"$number": "inf" | "-inf" | "nan"}. The lattices are one-key objects tagged "$grow-set",
 // "$shrink-set", "$grow-map", "$shrink-map" and "$grow-array".
 const TAGS: [&str; 7] = [
     "$number",
@@ -312,7 +312,8 @@ impl Serialize for Value {
         match self {
             Value::Null => s.serialize_unit(),
             Value::Bool(b) => s.serialize_bool(*b),
-            Value::Number(n) if !n.is_finite() => {
+            // Binary formats such as MessagePack hold every f64 as it is.
+            Value::Number(n) if !n.is_finite() && s.is_human_readable() => {
                 let name = if n.is_nan() {
                     "nan"
                 } else if *n > 0.0 {

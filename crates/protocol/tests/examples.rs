@@ -2,8 +2,8 @@
 //! the peer-to-peer section followed by a ```hex block must be the same envelope, the hex must be
 //! exactly what the default codec writes, and both must decode.
 //!
-//! To regenerate the examples after a deliberate format change:
-//! `cargo test -p bassline-protocol --test examples -- --ignored --nocapture print_examples`.
+//! After a deliberate format change the test fails and prints the examples as they now belong
+//! in the doc.
 
 use bassline_core::{
     BlendMode, ContactDocument, GroupDocument, Request, StateDocument, StateHash, Value,
@@ -312,16 +312,19 @@ fn decode(frame: &[u8]) -> Envelope {
         .expect("whole")
 }
 
-#[test]
-#[ignore = "prints the examples for docs/PROTOCOL.md"]
-fn print_examples() {
-    for (name, env) in examples() {
-        let json = serde_json::to_string(&env).unwrap();
-        println!(
-            "#### {name}\n\n```json\n{json}\n```\n\n```hex\n{}\n```\n",
-            hex(&frame(&Codec::default(), &env))
-        );
-    }
+/// The examples as they belong in docs/PROTOCOL.md, shown when the doc is out of date.
+fn regenerated() -> String {
+    examples()
+        .into_iter()
+        .map(|(name, env)| {
+            let json = serde_json::to_string(&env).expect("envelopes serialize");
+            format!(
+                "#### {name}\n\n```json\n{json}\n```\n\n```hex\n{}\n```\n",
+                hex(&frame(&Codec::default(), &env))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The (json, hex) code block pairs of the peer-to-peer section.
@@ -366,10 +369,10 @@ fn the_documented_examples_decode() {
         assert_eq!(from_json, expected, "{name}: JSON example");
         let bytes = unhex(hex_text);
         assert_eq!(decode(&bytes), expected, "{name}: hex example decodes");
-        assert_eq!(
-            bytes,
-            frame(&Codec::default(), &expected),
-            "{name}: hex is what the codec writes"
+        assert!(
+            bytes == frame(&Codec::default(), &expected),
+            "{name}: the hex is not what the codec writes; the examples now read:\n\n{}",
+            regenerated()
         );
         assert_eq!(decode(&frame(&json_codec, &from_json)), expected, "{name}");
     }

@@ -110,13 +110,19 @@ pub struct Report {
 pub struct Failure {
     pub seed: u64,
     pub reason: String,
+    /// The deliberate bug the run had, if any (part of the replay command).
+    pub fault: Option<Fault>,
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fault = match self.fault {
+            Some(Fault::SkipDedup) => " --fault skip-dedup",
+            None => "",
+        };
         write!(
             f,
-            "seed {} failed: {}\n  replay: cargo run -p bassline-sim --release -- --seed {}",
+            "seed {} failed: {}\n  replay: cargo run -p bassline-sim --release -- --seed {}{fault}",
             self.seed, self.reason, self.seed
         )
     }
@@ -182,7 +188,11 @@ fn link(a: PeerId, b: PeerId) -> (PeerId, PeerId) {
 /// Runs one seeded simulation and checks every invariant.
 pub fn run(seed: u64, cfg: &SimConfig) -> Result<Report, Failure> {
     let mut sim = Sim::new(seed, cfg.clone());
-    sim.run().map_err(|reason| Failure { seed, reason })
+    sim.run().map_err(|reason| Failure {
+        seed,
+        reason,
+        fault: cfg.fault,
+    })
 }
 
 impl Sim {

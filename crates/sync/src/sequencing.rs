@@ -108,7 +108,8 @@ impl Session {
         }
         if !self.orphans.is_empty() {
             let applied = &self.applied;
-            self.orphans.retain(|o| applied.get(&o.op.peer).is_none_or(|&c| c < o.op.counter));
+            self.orphans
+                .retain(|o| applied.get(&o.op.peer).is_none_or(|&c| c < o.op.counter));
         }
         self.events.push_back(Event::Applied {
             op: s.op,
@@ -303,7 +304,13 @@ impl Session {
         let Some(host) = self.host else { return };
         if !self.orphans.is_empty() {
             let ops = self.orphans.clone();
-            self.send(host, Message::Batch { epoch: self.epoch, ops });
+            self.send(
+                host,
+                Message::Batch {
+                    epoch: self.epoch,
+                    ops,
+                },
+            );
         }
         let msgs: Vec<Message> = self
             .pending

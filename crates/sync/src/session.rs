@@ -232,7 +232,15 @@ impl Session {
 
     /// The own operations waiting for the host's decision, oldest first.
     pub fn pending_ops(&self) -> impl Iterator<Item = (OpId, &Request)> {
-        self.pending.iter().map(|p| (OpId { peer: self.me, counter: p.op }, &p.request))
+        self.pending.iter().map(|p| {
+            (
+                OpId {
+                    peer: self.me,
+                    counter: p.op,
+                },
+                &p.request,
+            )
+        })
     }
 
     pub fn stats(&self) -> Stats {

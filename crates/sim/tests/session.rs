@@ -1,0 +1,309 @@
+//! Sessions wired back to back, without faults: the behaviours a user sees.
+
+use std::time::Duration;
+
+use bassline_core::{BlendMode, Id, Network, Request, Value};
+use bassline_sync::{Config, Event, LocalOutcome, Role, Session};
+
+fn id(s: &str) -> Id {
+    Id::new(s).expect("valid id")
+}
+
+fn network() -> Network {
+    let mut net = Network::new();
+    net.apply(Request::AddContact {
+        id: Some(id("x")),
+        group: id("root"),
+        name: None,
+        blend: BlendMode::AcceptLast,
+        value: Some(Value::Number(0.0)),
+        boundary: None,
+    })
+    .expect("valid");
+    net
+}
+
+/// A host and guests on a perfect network, moved by hand.
+struct Room {
+    peers: Vec<Session>,
+    now: Duration,
+    events: Vec<(u64, Event)>,
+}
+
+impl Room {
+    fn new(guests: u64) -> Room {
+        let mut peers = vec![Session::host(1, Config::default(), network())];
+        for g in 0..guests {
+            peers.push(Session::guest(2 + g, Some(1), Config::default()));
+        }
+        let mut room = Room {
+            peers,
+            now: Duration::ZERO,
+            events: Vec::new(),
+        };
+        let ids: Vec<u64> = room.peers.iter().map(Session::id).collect();
+        for a in 0..room.peers.len() {
+            for &b in &ids {
+                let now = room.now;
+                if room.peers[a].id() != b {
+                    room.peers[a].handle_connected(now, b);
+                }
+            }
+        }
+        room.settle();
+        room
+    }
+
+    fn index(&self, id: u64) -> usize {
+        self.position_of(id).expect("peer exists")
+    }
+
+    fn position_of(&self, id: u64) -> Option<usize> {
+        self.peers.iter().position(|p| p.id() == id)
+    }
+
+    /// Delivers frames (in order, instantly) until nobody has anything to send, letting
+    /// batch timers fire.
+    fn settle(&mut self) {
+        for _ in 0..50 {
+            let mut moved = false;
+            for i in 0..self.peers.len() {
+                let from = self.peers[i].id();
+                while let Some(tx) = self.peers[i].poll_transmit() {
+                    moved = true;
+                    // Frames to a peer that has gone are lost.
+                    let Some(to) = self.position_of(tx.to) else {
+                        continue;
+                    };
+                    let now = self.now;
+                    self.peers[to].handle_receive(now, from, tx.channel, &tx.frame);
+                }
+                while let Some(e) = self.peers[i].poll_event() {
+                    self.events.push((from, e));
+                }
+            }
+            if !moved {
+                self.now += Duration::from_millis(20);
+                let now = self.now;
+                for p in &mut self.peers {
+                    p.handle_timeout(now);
+                }
+                if self.peers.iter().all(|p| p.pending() == 0) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Delivers everything peer `i` has to send, now.
+    fn deliver_from(&mut self, i: usize) {
+        let from = self.peers[i].id();
+        while let Some(tx) = self.peers[i].poll_transmit() {
+            let to = self.index(tx.to);
+            let now = self.now;
+            self.peers[to].handle_receive(now, from, tx.channel, &tx.frame);
+        }
+    }
+
+    fn value(&self, peer: u64, c: &str) -> Value {
+        self.peers[self.index(peer)]
+            .network()
+            .contact(&id(c))
+            .expect("exists")
+            .value
+            .clone()
+    }
+}
+
+fn write(c: &str, v: f64) -> Request {
+    Request::UpdateContent {
+        contact: id(c),
+        value: Value::Number(v),
+    }
+}
+
+#[test]
+fn a_guest_sees_its_edit_at_once_and_everyone_converges() {
+    let mut room = Room::new(2);
+    let now = room.now;
+    let g = room.index(2);
+    let outcome = room.peers[g]
+        .handle_local(now, write("x", 5.0))
+        .expect("guest can edit");
+    assert!(matches!(outcome, LocalOutcome::Submitted(_)));
+    assert_eq!(
+        room.value(2, "x"),
+        Value::Number(5.0),
+        "shown before the host answers"
+    );
+    assert_eq!(room.value(3, "x"), Value::Number(0.0));
+    room.settle();
+    for p in [1, 2, 3] {
+        assert_eq!(room.value(p, "x"), Value::Number(5.0), "peer {p}");
+    }
+    let hashes: Vec<_> = room.peers.iter_mut().map(Session::state_hash).collect();
+    assert!(hashes.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[test]
+fn concurrent_writes_resolve_by_last_writer_everywhere() {
+    let mut room = Room::new(2);
+    let now = room.now;
+    // Both guests write before either sees the other's write: concurrent.
+    let (a, b) = (room.index(2), room.index(3));
+    room.peers[a]
+        .handle_local(now, write("x", 10.0))
+        .expect("edit");
+    room.peers[b]
+        .handle_local(now, write("x", 20.0))
+        .expect("edit");
+    room.peers[b]
+        .handle_local(now, write("x", 21.0))
+        .expect("edit");
+    // Guest 3's writes reach the host first; guest 2's write (Lamport time 1) arrives after
+    // guest 3's second write (time 2) and loses, although the host sequences it last.
+    room.deliver_from(b);
+    room.deliver_from(a);
+    room.settle();
+    for p in [1, 2, 3] {
+        assert_eq!(room.value(p, "x"), Value::Number(21.0), "peer {p}");
+    }
+    let superseded: Vec<u64> = room
+        .events
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                Event::Applied {
+                    op: bassline_sync::OpId { peer: 2, .. },
+                    decision: bassline_sync::Decision::Superseded { .. },
+                    ..
+                }
+            )
+        })
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(
+        superseded,
+        [1, 2, 3],
+        "every peer decided guest 2's write the same way"
+    );
+}
+
+#[test]
+fn a_later_write_that_saw_the_earlier_one_always_applies() {
+    let mut room = Room::new(1);
+    let now = room.now;
+    let h = room.index(1);
+    room.peers[h]
+        .handle_local(now, write("x", 50.0))
+        .expect("edit");
+    room.settle();
+    let g = room.index(2);
+    room.peers[g]
+        .handle_local(room.now, write("x", 1.0))
+        .expect("edit");
+    room.settle();
+    assert_eq!(room.value(1, "x"), Value::Number(1.0));
+    assert_eq!(room.value(2, "x"), Value::Number(1.0));
+}
+
+#[test]
+fn invalid_local_edits_are_refused_with_a_reason_and_change_nothing() {
+    let mut room = Room::new(1);
+    let g = room.index(2);
+    let before = room.peers[g].state_hash();
+    let err = room.peers[g]
+        .handle_local(room.now, write("nope", 1.0))
+        .expect_err("unknown contact");
+    assert!(err.to_string().contains("nope"), "{err}");
+    assert_eq!(room.peers[g].state_hash(), before);
+    let h = room.index(1);
+    let err = room.peers[h]
+        .handle_local(room.now, write("nope", 1.0))
+        .expect_err("unknown contact");
+    assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[test]
+fn garbage_frames_are_reported_and_change_nothing() {
+    let mut room = Room::new(1);
+    let g = room.index(2);
+    let before = room.peers[g].state_hash();
+    let garbage: [&[u8]; 5] = [
+        b"",
+        b"\x01",
+        b"\x09\x00junk",
+        b"\x01\x00\xff\xff\xff",
+        &[1, 0x10, 0, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0],
+    ];
+    for frame in garbage {
+        room.peers[g].handle_receive(room.now, 1, bassline_sync::Channel::Reliable, frame);
+    }
+    let mut reports = 0;
+    while let Some(e) = room.peers[g].poll_event() {
+        if matches!(e, Event::PeerMisbehaved { peer: 1, .. }) {
+            reports += 1;
+        }
+    }
+    assert_eq!(reports, garbage.len());
+    assert_eq!(room.peers[g].state_hash(), before);
+    // The link still works afterwards.
+    room.peers[g]
+        .handle_local(room.now, write("x", 3.0))
+        .expect("edit");
+    room.settle();
+    assert_eq!(room.value(1, "x"), Value::Number(3.0));
+}
+
+#[test]
+fn a_guest_without_a_host_is_read_only_and_a_new_host_takes_over() {
+    let mut room = Room::new(2);
+    // The host goes away.
+    let now = room.now;
+    room.peers.remove(0);
+    for p in &mut room.peers {
+        p.handle_disconnected(now, 1);
+    }
+    let read_only = room.peers.iter_mut().all(|p| p.handle_local_is_refused());
+    assert!(read_only, "no edits while no host exists");
+    room.now += Duration::from_secs(1);
+    room.settle();
+    room.settle();
+    let hosts: Vec<u64> = room
+        .peers
+        .iter()
+        .filter(|p| p.role() == Role::Host)
+        .map(Session::id)
+        .collect();
+    assert_eq!(hosts.len(), 1, "exactly one new host: {hosts:?}");
+    let g = room
+        .peers
+        .iter()
+        .position(|p| p.role() == Role::Guest)
+        .expect("a guest remains");
+    room.peers[g]
+        .handle_local(room.now, write("x", 9.0))
+        .expect("editable again");
+    room.settle();
+    let v: Vec<Value> = room
+        .peers
+        .iter()
+        .map(|p| p.network().contact(&id("x")).expect("x").value.clone())
+        .collect();
+    assert!(v.iter().all(|x| *x == Value::Number(9.0)), "{v:?}");
+}
+
+trait Probe {
+    fn handle_local_is_refused(&mut self) -> bool;
+}
+
+impl Probe for Session {
+    fn handle_local_is_refused(&mut self) -> bool {
+        self.is_read_only()
+            && matches!(
+                self.handle_local(Duration::ZERO, write("x", 1.0)),
+                Err(bassline_sync::Error::ReadOnly)
+            )
+    }
+}
