@@ -16,7 +16,9 @@ cargo xtask <command> [args]
 
 Commands:
   test            fmt check, clippy (warnings are errors), then every test in the workspace
-  bench [what]    run the benchmarks and print their figures (what: core)
+  bench [what]    run the benchmarks, print their figures and rewrite docs/BENCHMARKS.md
+                  (what: all (default), core, protocol, sync; automerge runs the state
+                  encoding comparison against automerge, a separate heavy build)
   sim [--long]    the deterministic simulator over 2,000 seeds (--long: 100,000); a failure
                   prints its seed and the command that replays it
   help            this text
@@ -148,15 +150,28 @@ fn sim(args: &[String]) -> Result<()> {
 
 fn bench(args: &[String]) -> Result<()> {
     let what = args.first().map(String::as_str).unwrap_or("all");
-    match what {
-        "core" | "all" => {
-            let mut b = cargo();
-            b.args(["bench", "-p", "bassline-core"]);
-            run(b, "core benchmarks (criterion)")?;
-            write_bench_table()
+    let packages: &[&str] = match what {
+        "all" => &["bassline-core", "bassline-protocol", "bassline-sim"],
+        "core" => &["bassline-core"],
+        "protocol" => &["bassline-protocol"],
+        "sync" => &["bassline-sim"],
+        "automerge" => {
+            // A separate workspace: automerge is heavy to build and only this comparison needs it.
+            let mut b = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            b.current_dir(workspace_root().join("benches-automerge"));
+            b.env("CARGO_TARGET_DIR", workspace_root().join("target"));
+            b.args(["run", "--release"]);
+            return run(b, "state encoding: Bassline codecs against automerge (same data)");
         }
-        other => bail!("unknown benchmark `{other}`; known: core"),
+        other => bail!("unknown benchmark `{other}`; known: all, core, protocol, sync, automerge"),
+    };
+    let mut b = cargo();
+    b.arg("bench");
+    for p in packages {
+        b.args(["-p", p]);
     }
+    run(b, &format!("criterion benchmarks: {}", packages.join(", ")))?;
+    write_bench_table()
 }
 
 /// Regenerates docs/BENCHMARKS.md from criterion's latest estimates.

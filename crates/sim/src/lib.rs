@@ -13,6 +13,7 @@
 //! ```
 
 mod rng;
+pub mod room;
 
 use std::{
     cmp::Reverse,
@@ -477,7 +478,10 @@ impl Sim {
                     "peer {id} reports peer {peer} misbehaved: {reason}"
                 ));
             }
-            Event::Changes(_) | Event::ReadOnly(_) | Event::Diverged { .. } => {}
+            Event::Changes(_)
+            | Event::ReadOnly(_)
+            | Event::Diverged { .. }
+            | Event::Presence { .. } => {}
         }
     }
 

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use bassline_core::{BlendMode, Id, Network, Request, Value};
-use bassline_sync::{Config, Event, LocalOutcome, Role, Session};
+use bassline_sim::room::Room;
+use bassline_sync::{Event, LocalOutcome, Role, Session};
 
 fn id(s: &str) -> Id {
     Id::new(s).expect("valid id")
@@ -23,98 +24,6 @@ fn network() -> Network {
     net
 }
 
-/// A host and guests on a perfect network, moved by hand.
-struct Room {
-    peers: Vec<Session>,
-    now: Duration,
-    events: Vec<(u64, Event)>,
-}
-
-impl Room {
-    fn new(guests: u64) -> Room {
-        let mut peers = vec![Session::host(1, Config::default(), network())];
-        for g in 0..guests {
-            peers.push(Session::guest(2 + g, Some(1), Config::default()));
-        }
-        let mut room = Room {
-            peers,
-            now: Duration::ZERO,
-            events: Vec::new(),
-        };
-        let ids: Vec<u64> = room.peers.iter().map(Session::id).collect();
-        for a in 0..room.peers.len() {
-            for &b in &ids {
-                let now = room.now;
-                if room.peers[a].id() != b {
-                    room.peers[a].handle_connected(now, b);
-                }
-            }
-        }
-        room.settle();
-        room
-    }
-
-    fn index(&self, id: u64) -> usize {
-        self.position_of(id).expect("peer exists")
-    }
-
-    fn position_of(&self, id: u64) -> Option<usize> {
-        self.peers.iter().position(|p| p.id() == id)
-    }
-
-    /// Delivers frames (in order, instantly) until nobody has anything to send, letting
-    /// batch timers fire.
-    fn settle(&mut self) {
-        for _ in 0..50 {
-            let mut moved = false;
-            for i in 0..self.peers.len() {
-                let from = self.peers[i].id();
-                while let Some(tx) = self.peers[i].poll_transmit() {
-                    moved = true;
-                    // Frames to a peer that has gone are lost.
-                    let Some(to) = self.position_of(tx.to) else {
-                        continue;
-                    };
-                    let now = self.now;
-                    self.peers[to].handle_receive(now, from, tx.channel, &tx.frame);
-                }
-                while let Some(e) = self.peers[i].poll_event() {
-                    self.events.push((from, e));
-                }
-            }
-            if !moved {
-                self.now += Duration::from_millis(20);
-                let now = self.now;
-                for p in &mut self.peers {
-                    p.handle_timeout(now);
-                }
-                if self.peers.iter().all(|p| p.pending() == 0) {
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Delivers everything peer `i` has to send, now.
-    fn deliver_from(&mut self, i: usize) {
-        let from = self.peers[i].id();
-        while let Some(tx) = self.peers[i].poll_transmit() {
-            let to = self.index(tx.to);
-            let now = self.now;
-            self.peers[to].handle_receive(now, from, tx.channel, &tx.frame);
-        }
-    }
-
-    fn value(&self, peer: u64, c: &str) -> Value {
-        self.peers[self.index(peer)]
-            .network()
-            .contact(&id(c))
-            .expect("exists")
-            .value
-            .clone()
-    }
-}
-
 fn write(c: &str, v: f64) -> Request {
     Request::UpdateContent {
         contact: id(c),
@@ -124,7 +33,7 @@ fn write(c: &str, v: f64) -> Request {
 
 #[test]
 fn a_guest_sees_its_edit_at_once_and_everyone_converges() {
-    let mut room = Room::new(2);
+    let mut room = Room::new(2, network());
     let now = room.now;
     let g = room.index(2);
     let outcome = room.peers[g]
@@ -147,7 +56,7 @@ fn a_guest_sees_its_edit_at_once_and_everyone_converges() {
 
 #[test]
 fn concurrent_writes_resolve_by_last_writer_everywhere() {
-    let mut room = Room::new(2);
+    let mut room = Room::new(2, network());
     let now = room.now;
     // Both guests write before either sees the other's write: concurrent.
     let (a, b) = (room.index(2), room.index(3));
@@ -192,7 +101,7 @@ fn concurrent_writes_resolve_by_last_writer_everywhere() {
 
 #[test]
 fn a_later_write_that_saw_the_earlier_one_always_applies() {
-    let mut room = Room::new(1);
+    let mut room = Room::new(1, network());
     let now = room.now;
     let h = room.index(1);
     room.peers[h]
@@ -210,7 +119,7 @@ fn a_later_write_that_saw_the_earlier_one_always_applies() {
 
 #[test]
 fn invalid_local_edits_are_refused_with_a_reason_and_change_nothing() {
-    let mut room = Room::new(1);
+    let mut room = Room::new(1, network());
     let g = room.index(2);
     let before = room.peers[g].state_hash();
     let err = room.peers[g]
@@ -227,7 +136,7 @@ fn invalid_local_edits_are_refused_with_a_reason_and_change_nothing() {
 
 #[test]
 fn garbage_frames_are_reported_and_change_nothing() {
-    let mut room = Room::new(1);
+    let mut room = Room::new(1, network());
     let g = room.index(2);
     let before = room.peers[g].state_hash();
     let garbage: [&[u8]; 5] = [
@@ -258,7 +167,7 @@ fn garbage_frames_are_reported_and_change_nothing() {
 
 #[test]
 fn a_guest_without_a_host_is_read_only_and_a_new_host_takes_over() {
-    let mut room = Room::new(2);
+    let mut room = Room::new(2, network());
     // The host goes away.
     let now = room.now;
     room.peers.remove(0);
@@ -306,4 +215,26 @@ impl Probe for Session {
                 Err(bassline_sync::Error::ReadOnly)
             )
     }
+}
+
+#[test]
+fn presence_reaches_the_other_peers() {
+    let mut room = Room::new(2, network());
+    let presence = bassline_sync::Presence {
+        name: Some("ada".into()),
+        group: Some(id("root")),
+        cursor: Some((1.5, 2.0)),
+        selection: vec![id("x")],
+    };
+    let g = room.index(2);
+    room.peers[g].handle_presence(room.now, presence.clone());
+    room.settle();
+    let mut seen: Vec<u64> = room
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::Presence { peer: 2, presence: p } if *p == presence))
+        .map(|(at, _)| *at)
+        .collect();
+    seen.sort();
+    assert_eq!(seen, [1, 3]);
 }

@@ -28,7 +28,7 @@ mod session;
 use std::time::Duration;
 
 use bassline_core::{Change, Id, StateHash};
-pub use bassline_protocol::{Codec, Decision, Epoch, OpId, PeerId, Position};
+pub use bassline_protocol::{Codec, Decision, Epoch, OpId, PeerId, Position, Presence};
 pub use session::{LocalOutcome, Role, Session, Stats};
 
 /// Session settings. Every peer of a session must use the same engine settings.
@@ -127,6 +127,11 @@ pub enum Event {
     Diverged {
         groups: Vec<Id>,
         host_hash: StateHash,
+    },
+    /// Another peer's presence (name, group in view, cursor, selection).
+    Presence {
+        peer: PeerId,
+        presence: bassline_protocol::Presence,
     },
     /// A peer sent something that could not be decoded or made no sense; it was dropped.
     PeerMisbehaved { peer: PeerId, reason: String },

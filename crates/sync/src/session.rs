@@ -396,6 +396,16 @@ impl Session {
         result
     }
 
+    /// Tells every connected peer where this user is and what they look at (on the unreliable
+    /// channel: a lost update is simply replaced by the next one).
+    pub fn handle_presence(&mut self, now: Duration, presence: bassline_protocol::Presence) {
+        self.now = now;
+        let peers: Vec<PeerId> = self.connected_peers().collect();
+        for p in peers {
+            self.send(p, Message::Presence(presence.clone()));
+        }
+    }
+
     /// Timers: call when [`Session::poll_timeout`]'s deadline has passed.
     pub fn handle_timeout(&mut self, now: Duration) {
         self.now = now;
@@ -636,7 +646,12 @@ impl Session {
             Message::HostAnnounce { epoch, base } => self.on_announce(from, epoch, base),
             Message::HostQuery { host } => self.on_host_query(from, host),
             Message::HostSeen { host, alive } => self.on_host_seen(host, alive),
-            Message::Presence(_) => {}
+            Message::Presence(presence) => {
+                self.events.push_back(Event::Presence {
+                    peer: from,
+                    presence,
+                });
+            }
         }
     }
 
