@@ -161,7 +161,10 @@ fn bench(args: &[String]) -> Result<()> {
             b.current_dir(workspace_root().join("benches-automerge"));
             b.env("CARGO_TARGET_DIR", workspace_root().join("target"));
             b.args(["run", "--release"]);
-            return run(b, "state encoding: Bassline codecs against automerge (same data)");
+            return run(
+                b,
+                "state encoding: Bassline codecs against automerge (same data)",
+            );
         }
         other => bail!("unknown benchmark `{other}`; known: all, core, protocol, sync, automerge"),
     };

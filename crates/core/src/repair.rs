@@ -11,10 +11,10 @@
 //! assert_eq!(guest.state_hash(), host.state_hash());
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
-    Change, Contact, Error, GroupDocument, GroupInfo, Id, Network, StateHash,
+    Change, Contact, Error, GroupDocument, GroupInfo, Id, Network, StateDocument, StateHash,
     document::ContactDocument,
 };
 
@@ -207,5 +207,51 @@ impl Network {
             }
         }
         Ok(changes)
+    }
+}
+
+impl Network {
+    /// A document holding only part of the network, for showing it before the whole has
+    /// arrived: the `first` groups whole, the own contents of every group on the way to them
+    /// (the root always), and every other subgroup as a stub with just its boundary contacts, so
+    /// that every wire in the document has both ends. It imports as a valid network.
+    pub fn partial_document(&self, first: &[Id]) -> StateDocument {
+        let wanted: BTreeSet<&Id> = first
+            .iter()
+            .filter(|g| self.groups.contains_key(*g))
+            .collect();
+        let mut on_path: BTreeSet<Id> = BTreeSet::new();
+        for g in &wanted {
+            let mut at = self.groups.get(*g).and_then(|g| g.info.parent.clone());
+            while let Some(p) = at {
+                at = self.groups.get(&p).and_then(|g| g.info.parent.clone());
+                on_path.insert(p);
+            }
+        }
+        StateDocument::new(self.partial_group(self.root(), &wanted, &on_path))
+    }
+
+    fn partial_group(
+        &self,
+        id: &Id,
+        wanted: &BTreeSet<&Id>,
+        on_path: &BTreeSet<Id>,
+    ) -> GroupDocument {
+        if wanted.contains(id) || *id == *self.root() && wanted.is_empty() {
+            return self.group_document(id);
+        }
+        let mut doc = self.group_document_shallow(id);
+        if !on_path.contains(id) && *id != *self.root() {
+            // A stub: only what the parent's wires may reach.
+            doc.contacts.retain(|c| c.boundary.is_some());
+            doc.wires.clear();
+            return doc;
+        }
+        doc.groups = self.groups[id]
+            .groups
+            .iter()
+            .map(|s| self.partial_group(s, wanted, on_path))
+            .collect();
+        doc
     }
 }

@@ -224,6 +224,26 @@ proptest! {
         let _ = changes;
     }
 
+    /// A partial document imports, and the groups asked for arrive whole.
+    #[test]
+    fn partial_documents_import_with_the_wanted_groups_whole(
+        ops in prop::collection::vec(op(), 1..80),
+        first in prop::collection::vec(1u8..7, 0..3),
+    ) {
+        let (net, _) = run(&ops)?;
+        let first: Vec<bassline_core::Id> = first.iter().map(|g| id(&gname(*g))).collect();
+        let doc = net.partial_document(&first);
+        let part = Network::import(&doc)
+            .map_err(|e| TestCaseError::fail(format!("partial document does not import: {e}")))?;
+        for g in &first {
+            prop_assert_eq!(part.group_hash(g), net.group_hash(g), "group {} arrives whole", g);
+        }
+        prop_assert!(part.counts().1 <= net.counts().1);
+        if first.is_empty() {
+            prop_assert_eq!(part.state_hash(), net.state_hash());
+        }
+    }
+
     #[test]
     fn export_then_import_keeps_the_hash(ops in prop::collection::vec(op(), 1..80)) {
         let (net, _) = run(&ops)?;

@@ -122,6 +122,7 @@ pub fn state_sync(contacts: usize, wires: usize) -> Envelope {
         from: 1,
         message: Message::StateSync(Box::new(StateSync {
             position: Position { epoch, seq: 48_200 },
+            partial: false,
             applied: vec![(1, 20_311), (2, 14_007), (3, 9_120), (4, 4_762)],
             writers,
             document,

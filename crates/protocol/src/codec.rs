@@ -9,7 +9,7 @@
 //! ```
 //! use bassline_protocol::{Codec, Envelope, Format, Message, Reassembler};
 //! let codec = Codec::default();
-//! let env = Envelope { id: 1, ts: 1, from: 7, message: Message::StateRequest { have: None } };
+//! let env = Envelope { id: 1, ts: 1, from: 7, message: Message::StateRequest { have: None, first: vec![] } };
 //! let mut rx = Reassembler::new(codec.clone());
 //! let mut out = None;
 //! for frame in codec.encode(&env).unwrap() {

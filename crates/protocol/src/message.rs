@@ -78,6 +78,11 @@ pub struct Writer {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StateSync {
     pub position: Position,
+    /// A first part: only the groups the guest asked for first (whole), their ancestors' own
+    /// contents, and the other subgroups as stubs with their boundary contacts. The whole state
+    /// follows right behind; until it arrives the guest shows this part read-only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     /// The highest counter applied per origin (a vector clock of decided operations).
     pub applied: Vec<(PeerId, u64)>,
     pub writers: Vec<Writer>,
@@ -102,6 +107,9 @@ pub enum Message {
     /// position and the host may send only what came after (catch-up).
     StateRequest {
         have: Option<Position>,
+        /// Groups to send first (the ones on screen), when the whole state has to be sent.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        first: Vec<Id>,
     },
     /// Host to guest: the whole state.
     StateSync(Box<StateSync>),

@@ -55,7 +55,7 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
     uint(out, env.ts);
     uint(out, env.from);
     match &env.message {
-        Message::StateRequest { have } => {
+        Message::StateRequest { have, first } => {
             uint(out, kind::STATE_REQUEST);
             match have {
                 None => nil(out),
@@ -63,6 +63,10 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
                     array(out, 3);
                     position(out, p);
                 }
+            }
+            count(out, first.len());
+            for g in first {
+                str(out, g.as_str())?;
             }
         }
         Message::StateSync(s) => {
@@ -332,6 +336,7 @@ fn sequenced(out: &mut Vec<u8>, s: &Sequenced, env_ts: u64) -> Result<(), Error>
 
 fn state_sync(out: &mut Vec<u8>, s: &StateSync) -> Result<(), Error> {
     position(out, &s.position);
+    out.push(if s.partial { 0xc3 } else { 0xc2 });
     count(out, s.applied.len());
     for (peer, counter) in &s.applied {
         uint(out, *peer);
@@ -444,14 +449,20 @@ pub(crate) fn decode(body: &[u8]) -> Result<Envelope, Error> {
     let ts = r.uint()?;
     let from = r.uint()?;
     let message = match r.uint()? {
-        kind::STATE_REQUEST => Message::StateRequest {
-            have: if r.nil()? {
+        kind::STATE_REQUEST => {
+            let have = if r.nil()? {
                 None
             } else {
                 r.array(3)?;
                 Some(r.position()?)
-            },
-        },
+            };
+            let n = r.count()?;
+            let mut first = Vec::with_capacity(n);
+            for _ in 0..n {
+                first.push(r.id()?);
+            }
+            Message::StateRequest { have, first }
+        }
         kind::STATE_SYNC => Message::StateSync(Box::new(r.state_sync()?)),
         kind::ACK => Message::Ack {
             position: r.position()?,
@@ -775,6 +786,7 @@ impl<'a> Reader<'a> {
 
     fn state_sync(&mut self) -> Result<StateSync, Error> {
         let position = self.position()?;
+        let partial = self.bool()?;
         let n = self.count()?;
         let mut applied = Vec::with_capacity(n);
         for _ in 0..n {
@@ -800,6 +812,7 @@ impl<'a> Reader<'a> {
         };
         Ok(StateSync {
             position,
+            partial,
             applied,
             writers,
             document,

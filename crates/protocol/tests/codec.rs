@@ -221,7 +221,11 @@ fn finite_f32() -> impl Strategy<Value = f32> {
 
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        prop::option::of(position()).prop_map(|have| Message::StateRequest { have }),
+        (
+            prop::option::of(position()),
+            prop::collection::vec(id(), 0..3)
+        )
+            .prop_map(|(have, first)| Message::StateRequest { have, first }),
         (
             position(),
             prop::collection::vec((small_u64(), small_u64()), 0..4),
@@ -229,11 +233,13 @@ fn message() -> impl Strategy<Value = Message> {
                 (id(), small_u64(), small_u64(), small_u64(), small_u64()),
                 0..4
             ),
-            group()
+            group(),
+            any::<bool>()
         )
-            .prop_map(|(position, applied, writers, root)| {
+            .prop_map(|(position, applied, writers, root, partial)| {
                 Message::StateSync(Box::new(StateSync {
                     position,
+                    partial,
                     applied,
                     writers: writers
                         .into_iter()

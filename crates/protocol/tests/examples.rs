@@ -78,6 +78,7 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                 3,
                 Message::StateRequest {
                     have: Some(pos(40)),
+                    first: vec![id!("g7")],
                 },
             ),
         ),
@@ -89,6 +90,7 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                 1,
                 Message::StateSync(Box::new(StateSync {
                     position: pos(57),
+                    partial: false,
                     applied: vec![(1, 30), (3, 12)],
                     writers: vec![Writer {
                         contact: id!("c1"),
@@ -365,15 +367,18 @@ fn the_documented_examples_decode() {
         ..Codec::default()
     };
     for ((json, hex_text), (name, expected)) in pairs.iter().zip(examples()) {
-        let from_json: Envelope = serde_json::from_str(json).expect(name);
-        assert_eq!(from_json, expected, "{name}: JSON example");
+        let from_json = serde_json::from_str::<Envelope>(json).ok();
         let bytes = unhex(hex_text);
-        assert_eq!(decode(&bytes), expected, "{name}: hex example decodes");
+        let current =
+            from_json.as_ref() == Some(&expected) && bytes == frame(&Codec::default(), &expected);
         assert!(
-            bytes == frame(&Codec::default(), &expected),
-            "{name}: the hex is not what the codec writes; the examples now read:\n\n{}",
+            current,
+            "{name}: the documented example is not what the code writes; the examples now \
+             read:\n\n{}",
             regenerated()
         );
+        assert_eq!(decode(&bytes), expected, "{name}: hex example decodes");
+        let from_json = from_json.expect("checked above");
         assert_eq!(decode(&frame(&json_codec, &from_json)), expected, "{name}");
     }
 }

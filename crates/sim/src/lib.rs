@@ -239,7 +239,12 @@ impl Sim {
                 .values()
                 .find(|n| n.session.role() == Role::Host)
                 .map(|n| n.session.id());
-            Session::guest(id, known_host, config)
+            let mut guest = Session::guest(id, known_host, config);
+            // Half the guests ask for a group first, so the partial transfer runs too.
+            if self.rng.chance(0.5) {
+                guest.set_focus(vec![Id::new("sum").expect("valid id")]);
+            }
+            guest
         };
         let skew = Duration::from_millis(self.rng.below(self.cfg.max_skew.as_millis() as u64 + 1));
         self.nodes.insert(
@@ -478,7 +483,8 @@ impl Sim {
                     "peer {id} reports peer {peer} misbehaved: {reason}"
                 ));
             }
-            Event::Changes(_)
+            Event::PartialState { .. }
+            | Event::Changes(_)
             | Event::ReadOnly(_)
             | Event::Diverged { .. }
             | Event::Presence { .. } => {}

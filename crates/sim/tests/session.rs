@@ -238,3 +238,60 @@ fn presence_reaches_the_other_peers() {
     seen.sort();
     assert_eq!(seen, [1, 3]);
 }
+
+#[test]
+fn a_guest_sees_its_focused_group_first_then_the_whole() {
+    let mut net = network();
+    for g in ["a", "b"] {
+        net.apply(Request::AddGroup {
+            id: Some(id(g)),
+            parent: id("root"),
+            name: None,
+            primitive: None,
+        })
+        .expect("valid");
+        net.apply(Request::AddContact {
+            id: Some(id(&format!("{g}-inner"))),
+            group: id(g),
+            name: None,
+            blend: BlendMode::AcceptLast,
+            value: Some(Value::Number(1.0)),
+            boundary: None,
+        })
+        .expect("valid");
+    }
+    let mut host = Session::host(1, bassline_sync::Config::default(), net.clone());
+    let mut guest = Session::guest(2, Some(1), bassline_sync::Config::default());
+    guest.set_focus(vec![id("b")]);
+    let t = std::time::Duration::ZERO;
+    host.handle_connected(t, 2);
+    guest.handle_connected(t, 1);
+    let mut partial_seen = None;
+    for _ in 0..10 {
+        while let Some(tx) = guest.poll_transmit() {
+            host.handle_receive(t, 2, tx.channel, &tx.frame);
+        }
+        while let Some(tx) = host.poll_transmit() {
+            guest.handle_receive(t, 1, tx.channel, &tx.frame);
+            while let Some(e) = guest.poll_event() {
+                if let Event::PartialState { first } = e {
+                    // What the guest shows at this moment: b whole, a as a stub.
+                    let shown = guest.network();
+                    assert!(guest.is_read_only());
+                    partial_seen = Some((
+                        first,
+                        shown.contact(&id("b-inner")).is_some(),
+                        shown.contact(&id("a-inner")).is_some(),
+                    ));
+                }
+            }
+        }
+    }
+    assert_eq!(partial_seen, Some((vec![id("b")], true, false)));
+    assert!(guest.is_synced());
+    assert_eq!(
+        guest.network().state_hash(),
+        net.state_hash(),
+        "the whole state followed"
+    );
+}

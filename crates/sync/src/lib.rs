@@ -112,6 +112,9 @@ pub enum Event {
     ReadOnly(bool),
     /// A (new) host leads the session.
     HostChanged { host: PeerId, epoch: Epoch },
+    /// Part of the host's state is shown (the focused groups whole, the rest as stubs); the
+    /// whole follows. Read-only until then.
+    PartialState { first: Vec<Id> },
     /// This peer's state was replaced by a full copy of the host's.
     StateReplaced {
         position: Position,

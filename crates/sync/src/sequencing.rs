@@ -1,6 +1,6 @@
 //! Sequencing and applying operations; serving and installing state; tentative edits.
 
-use bassline_core::{Change, Network, Request};
+use bassline_core::{Change, Id, Network, Request};
 use bassline_protocol::{
     Decision, Epoch, Message, OpId, PeerId, Position, Sequenced, StateSync, Writer,
 };
@@ -158,7 +158,7 @@ impl Session {
 
     /// Host: answers a state request with the operations after `have` when the log still holds
     /// them, or with the whole state.
-    pub(crate) fn serve_state(&mut self, to: PeerId, have: Option<Position>) {
+    pub(crate) fn serve_state(&mut self, to: PeerId, have: Option<Position>, first: &[Id]) {
         // Anything sequenced but not yet broadcast goes out first, so the answer and later
         // batches line up.
         self.flush_batch();
@@ -192,8 +192,19 @@ impl Session {
                 }
             }
             None => {
+                if !first.is_empty() {
+                    let part = StateSync {
+                        position: self.position,
+                        partial: true,
+                        applied: Vec::new(),
+                        writers: Vec::new(),
+                        document: self.net.partial_document(first),
+                    };
+                    self.send(to, Message::StateSync(Box::new(part)));
+                }
                 let sync = StateSync {
                     position: self.position,
+                    partial: false,
                     applied: self.applied.iter().map(|(p, c)| (*p, *c)).collect(),
                     writers: self.writers.values().cloned().collect(),
                     document: self.net.export(),
@@ -202,6 +213,34 @@ impl Session {
             }
         }
         self.peer(to).synced = true;
+    }
+
+    /// Guest: shows the first part of the host's state, read-only, until the whole arrives.
+    pub(crate) fn install_partial(&mut self, part: StateSync) {
+        if self.synced {
+            return;
+        }
+        if let Err(e) = Network::import(&part.document) {
+            let host = self.host.unwrap_or(self.me);
+            self.events.push_back(Event::PeerMisbehaved {
+                peer: host,
+                reason: format!("sent a partial state that does not import: {e}"),
+            });
+            return;
+        }
+        let mut changes = self.rollback_tentative();
+        let response = self
+            .net
+            .apply(Request::ImportState {
+                document: part.document,
+            })
+            .expect("the document imported once above");
+        changes.extend(response.changes);
+        self.generation += 1;
+        self.events.push_back(Event::Changes(changes));
+        self.events.push_back(Event::PartialState {
+            first: self.focus.clone(),
+        });
     }
 
     /// Guest: replaces the state with the host's, then re-submits what the host lacks.

@@ -75,6 +75,8 @@ pub struct Session {
     /// Operations sequenced by a host this peer no longer follows that the current host has not
     /// decided yet: re-submitted after every sync until they are.
     pub(crate) orphans: Vec<Sequenced>,
+    /// Groups on screen: asked for first when the whole state has to come.
+    pub(crate) focus: Vec<Id>,
     pub(crate) lamport: u64,
     pub(crate) counter: u64,
     pub(crate) pending: VecDeque<Pending>,
@@ -130,6 +132,7 @@ impl Session {
             writers: FxHashMap::default(),
             log: VecDeque::new(),
             orphans: Vec::new(),
+            focus: Vec::new(),
             lamport: 0,
             counter: 0,
             pending: VecDeque::new(),
@@ -396,6 +399,12 @@ impl Session {
         result
     }
 
+    /// The groups this user looks at. When this peer next needs the whole state, the host sends
+    /// these groups first (so they can be shown at once, read-only) and the rest right behind.
+    pub fn set_focus(&mut self, groups: Vec<Id>) {
+        self.focus = groups;
+    }
+
     /// Tells every connected peer where this user is and what they look at (on the unreliable
     /// channel: a lost update is simply replaced by the next one).
     pub fn handle_presence(&mut self, now: Duration, presence: bassline_protocol::Presence) {
@@ -549,7 +558,8 @@ impl Session {
     pub(crate) fn request_state(&mut self) {
         let Some(host) = self.host else { return };
         let have = (self.position.seq > 0 || self.synced).then_some(self.position);
-        self.send(host, Message::StateRequest { have });
+        let first = self.focus.clone();
+        self.send(host, Message::StateRequest { have, first });
         let delay = self.retry_delay.mul_f64(self.jitter());
         self.retry_due = Some(self.now + delay);
         self.retry_delay = (self.retry_delay * 2).min(self.config.retry_max);
@@ -565,9 +575,14 @@ impl Session {
 
     fn dispatch(&mut self, from: PeerId, message: Message) {
         match message {
-            Message::StateRequest { have } => {
+            Message::StateRequest { have, first } => {
                 if self.role == Role::Host {
-                    self.serve_state(from, have);
+                    self.serve_state(from, have, &first);
+                }
+            }
+            Message::StateSync(sync) if sync.partial => {
+                if self.role == Role::Guest && self.host == Some(from) {
+                    self.install_partial(*sync);
                 }
             }
             Message::StateSync(sync) => {
