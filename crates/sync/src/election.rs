@@ -17,12 +17,14 @@ impl Session {
             self.start_election();
             return;
         };
-        let others: Vec<PeerId> = self.connected_peers().filter(|p| *p != host).collect();
-        if others.is_empty() {
+        // Heartbeats travel unreliably, so silence may just be loss: if the link to the host
+        // is still open, ask the host itself too (it answers on the reliable channel).
+        let ask: Vec<PeerId> = self.connected_peers().collect();
+        if ask.is_empty() {
             self.start_election();
             return;
         }
-        for p in others {
+        for p in ask {
             self.send(p, Message::HostQuery { host });
         }
         self.query_deadline = Some(self.now + self.config.query_timeout);
@@ -63,16 +65,41 @@ impl Session {
         })
     }
 
-    pub(crate) fn on_candidate(&mut self, from: PeerId) {
+    pub(crate) fn on_candidate(&mut self, from: PeerId, proposed: Epoch) {
         match self.role {
             Role::Host => {
-                self.send(
-                    from,
-                    Message::HostAnnounce {
+                // The candidate may follow an epoch newer than ours whose host is gone (it was
+                // elected on the far side of a partition and then crashed). A live host must be
+                // able to win it over, so it moves to a number above what the candidate knows.
+                if proposed.number > self.epoch.number {
+                    self.flush_batch();
+                    self.epoch = Epoch {
+                        number: proposed.number,
+                        host: self.me,
+                    };
+                    let peers: Vec<PeerId> = self.connected_peers().collect();
+                    for p in peers {
+                        self.send(
+                            p,
+                            Message::HostAnnounce {
+                                epoch: self.epoch,
+                                base: self.position,
+                            },
+                        );
+                    }
+                    self.events.push_back(Event::HostChanged {
+                        host: self.me,
                         epoch: self.epoch,
-                        base: self.position,
-                    },
-                );
+                    });
+                } else {
+                    self.send(
+                        from,
+                        Message::HostAnnounce {
+                            epoch: self.epoch,
+                            base: self.position,
+                        },
+                    );
+                }
             }
             Role::Guest if self.host_alive() => {
                 if let Some(host) = self.host {

@@ -360,6 +360,8 @@ impl Session {
         self.lamport = self.lamport.max(env.ts);
         if self.host == Some(from) && self.role == Role::Guest {
             self.host_deadline = Some(now + self.config.host_timeout);
+            // The host spoke: whatever we were asking the others about it is settled.
+            self.query_deadline = None;
         }
         self.dispatch(from, env.message);
         self.after_input();
@@ -657,7 +659,7 @@ impl Session {
                     self.apply_repair(position, &remove, &groups);
                 }
             }
-            Message::Candidate { .. } => self.on_candidate(from),
+            Message::Candidate { epoch, .. } => self.on_candidate(from, epoch),
             Message::HostAnnounce { epoch, base } => self.on_announce(from, epoch, base),
             Message::HostQuery { host } => self.on_host_query(from, host),
             Message::HostSeen { host, alive } => self.on_host_seen(host, alive),
@@ -677,6 +679,14 @@ impl Session {
         hash: StateHash,
         host: Option<PeerId>,
     ) {
+        // Our host follows someone else now (it stepped down when it met a newer epoch): ask
+        // that peer, which answers a host-query about itself with its announcement.
+        if self.role == Role::Guest
+            && self.host == Some(from)
+            && let Some(h) = host.filter(|h| *h != from && *h != self.me)
+        {
+            self.send(h, Message::HostQuery { host: h });
+        }
         if self.role == Role::Guest && self.host.is_none() && host.is_some() {
             self.host = host;
             if host.is_some_and(|h| self.peers.get(&h).is_some_and(|p| p.connected)) {
