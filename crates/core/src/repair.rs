@@ -116,7 +116,7 @@ impl Network {
                     primitive: doc.primitive,
                 };
                 self.insert_group(info, false, &mut changes)?;
-            } else if !is_root {
+            } else if !is_root && self.groups[&doc.id].info.parent.as_ref() != Some(parent) {
                 self.update_group(&doc.id, None, Some(parent.clone()), &mut changes)?;
             }
             let g = self.groups.get_mut(&doc.id).expect("present after pass 1");

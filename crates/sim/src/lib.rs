@@ -81,7 +81,7 @@ impl SimConfig {
     pub fn for_seed(seed: u64) -> Self {
         let mut r = Rng::new(seed ^ 0x5EED);
         SimConfig {
-            peers: r.range(2, 6) as usize,
+            peers: r.range(2, 8) as usize,
             ops: r.range(20, 80) as usize,
             latency_ms: (r.range(0, 5), r.range(10, 80)),
             loss: [0.0, 0.05, 0.2][r.below(3) as usize],

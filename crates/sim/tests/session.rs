@@ -295,3 +295,64 @@ fn a_guest_sees_its_focused_group_first_then_the_whole() {
         "the whole state followed"
     );
 }
+
+#[test]
+fn heartbeats_find_a_diverged_group_and_the_host_repairs_only_it() {
+    let mut net = network();
+    for g in ["a", "b"] {
+        net.apply(Request::AddGroup {
+            id: Some(id(g)),
+            parent: id("root"),
+            name: None,
+            primitive: None,
+        })
+        .expect("valid");
+        net.apply(Request::AddContact {
+            id: Some(id(&format!("{g}-inner"))),
+            group: id(g),
+            name: None,
+            blend: BlendMode::AcceptLast,
+            value: Some(Value::Number(1.0)),
+            boundary: None,
+        })
+        .expect("valid");
+    }
+    let mut room = Room::new(1, net);
+    room.settle();
+    room.events.clear();
+    let g = room.index(2);
+    room.peers[g]
+        .inject_divergence(write("b-inner", 99.0))
+        .expect("applies locally");
+    let host_hash = room.peers[0].state_hash();
+    assert_ne!(room.peers[g].state_hash(), host_hash);
+    // Let heartbeats run.
+    for _ in 0..5 {
+        room.now += std::time::Duration::from_millis(600);
+        let now = room.now;
+        for p in &mut room.peers {
+            p.handle_timeout(now);
+        }
+        room.settle();
+    }
+    assert_eq!(room.peers[g].state_hash(), host_hash, "repaired");
+    assert_eq!(room.value(2, "b-inner"), Value::Number(1.0));
+    let diverged = room
+        .events
+        .iter()
+        .any(|(p, e)| *p == 2 && matches!(e, Event::Diverged { .. }));
+    assert!(diverged, "the guest reported the divergence");
+    // Only group b (and nothing else) was resent.
+    let repaired: Vec<Vec<String>> = room
+        .events
+        .iter()
+        .filter_map(|(p, e)| match e {
+            Event::Changes(c) if *p == 2 && !c.is_empty() => {
+                Some(c.iter().map(|c| format!("{c:?}")).collect())
+            }
+            _ => None,
+        })
+        .collect();
+    let touched_a = repaired.iter().flatten().any(|c| c.contains("a-inner"));
+    assert!(!touched_a, "group a was not resent: {repaired:?}");
+}

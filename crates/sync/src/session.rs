@@ -407,6 +407,15 @@ impl Session {
         self.focus = groups;
     }
 
+    /// Applies a request here only, bypassing the host: the divergence a bug would cause.
+    /// For tests of detection and repair; never call it in an application.
+    #[doc(hidden)]
+    pub fn inject_divergence(&mut self, request: Request) -> Result<(), Error> {
+        self.net.apply(request)?;
+        self.generation += 1;
+        Ok(())
+    }
+
     /// Tells every connected peer where this user is and what they look at (on the unreliable
     /// channel: a lost update is simply replaced by the next one).
     pub fn handle_presence(&mut self, now: Duration, presence: bassline_protocol::Presence) {
