@@ -142,3 +142,64 @@ impl NetworkClient for LocalClient {
         self.subscribers.subscribe()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Change, Value, id};
+
+    fn ready<T>(f: impl Future<Output = T>) -> T {
+        let mut f = std::pin::pin!(f);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("local requests finish at once"),
+        }
+    }
+
+    fn add(c: &str) -> Request {
+        Request::AddContact {
+            id: Some(id!(c)),
+            group: id!("root"),
+            name: None,
+            blend: Default::default(),
+            value: None,
+            boundary: None,
+        }
+    }
+
+    #[test]
+    fn every_subscriber_gets_every_batch_in_order_and_dropped_ones_are_forgotten() {
+        let client = LocalClient::new();
+        let mut a = client.subscribe();
+        let b = client.subscribe();
+        ready(client.request(add("x"))).expect("applies");
+        drop(b);
+        ready(client.request(Request::UpdateContent {
+            contact: id!("x"),
+            value: Value::from(1.0),
+        }))
+        .expect("applies");
+        let first = a.try_next_batch().expect("first batch");
+        assert!(matches!(&first[..], [Change::ContactAdded { .. }]));
+        let second = a.try_next_batch().expect("second batch");
+        assert!(matches!(&second[..], [Change::ContactUpdated { .. }]));
+        assert!(a.try_next_batch().is_none());
+        assert_eq!(
+            lock(&client.subscribers.senders).len(),
+            1,
+            "the dropped subscriber is gone"
+        );
+    }
+
+    #[test]
+    fn refused_requests_and_queries_publish_nothing() {
+        let client = LocalClient::new();
+        let mut a = client.subscribe();
+        assert!(ready(client.request(Request::RemoveGroup { id: id!("root") })).is_err());
+        ready(client.request(Request::ExportState)).expect("answers");
+        assert!(a.try_next_batch().is_none());
+        let other = LocalClient::from_network(Network::new());
+        assert_eq!(other.state_hash(), client.state_hash());
+    }
+}
