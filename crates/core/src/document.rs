@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BlendMode, Contradiction, Direction, Error, Id, Primitive, Value, WireKind};
+use crate::{BlendMode, Contact, Contradiction, Direction, Error, Id, Primitive, Value, WireKind};
 
 /// The `format` field of every state document.
 pub const FORMAT: &str = "bassline-state";
@@ -71,6 +71,34 @@ pub struct WireDocument {
     pub to: Id,
     #[serde(default)]
     pub kind: WireKind,
+}
+
+impl ContactDocument {
+    /// The contact this document describes, in group `group`.
+    pub fn to_contact(&self, group: &Id) -> Contact {
+        Contact {
+            id: self.id.clone(),
+            group: group.clone(),
+            name: self.name.clone(),
+            blend: self.blend,
+            value: self.value.clone(),
+            contradiction: self.contradiction.clone(),
+            boundary: self.boundary,
+        }
+    }
+}
+
+impl From<&Contact> for ContactDocument {
+    fn from(c: &Contact) -> Self {
+        ContactDocument {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            blend: c.blend,
+            value: c.value.clone(),
+            contradiction: c.contradiction.clone(),
+            boundary: c.boundary,
+        }
+    }
 }
 
 impl StateDocument {

@@ -339,7 +339,8 @@ impl Network {
             Request::ImportState { document } => {
                 let mut added = Vec::new();
                 let mut fresh = Network::build(&document, self.config.clone(), &mut added)?;
-                self.clear_root(&mut changes);
+                let root = self.root.clone();
+                self.remove_contents(&root, &mut changes);
                 changes.push(Change::GroupUpdated {
                     group: fresh.groups[&fresh.root].info.clone(),
                 });
@@ -768,19 +769,10 @@ impl Network {
 
     /// Removes a group and everything in it, innermost first, and the wires to its boundary.
     pub(crate) fn remove_group(&mut self, id: &Id, changes: &mut Vec<Change>) {
-        let Some(g) = self.groups.get(id) else { return };
-        let subgroups: Vec<Id> = g.groups.iter().cloned().collect();
-        let wires: Vec<Id> = g.wires.iter().cloned().collect();
-        let contacts: Vec<Id> = g.contacts.iter().cloned().collect();
-        for s in &subgroups {
-            self.remove_group(s, changes);
+        if !self.groups.contains_key(id) {
+            return;
         }
-        for w in &wires {
-            self.remove_wire(w, changes);
-        }
-        for c in &contacts {
-            self.remove_contact(c, changes);
-        }
+        self.remove_contents(id, changes);
         if let Some(g) = self.groups.remove(id) {
             if let Some(parent) = g.info.parent.as_ref().and_then(|p| self.groups.get_mut(p)) {
                 parent.groups.remove(id);
@@ -790,12 +782,12 @@ impl Network {
         changes.push(Change::GroupRemoved { id: id.clone() });
     }
 
-    /// Removes everything inside the root group.
-    fn clear_root(&mut self, changes: &mut Vec<Change>) {
-        let root = &self.groups[&self.root];
-        let subgroups: Vec<Id> = root.groups.iter().cloned().collect();
-        let wires: Vec<Id> = root.wires.iter().cloned().collect();
-        let contacts: Vec<Id> = root.contacts.iter().cloned().collect();
+    /// Removes everything inside a group (subgroups first), leaving the group itself.
+    fn remove_contents(&mut self, id: &Id, changes: &mut Vec<Change>) {
+        let g = &self.groups[id];
+        let subgroups: Vec<Id> = g.groups.iter().cloned().collect();
+        let wires: Vec<Id> = g.wires.iter().cloned().collect();
+        let contacts: Vec<Id> = g.contacts.iter().cloned().collect();
         for s in &subgroups {
             self.remove_group(s, changes);
         }
@@ -893,17 +885,7 @@ impl Network {
             contacts: g
                 .contacts
                 .iter()
-                .map(|c| {
-                    let c = &self.contacts[c];
-                    ContactDocument {
-                        id: c.id.clone(),
-                        name: c.name.clone(),
-                        blend: c.blend,
-                        value: c.value.clone(),
-                        contradiction: c.contradiction.clone(),
-                        boundary: c.boundary,
-                    }
-                })
+                .map(|c| ContactDocument::from(&self.contacts[c]))
                 .collect(),
             wires: g
                 .wires
@@ -976,16 +958,7 @@ impl Network {
             }
         }
         for c in &doc.contacts {
-            let contact = Contact {
-                id: c.id.clone(),
-                group: doc.id.clone(),
-                name: c.name.clone(),
-                blend: c.blend,
-                value: c.value.clone(),
-                contradiction: c.contradiction.clone(),
-                boundary: c.boundary,
-            };
-            self.insert_contact(contact, doc.primitive.is_some(), changes)?;
+            self.insert_contact(c.to_contact(&doc.id), doc.primitive.is_some(), changes)?;
         }
         for s in &doc.groups {
             let info = GroupInfo {

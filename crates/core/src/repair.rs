@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
-    Change, Contact, Error, GroupDocument, GroupInfo, Id, Network, StateDocument, StateHash,
+    Change, Error, GroupDocument, GroupInfo, Id, Network, StateDocument, StateHash,
     document::ContactDocument,
 };
 
@@ -149,15 +149,7 @@ impl Network {
                 self.remove_contact(c, &mut changes);
             }
             for c in &doc.contacts {
-                let target = Contact {
-                    id: c.id.clone(),
-                    group: doc.id.clone(),
-                    name: c.name.clone(),
-                    blend: c.blend,
-                    value: c.value.clone(),
-                    contradiction: c.contradiction.clone(),
-                    boundary: c.boundary,
-                };
+                let target = c.to_contact(&doc.id);
                 match self.contacts.get(&c.id) {
                     Some(existing) if *existing == target => {}
                     Some(existing)

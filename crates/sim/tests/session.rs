@@ -24,6 +24,30 @@ fn network() -> Network {
     net
 }
 
+/// The test network plus groups `a` and `b`, each with one contact (`a-inner`, `b-inner`).
+fn two_groups() -> Network {
+    let mut net = network();
+    for g in ["a", "b"] {
+        net.apply(Request::AddGroup {
+            id: Some(id(g)),
+            parent: id("root"),
+            name: None,
+            primitive: None,
+        })
+        .expect("valid");
+        net.apply(Request::AddContact {
+            id: Some(id(&format!("{g}-inner"))),
+            group: id(g),
+            name: None,
+            blend: BlendMode::AcceptLast,
+            value: Some(Value::Number(1.0)),
+            boundary: None,
+        })
+        .expect("valid");
+    }
+    net
+}
+
 fn write(c: &str, v: f64) -> Request {
     Request::UpdateContent {
         contact: id(c),
@@ -241,25 +265,7 @@ fn presence_reaches_the_other_peers() {
 
 #[test]
 fn a_guest_sees_its_focused_group_first_then_the_whole() {
-    let mut net = network();
-    for g in ["a", "b"] {
-        net.apply(Request::AddGroup {
-            id: Some(id(g)),
-            parent: id("root"),
-            name: None,
-            primitive: None,
-        })
-        .expect("valid");
-        net.apply(Request::AddContact {
-            id: Some(id(&format!("{g}-inner"))),
-            group: id(g),
-            name: None,
-            blend: BlendMode::AcceptLast,
-            value: Some(Value::Number(1.0)),
-            boundary: None,
-        })
-        .expect("valid");
-    }
+    let net = two_groups();
     let mut host = Session::host(1, bassline_sync::Config::default(), net.clone());
     let mut guest = Session::guest(2, Some(1), bassline_sync::Config::default());
     guest.set_focus(vec![id("b")]);
@@ -298,25 +304,7 @@ fn a_guest_sees_its_focused_group_first_then_the_whole() {
 
 #[test]
 fn heartbeats_find_a_diverged_group_and_the_host_repairs_only_it() {
-    let mut net = network();
-    for g in ["a", "b"] {
-        net.apply(Request::AddGroup {
-            id: Some(id(g)),
-            parent: id("root"),
-            name: None,
-            primitive: None,
-        })
-        .expect("valid");
-        net.apply(Request::AddContact {
-            id: Some(id(&format!("{g}-inner"))),
-            group: id(g),
-            name: None,
-            blend: BlendMode::AcceptLast,
-            value: Some(Value::Number(1.0)),
-            boundary: None,
-        })
-        .expect("valid");
-    }
+    let net = two_groups();
     let mut room = Room::new(1, net);
     room.settle();
     room.events.clear();
