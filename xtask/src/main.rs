@@ -75,6 +75,29 @@ fn run(mut cmd: Command, what: &str) -> Result<()> {
     Ok(())
 }
 
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Crates that must build for the browser (no tokio, no sockets, no clock).
+const BROWSER_CRATES: &[&str] = &["bassline-core", "bassline-protocol", "bassline-sync"];
+
+/// Installs the wasm32 target with rustup when it is missing.
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to install the wasm32 target; install rustup first")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET)
+    {
+        return Ok(());
+    }
+    eprintln!("the {WASM_TARGET} target is missing; installing it with rustup");
+    let mut add = Command::new("rustup");
+    add.args(["target", "add", WASM_TARGET]);
+    run(add, "rustup target add wasm32-unknown-unknown")
+}
+
 fn has_nextest() -> bool {
     cargo()
         .args(["nextest", "--version"])
@@ -98,6 +121,17 @@ fn test() -> Result<()> {
         "warnings",
     ]);
     run(clippy, "cargo clippy, warnings are errors")?;
+
+    ensure_wasm_target()?;
+    let mut wasm = cargo();
+    wasm.args(["check", "--target", WASM_TARGET]);
+    for p in BROWSER_CRATES {
+        wasm.args(["-p", p]);
+    }
+    run(
+        wasm,
+        "wasm32 check of the crates the browser editor builds on",
+    )?;
 
     let mut doc = cargo();
     doc.args(["test", "--workspace", "--doc"]);
