@@ -114,7 +114,14 @@ fn test() -> Result<()> {
     } else {
         eprintln!("cargo-nextest is not installed; running the tests with cargo test");
         let mut t = cargo();
-        t.args(["test", "--workspace", "--no-fail-fast", "--lib", "--bins", "--tests"]);
+        t.args([
+            "test",
+            "--workspace",
+            "--no-fail-fast",
+            "--lib",
+            "--bins",
+            "--tests",
+        ]);
         run(t, "every test (cargo test)")
     }
 }

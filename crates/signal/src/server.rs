@@ -1,0 +1,489 @@
+//! The axum driver: accepts WebSockets, moves frames between sockets and the [`Registry`], runs
+//! its timers, does Argon2 on the blocking pool, and serves `/healthz` and `/metrics`.
+//!
+//! One registry behind one `std::sync::Mutex`: every registry call is microseconds and never
+//! awaits, so a lock is cheaper than a channel hop, and the state machine stays in one place.
+//! JSON encoding and socket writes happen outside the lock. Each connection is one task that
+//! selects over its socket, its outbox and its ping timer; its outbox is a small `VecDeque`
+//! rather than a channel so an idle connection costs no preallocated slots.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    future::Future,
+    net::{IpAddr, SocketAddr},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    Router,
+    extract::{
+        ConnectInfo, State,
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
+    },
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use futures_util::SinkExt as _;
+use tokio::{net::TcpListener, sync::Notify, time::Instant};
+
+use crate::{
+    ConnId, Error, ErrorCode, Output, Registry, ServerMessage, decode_client,
+    ice::IceConfig,
+    password::{self, PasswordParams},
+};
+
+mod args;
+mod metrics;
+
+pub use args::{SignalArgs, run};
+
+/// Everything the driver needs besides the registry's own [`crate::Config`].
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Room registry limits and lifetimes.
+    pub registry: crate::Config,
+    /// STUN/TURN handed out in `welcome`.
+    pub ice: IceConfig,
+    /// Allowed `Origin` header values; empty allows any (and requests without one).
+    pub allowed_origins: Vec<String>,
+    /// Largest accepted frame/message in bytes.
+    pub max_frame_bytes: usize,
+    /// Interval of WebSocket pings.
+    pub ping_interval: Duration,
+    /// A connection that sent nothing (not even a pong) for this long is closed.
+    pub idle_timeout: Duration,
+    /// Argon2id costs for room passwords.
+    pub password: PasswordParams,
+    /// Per-connection read buffer of the WebSocket codec, in bytes.
+    pub read_buffer_size: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            registry: crate::Config::default(),
+            ice: IceConfig::default(),
+            allowed_origins: Vec::new(),
+            max_frame_bytes: crate::MAX_FRAME_BYTES,
+            ping_interval: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(60),
+            password: PasswordParams::default(),
+            read_buffer_size: 1024,
+        }
+    }
+}
+
+/// Messages waiting to be written to one connection, and whether to close it after them.
+#[derive(Debug, Default)]
+struct Outbox {
+    msgs: VecDeque<(Instant, Utf8Bytes)>,
+    close: Option<&'static str>,
+}
+
+#[derive(Debug, Default)]
+struct ConnHandle {
+    outbox: Mutex<Outbox>,
+    wake: Notify,
+}
+
+#[derive(Debug)]
+struct State_ {
+    reg: Registry,
+    conns: HashMap<ConnId, Arc<ConnHandle>>,
+}
+
+/// Counters the registry cannot see (they happen in the socket layer).
+#[derive(Debug, Default)]
+struct DriverCounters {
+    accepted: AtomicU64,
+    frames_in: AtomicU64,
+    frames_out: AtomicU64,
+    dropped_stale: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State_>,
+    timer_wake: Notify,
+    cfg: ServerConfig,
+    next_conn: AtomicU64,
+    counters: DriverCounters,
+}
+
+enum Action {
+    Send(Arc<ConnHandle>, ServerMessage),
+    Close(Arc<ConnHandle>, &'static str),
+    Hash(ConnId, crate::Password, u16),
+    Verify(
+        ConnId,
+        crate::JoinTicket,
+        crate::Password,
+        crate::PasswordHash,
+    ),
+}
+
+fn os_entropy(buf: &mut [u8]) {
+    // The OS generator failing means the machine cannot produce secrets at all; serving rooms
+    // with predictable codes would be worse than stopping.
+    getrandom::fill(buf).expect("the operating system's random generator is available");
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State_> {
+        // A poisoned lock means a registry call panicked, which is a bug; keep serving the
+        // other rooms with the state as it is rather than taking the whole server down.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the registry, then carries out what it asked for.
+    fn with_registry(self: &Arc<Self>, f: impl FnOnce(&mut Registry, std::time::Instant)) {
+        let actions = {
+            let mut st = self.lock();
+            let before = st.reg.poll_timeout();
+            f(&mut st.reg, Instant::now().into_std());
+            let mut actions = Vec::new();
+            while let Some(out) = st.reg.poll_output() {
+                match out {
+                    Output::Send { to, msg } => {
+                        if let Some(h) = st.conns.get(&to) {
+                            actions.push(Action::Send(h.clone(), msg));
+                        }
+                    }
+                    Output::Close { conn, reason } => {
+                        if let Some(h) = st.conns.get(&conn) {
+                            actions.push(Action::Close(h.clone(), reason));
+                        }
+                    }
+                    Output::HashPassword {
+                        conn,
+                        password,
+                        max_peers,
+                    } => actions.push(Action::Hash(conn, password, max_peers)),
+                    Output::VerifyPassword {
+                        conn,
+                        ticket,
+                        password,
+                        hash,
+                    } => actions.push(Action::Verify(conn, ticket, password, hash)),
+                }
+            }
+            let after = st.reg.poll_timeout();
+            if after.is_some() && (before.is_none() || after < before) {
+                self.timer_wake.notify_one();
+            }
+            actions
+        };
+        for action in actions {
+            self.perform(action);
+        }
+    }
+
+    fn perform(self: &Arc<Self>, action: Action) {
+        match action {
+            Action::Send(h, mut msg) => {
+                if let ServerMessage::Welcome {
+                    peer_id,
+                    ice_servers,
+                    ..
+                } = &mut msg
+                {
+                    *ice_servers = self.cfg.ice.servers_for(*peer_id, unix_now());
+                }
+                let text = Utf8Bytes::from(msg.to_json());
+                let mut ob = h.outbox.lock().unwrap_or_else(|e| e.into_inner());
+                ob.msgs.push_back((Instant::now(), text));
+                drop(ob);
+                h.wake.notify_one();
+            }
+            Action::Close(h, reason) => {
+                let mut ob = h.outbox.lock().unwrap_or_else(|e| e.into_inner());
+                ob.close.get_or_insert(reason);
+                drop(ob);
+                h.wake.notify_one();
+            }
+            Action::Hash(conn, pw, max_peers) => {
+                let me = self.clone();
+                let params = self.cfg.password;
+                tokio::task::spawn_blocking(move || {
+                    let mut salt = [0u8; 16];
+                    os_entropy(&mut salt);
+                    let hash = password::hash(&params, &pw, salt);
+                    me.with_registry(|reg, now| {
+                        reg.handle_password_hashed(now, conn, hash, max_peers)
+                    });
+                });
+            }
+            Action::Verify(conn, ticket, pw, hash) => {
+                let me = self.clone();
+                let params = self.cfg.password;
+                tokio::task::spawn_blocking(move || {
+                    let ok = password::verify(&params, &pw, &hash);
+                    me.with_registry(|reg, now| {
+                        reg.handle_password_verified(now, conn, ticket, ok)
+                    });
+                });
+            }
+        }
+    }
+}
+
+/// A running server's handle for tests and embedding.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// The registry's counters now.
+    pub fn metrics(&self) -> crate::Metrics {
+        self.shared.lock().reg.metrics()
+    }
+}
+
+/// Serves signaling on `listener` until `shutdown` completes, then tells every peer and closes
+/// (waiting at most 5 s for their sockets). Returns once everything is closed.
+pub async fn serve(
+    listener: TcpListener,
+    cfg: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with_handle(listener, cfg, shutdown, |_| {}).await
+}
+
+/// Like [`serve`], handing a [`Handle`] to `on_start` first.
+pub async fn serve_with_handle(
+    listener: TcpListener,
+    cfg: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_start: impl FnOnce(Handle),
+) -> std::io::Result<()> {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State_ {
+            reg: Registry::new(cfg.registry.clone(), os_entropy),
+            conns: HashMap::new(),
+        }),
+        timer_wake: Notify::new(),
+        cfg,
+        next_conn: AtomicU64::new(1),
+        counters: DriverCounters::default(),
+    });
+    on_start(Handle {
+        shared: shared.clone(),
+    });
+    let timers = tokio::spawn(timer_loop(shared.clone()));
+    let app = Router::new()
+        .route("/", get(ws_upgrade))
+        .route("/ws", get(ws_upgrade))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics_page))
+        .with_state(shared.clone());
+    let on_shutdown = shared.clone();
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: telling every peer");
+        on_shutdown.with_registry(|reg, _| reg.handle_shutdown());
+    })
+    .await;
+    // Upgraded sockets live outside axum's connection tracking; wait for them to say goodbye.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !shared.lock().conns.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    timers.abort();
+    result
+}
+
+async fn timer_loop(shared: Arc<Shared>) {
+    loop {
+        let next = shared.lock().reg.poll_timeout();
+        match next {
+            Some(at) => {
+                let at = Instant::from_std(at);
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => {
+                        shared.with_registry(|reg, now| reg.handle_timeout(now));
+                    }
+                    () = shared.timer_wake.notified() => {}
+                }
+            }
+            None => shared.timer_wake.notified().await,
+        }
+    }
+}
+
+async fn metrics_page(State(shared): State<Arc<Shared>>) -> Response {
+    let m = shared.lock().reg.metrics();
+    let body = metrics::render(&m, &shared.counters);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn ws_upgrade(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !shared.cfg.allowed_origins.is_empty() {
+        let origin = headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !shared.cfg.allowed_origins.iter().any(|o| o == origin) {
+            shared
+                .lock()
+                .reg
+                .count_rejection(ErrorCode::OriginNotAllowed);
+            tracing::info!(%addr, origin, "refused: origin not allowed");
+            return (StatusCode::FORBIDDEN, Error::OriginNotAllowed.to_string()).into_response();
+        }
+    }
+    let cap = shared.cfg.max_frame_bytes;
+    ws.read_buffer_size(shared.cfg.read_buffer_size)
+        .write_buffer_size(0)
+        .max_write_buffer_size(4 * cap)
+        .max_frame_size(cap)
+        .max_message_size(cap)
+        .on_upgrade(move |socket| connection(shared, socket, addr.ip()))
+}
+
+/// Why a connection loop ended.
+enum End {
+    /// The peer closed or the socket failed; nothing more to send.
+    Gone,
+    /// We close, with this code and reason.
+    Close(u16, &'static str),
+}
+
+async fn connection(shared: Arc<Shared>, mut ws: WebSocket, ip: IpAddr) {
+    let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
+    let handle = Arc::new(ConnHandle::default());
+    shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+    shared.lock().conns.insert(conn, handle.clone());
+    shared.with_registry(|reg, now| reg.handle_connect(now, conn, ip));
+    tracing::debug!(conn = conn.0, %ip, "connected");
+
+    let end = drive(&shared, &mut ws, conn, &handle).await;
+    if let End::Close(code, reason) = end {
+        let _ = ws
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await;
+    }
+    shared.lock().conns.remove(&conn);
+    shared.with_registry(|reg, now| reg.handle_disconnect(now, conn));
+    tracing::debug!(conn = conn.0, "disconnected");
+}
+
+async fn drive(shared: &Arc<Shared>, ws: &mut WebSocket, conn: ConnId, h: &ConnHandle) -> End {
+    let cfg = &shared.cfg;
+    let ttl = cfg.registry.message_ttl;
+    let mut last_seen = Instant::now();
+    let ping = tokio::time::sleep(cfg.ping_interval);
+    tokio::pin!(ping);
+    loop {
+        tokio::select! {
+            () = h.wake.notified() => {
+                let (msgs, close) = {
+                    let mut ob = h.outbox.lock().unwrap_or_else(|e| e.into_inner());
+                    (std::mem::take(&mut ob.msgs), ob.close)
+                };
+                let now = Instant::now();
+                let mut wrote = false;
+                for (queued_at, text) in msgs {
+                    // A socket too slow to take a message within the ttl gets it dropped, the
+                    // same promise the registry keeps for disconnected peers.
+                    if now.duration_since(queued_at) > ttl {
+                        shared.counters.dropped_stale.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    if ws.feed(Message::Text(text)).await.is_err() {
+                        return End::Gone;
+                    }
+                    wrote = true;
+                    shared.counters.frames_out.fetch_add(1, Ordering::Relaxed);
+                }
+                if wrote && ws.flush().await.is_err() {
+                    return End::Gone;
+                }
+                if let Some(reason) = close {
+                    let code = if reason == "server shutting down" { 1001 } else { 1008 };
+                    return End::Close(code, reason);
+                }
+            }
+            frame = ws.recv() => {
+                last_seen = Instant::now();
+                match frame {
+                    None | Some(Ok(Message::Close(_))) => return End::Gone,
+                    Some(Ok(Message::Text(text))) => {
+                        shared.counters.frames_in.fetch_add(1, Ordering::Relaxed);
+                        match decode_client(text.as_bytes()) {
+                            Ok(msg) => shared.with_registry(|reg, now| reg.handle_message(now, conn, msg)),
+                            Err(e) => shared.with_registry(|reg, _| reg.reject(conn, &e)),
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        shared.counters.frames_in.fetch_add(1, Ordering::Relaxed);
+                        shared.with_registry(|reg, _| reg.reject(conn, &Error::BinaryFrame));
+                    }
+                    // tungstenite answers pings itself; both kinds only prove liveness.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Err(e)) => {
+                        if is_capacity_error(&e) {
+                            let err = Error::FrameTooLarge { limit: cfg.max_frame_bytes };
+                            shared.with_registry(|reg, _| reg.reject(conn, &err));
+                            // The registry queued the error and a close; write them now, since
+                            // the codec cannot read past the oversized frame.
+                            let msgs = std::mem::take(&mut h.outbox.lock().unwrap_or_else(|e| e.into_inner()).msgs);
+                            for (_, text) in msgs {
+                                let _ = ws.feed(Message::Text(text)).await;
+                            }
+                            return End::Close(1009, "frame too large");
+                        }
+                        tracing::debug!(conn = conn.0, error = %e, "socket error");
+                        return End::Gone;
+                    }
+                }
+            }
+            () = &mut ping => {
+                if last_seen.elapsed() >= cfg.idle_timeout {
+                    return End::Close(1001, "idle timeout");
+                }
+                if ws.send(Message::Ping(Default::default())).await.is_err() {
+                    return End::Gone;
+                }
+                ping.as_mut().reset(Instant::now() + cfg.ping_interval);
+            }
+        }
+    }
+}
+
+fn is_capacity_error(e: &axum::Error) -> bool {
+    use std::error::Error as _;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = e.source();
+    while let Some(s) = source {
+        if let Some(tungstenite::Error::Capacity(_)) = s.downcast_ref::<tungstenite::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+use tokio_tungstenite::tungstenite;
