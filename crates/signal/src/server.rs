@@ -27,6 +27,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
+    serve::ListenerExt as _,
 };
 use futures_util::SinkExt as _;
 use tokio::{net::TcpListener, sync::Notify, time::Instant};
@@ -40,7 +41,7 @@ use crate::{
 mod args;
 mod metrics;
 
-pub use args::{SignalArgs, run};
+pub use args::{SignalArgs, raise_nofile, run};
 
 /// Everything the driver needs besides the registry's own [`crate::Config`].
 #[derive(Debug, Clone)]
@@ -289,6 +290,10 @@ pub async fn serve_with_handle(
         .route("/metrics", get(metrics_page))
         .with_state(shared.clone());
     let on_shutdown = shared.clone();
+    // Signaling messages are small and latency-bound: never let Nagle hold one back.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
