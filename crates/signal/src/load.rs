@@ -75,6 +75,8 @@ pub struct LoadReport {
     pub rss_idle_kib: u64,
     /// Server VmRSS with every client connected and paired, before traffic, KiB.
     pub rss_held_kib: u64,
+    /// Server VmRSS right after the traffic phase, every client still open, KiB.
+    pub rss_after_traffic_kib: u64,
     /// Server VmHWM (peak resident) at the end, KiB.
     pub hwm_kib: u64,
     /// Messages sent for relay.
@@ -100,6 +102,7 @@ impl LoadReport {
              create + join, all pairs    {pt:.3} s\n\
              server RSS idle             {idle} KiB\n\
              server RSS holding all      {held_kib} KiB  ({phc:.0} B per connection above idle)\n\
+             server RSS after traffic    {after} KiB  ({pa:.0} B per connection above idle)\n\
              server peak RSS (VmHWM)     {hwm} KiB  ({pp:.0} B per connection above idle)\n\
              messages sent / relayed     {sent} / {recv}\n\
              relayed per second          {rps:.0}\n\
@@ -114,6 +117,8 @@ impl LoadReport {
             idle = self.rss_idle_kib,
             held_kib = self.rss_held_kib,
             phc = per_conn(self.rss_held_kib),
+            after = self.rss_after_traffic_kib,
+            pa = per_conn(self.rss_after_traffic_kib),
             hwm = self.hwm_kib,
             pp = per_conn(self.hwm_kib),
             sent = self.sent,
@@ -319,6 +324,9 @@ async fn run_phases(args: &LoadArgs, url: &str, pid: Option<u32>) -> anyhow::Res
             )));
         }
     }
+    // Clients keep their sockets open for 2 s after sending stops; read the server in between.
+    tokio::time::sleep_until((end + Duration::from_millis(800)).into()).await;
+    report.rss_after_traffic_kib = mem(pid)?.0;
     let mut latencies: Vec<u32> = Vec::new();
     let mut held = 0;
     for t in tasks {

@@ -209,7 +209,9 @@ struct Conn {
 #[derive(Debug)]
 struct Peer {
     conn: Option<ConnId>,
-    token: String,
+    /// 128 random bits; sent as 32 hex digits. Kept as a number: thousands of peers each
+    /// holding a String (and the index a second one) cost more than the rest of the entry.
+    token: u128,
     room: Option<RoomCode>,
     /// Messages for a disconnected peer with the deadline after which they are dropped.
     queue: VecDeque<(Instant, ServerMessage)>,
@@ -247,7 +249,7 @@ pub struct Registry {
     entropy: Box<dyn Entropy>,
     conns: HashMap<ConnId, Conn>,
     peers: HashMap<PeerId, Peer>,
-    tokens: HashMap<String, PeerId>,
+    tokens: HashMap<u128, PeerId>,
     rooms: HashMap<RoomCode, Room>,
     ips: HashMap<IpAddr, IpState>,
     /// Deadlines, possibly stale: each is re-checked against the state when it fires.
@@ -557,7 +559,11 @@ impl Registry {
                 },
             );
         }
-        if let Some(pid) = resume.as_deref().and_then(|t| self.tokens.get(t).copied()) {
+        let known = resume
+            .as_deref()
+            .and_then(parse_token)
+            .and_then(|t| self.tokens.get(&t).copied());
+        if let Some(pid) = known {
             return self.resume(now, conn, pid);
         }
         let pid = loop {
@@ -566,15 +572,20 @@ impl Registry {
                 break id;
             }
         };
-        let mut t = [0u8; 16];
-        self.entropy.fill(&mut t);
-        let token: String = t.iter().map(|b| format!("{b:02x}")).collect();
-        self.tokens.insert(token.clone(), pid);
+        let token = loop {
+            let mut t = [0u8; 16];
+            self.entropy.fill(&mut t);
+            let t = u128::from_le_bytes(t);
+            if !self.tokens.contains_key(&t) {
+                break t;
+            }
+        };
+        self.tokens.insert(token, pid);
         self.peers.insert(
             pid,
             Peer {
                 conn: Some(conn),
-                token: token.clone(),
+                token,
                 room: None,
                 queue: VecDeque::new(),
                 away_until: None,
@@ -588,7 +599,7 @@ impl Registry {
             ServerMessage::Welcome {
                 version: PROTOCOL_VERSION,
                 peer_id: pid,
-                resume_token: token,
+                resume_token: format!("{token:032x}"),
                 resumed: false,
                 ice_servers: Vec::new(),
             },
@@ -612,7 +623,7 @@ impl Registry {
             });
         }
         peer.away_until = None;
-        let token = peer.token.clone();
+        let token = peer.token;
         let room = peer.room;
         let queued: Vec<_> = peer.queue.drain(..).collect();
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -624,7 +635,7 @@ impl Registry {
             ServerMessage::Welcome {
                 version: PROTOCOL_VERSION,
                 peer_id: pid,
-                resume_token: token,
+                resume_token: format!("{token:032x}"),
                 resumed: true,
                 ice_servers: Vec::new(),
             },
@@ -1016,6 +1027,14 @@ impl Registry {
             }
         }
     }
+}
+
+/// A resume token as sent: exactly 32 hex digits.
+fn parse_token(s: &str) -> Option<u128> {
+    if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u128::from_str_radix(s, 16).ok()
 }
 
 #[cfg(test)]

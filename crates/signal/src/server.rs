@@ -60,7 +60,9 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Argon2id costs for room passwords.
     pub password: PasswordParams,
-    /// Per-connection read buffer of the WebSocket codec, in bytes.
+    /// Per-connection read buffer of the WebSocket codec, in bytes. tungstenite allocates it
+    /// eagerly for every connection (default 128 KiB); signaling messages are a few hundred
+    /// bytes, and a larger frame simply grows the buffer for that frame.
     pub read_buffer_size: usize,
 }
 
@@ -74,7 +76,7 @@ impl Default for ServerConfig {
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             password: PasswordParams::default(),
-            read_buffer_size: 1024,
+            read_buffer_size: 128,
         }
     }
 }

@@ -69,6 +69,9 @@ pub struct SignalArgs {
     /// Largest accepted WebSocket frame, bytes.
     #[arg(long, env = "BASSLINE_SIGNAL_MAX_FRAME", default_value_t = crate::MAX_FRAME_BYTES)]
     pub max_frame_bytes: usize,
+    /// Initial per-connection WebSocket read buffer, bytes (grows for larger frames).
+    #[arg(long, env = "BASSLINE_SIGNAL_WS_READ_BUFFER", default_value_t = 128)]
+    pub ws_read_buffer: usize,
     /// Seconds between WebSocket pings.
     #[arg(long, env = "BASSLINE_SIGNAL_PING", default_value_t = 20)]
     pub ping_secs: u64,
@@ -131,7 +134,7 @@ impl SignalArgs {
                 m_cost: self.argon2_m_kib,
                 t_cost: self.argon2_t,
             },
-            ..ServerConfig::default()
+            read_buffer_size: self.ws_read_buffer.max(64),
         }
     }
 }
