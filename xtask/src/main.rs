@@ -16,7 +16,8 @@ cargo xtask <command> [args]
 
 Commands:
   test            fmt check, clippy (warnings are errors), then every test in the workspace
-  bench [what]    run the benchmarks and print their figures (what: core)
+  bench [what]    run the benchmarks and print their figures (what: core, signal [flags of
+                  `bassline bench signal`, e.g. --connections 10000 --rate 20000])
   help            this text
 ";
 
@@ -134,6 +135,22 @@ fn bench(args: &[String]) -> Result<()> {
             b.args(["bench", "-p", "bassline-core"]);
             run(b, "core benchmarks (criterion)")
         }
-        other => bail!("unknown benchmark `{other}`; known: core"),
+        "signal" => {
+            // `bassline bench signal` starts `bassline signal` as a child process, so the
+            // server's memory is read from its own /proc entry and the clients run apart.
+            let mut b = cargo();
+            b.args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "bassline-cli",
+                "--bin",
+                "bassline",
+            ]);
+            b.args(["--", "bench", "signal"]).args(&args[1..]);
+            run(b, "signal load benchmark (release build)")
+        }
+        other => bail!("unknown benchmark `{other}`; known: core, signal"),
     }
 }
