@@ -357,6 +357,7 @@ impl Registry {
     /// Counts a refusal and sends its error to `conn`. The driver calls this for frames it
     /// could not decode; the registry for everything else.
     pub fn reject(&mut self, conn: ConnId, err: &Error) {
+        tracing::debug!(conn = conn.0, reason = err.code().as_str(), "refused");
         *self.metrics.rejections.entry(err.code()).or_default() += 1;
         self.out.push_back(Output::Send {
             to: conn,
@@ -718,6 +719,7 @@ impl Registry {
             return Err(Error::TooManyRooms);
         }
         let code = self.fresh_code().ok_or(Error::TooManyRooms)?;
+        let password_set = password.is_some();
         self.next_generation += 1;
         self.rooms.insert(
             code,
@@ -735,6 +737,7 @@ impl Registry {
             Timer::RoomIdle(code),
         )));
         self.metrics.rooms_created += 1;
+        tracing::debug!(%code, max_peers, password = password_set, "room created");
         let peer = self
             .peers
             .get_mut(&pid)
@@ -995,6 +998,7 @@ impl Registry {
         }
         let room = self.rooms.remove(&code).expect("checked above");
         self.metrics.rooms_expired += 1;
+        tracing::debug!(%code, "room expired");
         for m in room.members {
             if let Some(p) = self.peers.get_mut(&m) {
                 p.room = None;

@@ -31,6 +31,7 @@ use axum::{
 };
 use futures_util::SinkExt as _;
 use tokio::{net::TcpListener, sync::Notify, time::Instant};
+use tokio_tungstenite::tungstenite;
 
 use crate::{
     ConnId, Error, ErrorCode, Output, Registry, ServerMessage, decode_client,
@@ -116,6 +117,9 @@ struct Shared {
     cfg: ServerConfig,
     next_conn: AtomicU64,
     counters: DriverCounters,
+    /// Argon2 jobs allowed at once. Each takes `m_cost` KiB (19 MiB by default) and a core, so
+    /// an unbounded number of password joins from many addresses would exhaust memory.
+    argon2_slots: Arc<tokio::sync::Semaphore>,
 }
 
 enum Action {
@@ -216,9 +220,8 @@ impl Shared {
                 h.wake.notify_one();
             }
             Action::Hash(conn, pw, max_peers) => {
-                let me = self.clone();
                 let params = self.cfg.password;
-                tokio::task::spawn_blocking(move || {
+                self.argon2(move |me| {
                     let mut salt = [0u8; 16];
                     os_entropy(&mut salt);
                     let hash = password::hash(&params, &pw, salt);
@@ -228,9 +231,8 @@ impl Shared {
                 });
             }
             Action::Verify(conn, ticket, pw, hash) => {
-                let me = self.clone();
                 let params = self.cfg.password;
-                tokio::task::spawn_blocking(move || {
+                self.argon2(move |me| {
                     let ok = password::verify(&params, &pw, &hash);
                     me.with_registry(|reg, now| {
                         reg.handle_password_verified(now, conn, ticket, ok)
@@ -238,6 +240,23 @@ impl Shared {
                 });
             }
         }
+    }
+}
+
+impl Shared {
+    /// Runs `job` on the blocking pool once an Argon2 slot is free.
+    fn argon2(self: &Arc<Self>, job: impl FnOnce(&Arc<Self>) + Send + 'static) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let Ok(permit) = me.argon2_slots.clone().acquire_owned().await else {
+                return;
+            };
+            let _ = tokio::task::spawn_blocking(move || {
+                job(&me);
+                drop(permit);
+            })
+            .await;
+        });
     }
 }
 
@@ -280,6 +299,9 @@ pub async fn serve_with_handle(
         cfg,
         next_conn: AtomicU64::new(1),
         counters: DriverCounters::default(),
+        argon2_slots: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
     });
     on_start(Handle {
         shared: shared.clone(),
@@ -365,7 +387,23 @@ async fn ws_upgrade(
         .max_write_buffer_size(4 * cap)
         .max_frame_size(cap)
         .max_message_size(cap)
-        .on_upgrade(move |socket| connection(shared, socket, addr.ip()))
+        .on_upgrade(move |socket| connection(shared, socket, limit_key(addr.ip())))
+}
+
+/// The address per-IP limits count against: IPv4 addresses as they are (IPv4-mapped IPv6 ones
+/// unwrapped), IPv6 addresses by their /64 prefix, since one subscriber usually holds a whole /64
+/// and could otherwise dodge every per-address limit by changing the low bits.
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mask = !0u128 << 64;
+                IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & mask))
+            }
+        },
+    }
 }
 
 /// Why a connection loop ended.
@@ -493,4 +531,20 @@ fn is_capacity_error(e: &axum::Error) -> bool {
     false
 }
 
-use tokio_tungstenite::tungstenite;
+#[cfg(test)]
+mod tests {
+    use super::limit_key;
+
+    #[test]
+    fn ipv6_limits_count_per_slash_64() {
+        let a = limit_key("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = limit_key("2001:db8:1:2:bbbb::9".parse().unwrap());
+        let c = limit_key("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(
+            limit_key("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7".parse::<std::net::IpAddr>().unwrap()
+        );
+    }
+}
