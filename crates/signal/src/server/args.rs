@@ -1,6 +1,10 @@
 //! `bassline signal`: flags (each also an environment variable) and the command's entry point.
 
-use std::{io::Write as _, net::SocketAddr, time::Duration};
+use std::{
+    io::{IsTerminal as _, Write as _},
+    net::SocketAddr,
+    time::Duration,
+};
 
 use anyhow::Context as _;
 
@@ -90,6 +94,9 @@ pub struct SignalArgs {
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "bassline_signal=debug".
     #[arg(long, env = "BASSLINE_SIGNAL_LOG", default_value = "info")]
     pub log: String,
+    /// Write logs as JSON lines (for log collectors) instead of text.
+    #[arg(long, env = "BASSLINE_SIGNAL_LOG_JSON")]
+    pub log_json: bool,
 }
 
 impl SignalArgs {
@@ -153,13 +160,17 @@ pub fn raise_nofile(want: u64) -> anyhow::Result<u64> {
 
 /// Runs `bassline signal` until Ctrl-C or SIGTERM, then tells every peer and exits.
 pub async fn run(args: SignalArgs) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log)
-                .with_context(|| format!("bad --log filter {:?}", args.log))?,
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .with_context(|| format!("bad --log filter {:?}", args.log))?;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // An embedding program may have installed a subscriber already; then that one wins.
+    let _ = if args.log_json {
+        logs.json().try_init()
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).try_init()
+    };
     let nofile = raise_nofile(args.nofile)?;
     let cfg = args.server_config();
     if cfg.ice.turn_secret.is_none() && !cfg.ice.turn_urls.is_empty() {
