@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub ping_interval: Duration,
     /// A connection that sent nothing (not even a pong) for this long is closed.
     pub idle_timeout: Duration,
+    /// A write to a socket that does not complete within this long ends the connection.
+    pub write_timeout: Duration,
     /// Argon2id costs for room passwords.
     pub password: PasswordParams,
     /// Per-connection read buffer of the WebSocket codec, in bytes. tungstenite allocates it
@@ -76,6 +78,7 @@ impl Default for ServerConfig {
             max_frame_bytes: crate::MAX_FRAME_BYTES,
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(10),
             password: PasswordParams::default(),
             read_buffer_size: 128,
         }
@@ -86,8 +89,18 @@ impl Default for ServerConfig {
 #[derive(Debug, Default)]
 struct Outbox {
     msgs: VecDeque<(Instant, Utf8Bytes)>,
+    /// Bytes in `msgs`.
+    bytes: usize,
     close: Option<&'static str>,
 }
+
+/// Most bytes waiting for one connection. A client that stops reading while its room keeps
+/// sending would otherwise grow its outbox without bound; past this it is disconnected (and may
+/// resume within the grace period, getting what the registry queues from then on).
+const MAX_OUTBOX_BYTES: usize = 1 << 20;
+
+/// The close reason for a connection that does not read its messages.
+const SLOW_READER: &str = "not reading fast enough";
 
 #[derive(Debug, Default)]
 struct ConnHandle {
@@ -209,7 +222,20 @@ impl Shared {
                 }
                 let text = Utf8Bytes::from(msg.to_json());
                 let mut ob = h.outbox.lock().unwrap_or_else(|e| e.into_inner());
-                ob.msgs.push_back((Instant::now(), text));
+                if ob.close.is_some() {
+                    return;
+                }
+                if ob.bytes + text.len() > MAX_OUTBOX_BYTES {
+                    ob.close = Some(SLOW_READER);
+                    self.counters
+                        .dropped_stale
+                        .fetch_add(ob.msgs.len() as u64 + 1, Ordering::Relaxed);
+                    ob.msgs.clear();
+                    ob.bytes = 0;
+                } else {
+                    ob.bytes += text.len();
+                    ob.msgs.push_back((Instant::now(), text));
+                }
                 drop(ob);
                 h.wake.notify_one();
             }
@@ -424,12 +450,11 @@ async fn connection(shared: Arc<Shared>, mut ws: WebSocket, ip: IpAddr) {
 
     let end = drive(&shared, &mut ws, conn, &handle).await;
     if let End::Close(code, reason) = end {
-        let _ = ws
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })))
-            .await;
+        let close = ws.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })));
+        let _ = Box::pin(tokio::time::timeout(shared.cfg.write_timeout, close)).await;
     }
     shared.lock().conns.remove(&conn);
     shared.with_registry(|reg, now| reg.handle_disconnect(now, conn));
@@ -447,25 +472,38 @@ async fn drive(shared: &Arc<Shared>, ws: &mut WebSocket, conn: ConnId, h: &ConnH
             () = h.wake.notified() => {
                 let (msgs, close) = {
                     let mut ob = h.outbox.lock().unwrap_or_else(|e| e.into_inner());
+                    ob.bytes = 0;
                     (std::mem::take(&mut ob.msgs), ob.close)
                 };
                 let now = Instant::now();
-                let mut wrote = false;
-                for (queued_at, text) in msgs {
-                    // A socket too slow to take a message within the ttl gets it dropped, the
-                    // same promise the registry keeps for disconnected peers.
-                    if now.duration_since(queued_at) > ttl {
-                        shared.counters.dropped_stale.fetch_add(1, Ordering::Relaxed);
-                        continue;
+                let write = async {
+                    let mut wrote = false;
+                    for (queued_at, text) in msgs {
+                        // A socket too slow to take a message within the ttl gets it dropped,
+                        // the same promise the registry keeps for disconnected peers.
+                        if now.duration_since(queued_at) > ttl {
+                            shared.counters.dropped_stale.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        ws.feed(Message::Text(text)).await?;
+                        wrote = true;
+                        shared.counters.frames_out.fetch_add(1, Ordering::Relaxed);
                     }
-                    if ws.feed(Message::Text(text)).await.is_err() {
+                    if wrote {
+                        ws.flush().await?;
+                    }
+                    Ok::<(), axum::Error>(())
+                };
+                // A client that stops reading fills its socket buffers and would park this task
+                // in a write forever. Boxed: inline, the timer would enlarge every idle
+                // connection's task by ~150 bytes for the few moments it spends writing.
+                match Box::pin(tokio::time::timeout(cfg.write_timeout, write)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return End::Gone,
+                    Err(_) => {
+                        tracing::debug!(conn = conn.0, "write timed out: the client does not read");
                         return End::Gone;
                     }
-                    wrote = true;
-                    shared.counters.frames_out.fetch_add(1, Ordering::Relaxed);
-                }
-                if wrote && ws.flush().await.is_err() {
-                    return End::Gone;
                 }
                 if let Some(reason) = close {
                     let code = if reason == "server shutting down" { 1001 } else { 1008 };
@@ -510,7 +548,8 @@ async fn drive(shared: &Arc<Shared>, ws: &mut WebSocket, conn: ConnId, h: &ConnH
                 if last_seen.elapsed() >= cfg.idle_timeout {
                     return End::Close(1001, "idle timeout");
                 }
-                if ws.send(Message::Ping(Default::default())).await.is_err() {
+                let send = ws.send(Message::Ping(Default::default()));
+                if !matches!(Box::pin(tokio::time::timeout(cfg.write_timeout, send)).await, Ok(Ok(()))) {
                     return End::Gone;
                 }
                 ping.as_mut().reset(Instant::now() + cfg.ping_interval);

@@ -392,3 +392,59 @@ async fn graceful_shutdown_tells_every_peer() {
     }
     bounded(stop).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_disconnected_not_buffered_forever() {
+    let mut cfg = test_config();
+    cfg.registry.max_msgs_per_sec = 100_000;
+    cfg.write_timeout = Duration::from_millis(300);
+    let server = Server::start(cfg).await;
+    let mut host = Client::connect(&server).await;
+    let (host_id, _) = host.hello().await;
+    let code = host.create(r#"{"type":"create-room"}"#).await;
+    let mut lazy = Client::connect(&server).await;
+    let (lazy_id, _) = lazy.hello().await;
+    lazy.send(&format!(r#"{{"type":"join-room","code":"{code}"}}"#))
+        .await;
+    assert!(matches!(lazy.recv().await, ServerMessage::Joined { .. }));
+    host.recv().await; // peer-joined
+    // From here on `lazy` reads nothing. 60 KB offers until the server gives up on it: the
+    // kernel's socket buffers absorb a few MB, then a write stalls past the write timeout (and
+    // the 1 MiB outbox cap bounds what waits meanwhile).
+    let sdp = "x".repeat(60 * 1024);
+    let offer = format!(r#"{{"type":"offer","to":"{lazy_id}","sdp":"{sdp}"}}"#);
+    bounded(async {
+        loop {
+            host.send(&offer).await;
+            if server.handle.metrics().connections == 1 {
+                break;
+            }
+        }
+    })
+    .await;
+    // The host's own connection is unaffected: it can still be answered by a new member.
+    let mut fresh = Client::connect(&server).await;
+    let (fresh_id, _) = fresh.hello().await;
+    fresh
+        .send(&format!(r#"{{"type":"join-room","code":"{code}"}}"#))
+        .await;
+    assert!(matches!(fresh.recv().await, ServerMessage::Joined { .. }));
+    fresh
+        .send(&format!(
+            r#"{{"type":"answer","to":"{host_id}","sdp":"hi"}}"#
+        ))
+        .await;
+    loop {
+        match host.recv().await {
+            ServerMessage::Answer { from, .. } => {
+                assert_eq!(from, fresh_id);
+                break;
+            }
+            _ => continue,
+        }
+    }
+    let metrics = http_get(server.addr, "/metrics").await;
+    assert!(!metrics.contains("signal_messages_dropped_total 0\n"));
+    drop(lazy);
+    server.stop().await;
+}

@@ -82,6 +82,9 @@ pub struct SignalArgs {
     /// Close a connection silent (no frame, no pong) for this many seconds.
     #[arg(long, env = "BASSLINE_SIGNAL_IDLE_TIMEOUT", default_value_t = 60)]
     pub idle_timeout_secs: u64,
+    /// Close a connection whose socket does not accept a write for this many seconds.
+    #[arg(long, env = "BASSLINE_SIGNAL_WRITE_TIMEOUT", default_value_t = 10)]
+    pub write_timeout_secs: u64,
     /// Argon2id memory cost for room passwords, KiB.
     #[arg(long, env = "BASSLINE_SIGNAL_ARGON2_M_KIB", default_value_t = 19 * 1024)]
     pub argon2_m_kib: u32,
@@ -137,6 +140,7 @@ impl SignalArgs {
             max_frame_bytes: self.max_frame_bytes,
             ping_interval: Duration::from_secs(self.ping_secs.max(1)),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            write_timeout: Duration::from_secs(self.write_timeout_secs.max(1)),
             password: PasswordParams {
                 m_cost: self.argon2_m_kib,
                 t_cost: self.argon2_t,
