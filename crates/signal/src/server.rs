@@ -10,7 +10,7 @@
 use std::{
     collections::{HashMap, VecDeque},
     future::Future,
-    net::{IpAddr, SocketAddr},
+    net::IpAddr,
     sync::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
@@ -27,7 +27,6 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
-    serve::ListenerExt as _,
 };
 use futures_util::SinkExt as _;
 use tokio::{net::TcpListener, sync::Notify, time::Instant};
@@ -40,6 +39,7 @@ use crate::{
 };
 
 mod args;
+mod listener;
 mod metrics;
 
 pub use args::{SignalArgs, raise_nofile, run};
@@ -340,13 +340,25 @@ pub async fn serve_with_handle(
         .route("/metrics", get(metrics_page))
         .with_state(shared.clone());
     let on_shutdown = shared.clone();
-    // Signaling messages are small and latency-bound: never let Nagle hold one back.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
+    // Twice the registry's cap: room for handshakes in flight, so ordinary overflow still gets
+    // the registry's typed error, while sockets that never finish a handshake stay bounded.
+    let hard_cap = shared
+        .cfg
+        .registry
+        .max_conns_per_ip
+        .saturating_mul(2)
+        .max(1);
+    let on_refuse = shared.clone();
+    let listener = listener::CappedListener::new(listener, hard_cap, move |ip| {
+        tracing::debug!(%ip, "refused at accept: too many connections from this address");
+        on_refuse
+            .lock()
+            .reg
+            .count_rejection(ErrorCode::TooManyConnections);
     });
     let result = axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<listener::PeerAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown.await;
@@ -389,7 +401,7 @@ async fn metrics_page(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn ws_upgrade(
     State(shared): State<Arc<Shared>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(listener::PeerAddr(addr)): ConnectInfo<listener::PeerAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {

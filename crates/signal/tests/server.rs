@@ -448,3 +448,44 @@ async fn a_peer_that_stops_reading_is_disconnected_not_buffered_forever() {
     drop(lazy);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn sockets_that_never_finish_a_handshake_are_capped_per_address() {
+    use tokio::io::AsyncReadExt;
+    let mut cfg = test_config();
+    cfg.registry.max_conns_per_ip = 2; // hard cap at accept: twice that
+    let server = Server::start(cfg).await;
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(tokio::net::TcpStream::connect(server.addr).await.unwrap());
+    }
+    // The fifth is closed by the server without a byte: read sees EOF (or a reset).
+    let mut fifth = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = bounded(fifth.read(&mut buf)).await.unwrap_or(0);
+    assert_eq!(n, 0);
+    // Closing a silent socket frees its slot for a real client.
+    silent.pop();
+    let mut ok = bounded(async {
+        loop {
+            match tokio_tungstenite::connect_async(server.url()).await {
+                Ok((ws, _)) => break Client { ws },
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    })
+    .await;
+    ok.hello().await;
+    drop(silent); // the metrics request below is one more connection from this address
+    let metrics = bounded(async {
+        loop {
+            let m = http_get(server.addr, "/metrics").await;
+            if !m.is_empty() {
+                break m;
+            }
+        }
+    })
+    .await;
+    assert!(!metrics.contains("signal_rejections_total{reason=\"too-many-connections\"} 0"));
+    server.stop().await;
+}
