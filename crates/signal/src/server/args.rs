@@ -222,3 +222,49 @@ async fn shutdown_signal() {
         () = term => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser};
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        signal: super::SignalArgs,
+    }
+
+    #[derive(Debug, Parser)]
+    struct Bench {
+        #[command(flatten)]
+        load: crate::load::LoadArgs,
+    }
+
+    #[test]
+    fn flags_are_consistent_and_map_to_the_config() {
+        Cli::command().debug_assert();
+        Bench::command().debug_assert();
+        let cli = Cli::parse_from([
+            "bassline",
+            "--stun",
+            "",
+            "--turn",
+            "turn:127.0.0.1:3478",
+            "--turn-secret",
+            "s",
+            "--max-rooms",
+            "5",
+            "--grace-secs",
+            "3",
+            "--allowed-origins",
+            "https://a.example,https://b.example",
+        ]);
+        let cfg = cli.signal.server_config();
+        assert!(cfg.ice.stun_urls.is_empty());
+        assert_eq!(cfg.ice.turn_urls, vec!["turn:127.0.0.1:3478".to_string()]);
+        assert_eq!(cfg.registry.max_rooms, 5);
+        assert_eq!(cfg.registry.grace.as_secs(), 3);
+        assert_eq!(cfg.allowed_origins.len(), 2);
+        let bench = Bench::parse_from(["bassline", "--connections", "100"]);
+        assert_eq!(bench.load.connections, 100);
+    }
+}
