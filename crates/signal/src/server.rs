@@ -507,9 +507,22 @@ async fn drive(shared: &Arc<Shared>, ws: &mut WebSocket, conn: ConnId, h: &ConnH
                     Ok::<(), axum::Error>(())
                 };
                 // A client that stops reading fills its socket buffers and would park this task
-                // in a write forever. Boxed: inline, the timer would enlarge every idle
-                // connection's task by ~150 bytes for the few moments it spends writing.
-                match Box::pin(tokio::time::timeout(cfg.write_timeout, write)).await {
+                // in a write forever, so a write gets a deadline. Nearly every write completes
+                // at once, so the timer is armed only for one that does not: a timer per write
+                // would cost a timer-wheel insert and removal per message. Boxed, because inline
+                // the write state and the timer would enlarge every idle connection's task.
+                let mut write = Box::pin(write);
+                let first = std::future::poll_fn(|cx| {
+                    std::task::Poll::Ready(write.as_mut().poll(cx))
+                })
+                .await;
+                let result = match first {
+                    std::task::Poll::Ready(r) => Ok(r),
+                    std::task::Poll::Pending => {
+                        Box::pin(tokio::time::timeout(cfg.write_timeout, write)).await
+                    }
+                };
+                match result {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return End::Gone,
                     Err(_) => {
