@@ -25,7 +25,7 @@ pub struct PasswordParams {
 }
 
 impl Default for PasswordParams {
-    /// 19 MiB, 2 passes, 1 lane: OWASP's minimum for Argon2id, ~20-40 ms per hash here.
+    /// 19 MiB, 2 passes, 1 lane: OWASP's recommended minimum for Argon2id.
     fn default() -> Self {
         Self {
             m_cost: 19 * 1024,

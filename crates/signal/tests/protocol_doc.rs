@@ -50,6 +50,7 @@ fn server_examples_decode_and_round_trip() {
     }
 }
 
+#[cfg(feature = "server")]
 #[test]
 fn the_documented_turn_credential_is_what_the_server_issues() {
     let (user, credential) = bassline_signal::ice::turn_credentials(
