@@ -88,6 +88,7 @@ struct IpState {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
+    Hello(ConnId),
     Grace(PeerId),
     RoomIdle(RoomCode),
     Queue(PeerId),
@@ -181,6 +182,10 @@ impl Registry {
                 window_count: 0,
             },
         );
+        self.timers.push(Reverse((
+            now + self.config.hello_timeout,
+            Timer::Hello(conn),
+        )));
     }
 
     /// The connection closed (either side). Its peer keeps its place for the grace period.
@@ -365,6 +370,7 @@ impl Registry {
             }
             self.timers.pop();
             match timer {
+                Timer::Hello(conn) => self.expire_hello(conn),
                 Timer::Grace(pid) => self.expire_grace(now, pid),
                 Timer::RoomIdle(code) => self.expire_room(now, code),
                 Timer::Queue(pid) => self.prune_queue(now, pid),
@@ -823,6 +829,18 @@ impl Registry {
             self.metrics.dropped += 1;
         }
         self.timers.push(Reverse((deadline, Timer::Queue(pid))));
+    }
+
+    fn expire_hello(&mut self, conn: ConnId) {
+        // A connection that took over a peer and was then replaced also has no peer, but it
+        // is already being closed; closing twice is harmless.
+        if self.conns.get(&conn).is_some_and(|c| c.peer.is_none()) {
+            self.reject(conn, &Error::HelloRequired);
+            self.out.push_back(Output::Close {
+                conn,
+                reason: "no hello in time",
+            });
+        }
     }
 
     fn expire_grace(&mut self, now: Instant, pid: PeerId) {

@@ -734,3 +734,14 @@ fn shutdown_tells_everyone() {
         assert!(closed(&out, conn));
     }
 }
+
+#[test]
+fn a_connection_that_never_says_hello_is_closed() {
+    let mut h = H::new();
+    h.connect(1, "127.0.0.1");
+    h.peer(2);
+    let out = h.advance(Duration::from_secs(10));
+    assert_eq!(err_code(&out, 1), ErrorCode::HelloRequired);
+    assert!(closed(&out, 1));
+    assert!(!closed(&out, 2), "a greeted connection stays");
+}

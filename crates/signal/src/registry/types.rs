@@ -46,6 +46,9 @@ pub struct Config {
     pub max_queued_per_peer: usize,
     /// Most messages one connection may send per second (fixed one-second windows).
     pub max_msgs_per_sec: u32,
+    /// A connection that has not said hello this long after connecting is closed (it would
+    /// otherwise hold one of its address's connection slots while answering pings forever).
+    pub hello_timeout: Duration,
 }
 
 impl Default for Config {
@@ -62,6 +65,7 @@ impl Default for Config {
             message_ttl: Duration::from_secs(30),
             max_queued_per_peer: 256,
             max_msgs_per_sec: 100,
+            hello_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -70,6 +70,9 @@ pub struct SignalArgs {
     /// Seconds after which an undelivered relayed message is dropped.
     #[arg(long, env = "BASSLINE_SIGNAL_MESSAGE_TTL", default_value_t = 30)]
     pub message_ttl_secs: u64,
+    /// Close a connection that has not sent hello within this many seconds.
+    #[arg(long, env = "BASSLINE_SIGNAL_HELLO_TIMEOUT", default_value_t = 10)]
+    pub hello_timeout_secs: u64,
     /// Largest accepted WebSocket frame, bytes.
     #[arg(long, env = "BASSLINE_SIGNAL_MAX_FRAME", default_value_t = crate::MAX_FRAME_BYTES)]
     pub max_frame_bytes: usize,
@@ -116,6 +119,7 @@ impl SignalArgs {
             grace: Duration::from_secs(self.grace_secs),
             message_ttl: Duration::from_secs(self.message_ttl_secs),
             max_msgs_per_sec: self.max_msgs_per_sec,
+            hello_timeout: Duration::from_secs(self.hello_timeout_secs.max(1)),
             ..crate::Config::default()
         };
         ServerConfig {
