@@ -70,6 +70,9 @@ pub struct SignalArgs {
     /// Seconds after which an undelivered relayed message is dropped.
     #[arg(long, env = "BASSLINE_SIGNAL_MESSAGE_TTL", default_value_t = 30)]
     pub message_ttl_secs: u64,
+    /// Most messages queued for a peer during its reconnect grace (oldest dropped first).
+    #[arg(long, env = "BASSLINE_SIGNAL_MAX_QUEUED", default_value_t = 256)]
+    pub max_queued_per_peer: usize,
     /// Close a connection that has not sent hello within this many seconds.
     #[arg(long, env = "BASSLINE_SIGNAL_HELLO_TIMEOUT", default_value_t = 10)]
     pub hello_timeout_secs: u64,
@@ -120,7 +123,7 @@ impl SignalArgs {
             message_ttl: Duration::from_secs(self.message_ttl_secs),
             max_msgs_per_sec: self.max_msgs_per_sec,
             hello_timeout: Duration::from_secs(self.hello_timeout_secs.max(1)),
-            ..crate::Config::default()
+            max_queued_per_peer: self.max_queued_per_peer,
         };
         ServerConfig {
             registry,
