@@ -18,7 +18,9 @@ Commands:
   test            fmt check, clippy (warnings are errors), then every test in the workspace
   bench [what]    run the benchmarks, print their figures and rewrite docs/BENCHMARKS.md
                   (what: all (default), core, protocol, sync; automerge runs the state
-                  encoding comparison against automerge, a separate heavy build)
+                  encoding comparison against automerge, a separate heavy build; signal
+                  [flags of `bassline bench signal`, e.g. --connections 10000 --rate 20000]
+                  runs the signaling load benchmark)
   sim [--long]    the deterministic simulator over 2,000 seeds (--long: 100,000); a failure
                   prints its seed and the command that replays it
   help            this text
@@ -78,7 +80,12 @@ fn run(mut cmd: Command, what: &str) -> Result<()> {
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// Crates that must build for the browser (no tokio, no sockets, no clock).
-const BROWSER_CRATES: &[&str] = &["bassline-core", "bassline-protocol", "bassline-sync"];
+const BROWSER_CRATES: &[&str] = &[
+    "bassline-core",
+    "bassline-protocol",
+    "bassline-sync",
+    "bassline-signal",
+];
 
 /// Installs the wasm32 target with rustup when it is missing.
 fn ensure_wasm_target() -> Result<()> {
@@ -124,7 +131,8 @@ fn test() -> Result<()> {
 
     ensure_wasm_target()?;
     let mut wasm = cargo();
-    wasm.args(["check", "--target", WASM_TARGET]);
+    // Without default features: the signal crate's server half (tokio, axum) stays out.
+    wasm.args(["check", "--no-default-features", "--target", WASM_TARGET]);
     for p in BROWSER_CRATES {
         wasm.args(["-p", p]);
     }
@@ -200,7 +208,25 @@ fn bench(args: &[String]) -> Result<()> {
                 "state encoding: Bassline codecs against automerge (same data)",
             );
         }
-        other => bail!("unknown benchmark `{other}`; known: all, core, protocol, sync, automerge"),
+        "signal" => {
+            // `bassline bench signal` starts `bassline signal` as a child process, so the
+            // server's memory is read from its own /proc entry and the clients run apart.
+            let mut b = cargo();
+            b.args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "bassline-cli",
+                "--bin",
+                "bassline",
+            ]);
+            b.args(["--", "bench", "signal"]).args(&args[1..]);
+            return run(b, "signal load benchmark (release build)");
+        }
+        other => bail!(
+            "unknown benchmark `{other}`; known: all, core, protocol, sync, automerge, signal"
+        ),
     };
     let mut b = cargo();
     b.arg("bench");

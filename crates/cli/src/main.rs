@@ -18,6 +18,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at startup; boxing the big variant would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check a state file (an export) and print what it holds and its state hash.
@@ -39,6 +41,19 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Run the signaling server peers use to find each other (rooms, codes, WebRTC offers).
+    Signal(bassline_signal::server::SignalArgs),
+    /// Run a benchmark and print its figures.
+    Bench {
+        #[command(subcommand)]
+        what: Bench,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Load a signaling server with N WebSocket clients relaying offers, answers and candidates.
+    Signal(bassline_signal::load::LoadArgs),
 }
 
 fn main() -> Result<()> {
@@ -49,7 +64,18 @@ fn main() -> Result<()> {
             state,
             output,
         } => apply(&requests, state.as_deref(), output.as_deref()),
+        Command::Signal(args) => runtime()?.block_on(bassline_signal::server::run(args)),
+        Command::Bench {
+            what: Bench::Signal(args),
+        } => runtime()?.block_on(bassline_signal::load::run_load(args)),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn load(file: &Path) -> Result<Network> {

@@ -1,0 +1,165 @@
+//! The accept loop's per-address cap. The registry's cap (with its typed error) only sees
+//! connections that completed the WebSocket upgrade; a client that opens TCP connections and
+//! never sends a request would slip past it and exhaust file descriptors. This listener counts
+//! every TCP connection per address from accept to close and drops new ones past a hard cap.
+
+use std::{
+    collections::HashMap,
+    io,
+    net::{IpAddr, SocketAddr},
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+};
+
+use axum::serve::Listener;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+};
+
+type Counts = Arc<Mutex<HashMap<IpAddr, u32>>>;
+
+/// A `TcpListener` that refuses (closes at once) connections from an address that already holds
+/// `cap` of them, and sets `TCP_NODELAY` on the rest.
+pub(super) struct CappedListener {
+    inner: TcpListener,
+    cap: u32,
+    counts: Counts,
+    on_refuse: Box<dyn Fn(IpAddr) + Send + Sync>,
+}
+
+impl CappedListener {
+    pub(super) fn new(
+        inner: TcpListener,
+        cap: u32,
+        on_refuse: impl Fn(IpAddr) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            inner,
+            cap,
+            counts: Arc::default(),
+            on_refuse: Box::new(on_refuse),
+        }
+    }
+}
+
+impl Listener for CappedListener {
+    type Io = CountedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (CountedStream, SocketAddr) {
+        loop {
+            let (stream, addr) = Listener::accept(&mut self.inner).await;
+            let key = super::limit_key(addr.ip());
+            {
+                let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+                let n = counts.entry(key).or_default();
+                if *n >= self.cap {
+                    drop(counts);
+                    (self.on_refuse)(key);
+                    continue; // dropping `stream` closes it
+                }
+                *n += 1;
+            }
+            // Signaling messages are small and latency-bound: never let Nagle hold one back.
+            let _ = stream.set_nodelay(true);
+            let guard = Guard {
+                key,
+                counts: self.counts.clone(),
+            };
+            return (
+                CountedStream {
+                    inner: stream,
+                    _guard: guard,
+                },
+                addr,
+            );
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+struct Guard {
+    key: IpAddr,
+    counts: Counts,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// A `TcpStream` that gives its address's slot back when dropped.
+pub struct CountedStream {
+    inner: TcpStream,
+    _guard: Guard,
+}
+
+impl std::fmt::Debug for CountedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CountedStream").field(&self.inner).finish()
+    }
+}
+
+impl AsyncRead for CountedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CountedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The remote address of a connection accepted by [`CappedListener`], for `ConnectInfo`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CappedListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, CappedListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
