@@ -20,7 +20,8 @@ Commands:
                   (what: all (default), core, protocol, sync; automerge runs the state
                   encoding comparison against automerge, a separate heavy build; signal
                   [flags of `bassline bench signal`, e.g. --connections 10000 --rate 20000]
-                  runs the signaling load benchmark)
+                  runs the signaling load benchmark; table rewrites docs/BENCHMARKS.md
+                  from the last results)
   sim [--long]    the deterministic simulator over 2,000 seeds (--long: 100,000); a failure
                   prints its seed and the command that replays it
   help            this text
@@ -197,6 +198,8 @@ fn bench(args: &[String]) -> Result<()> {
         "core" => &["bassline-core"],
         "protocol" => &["bassline-protocol"],
         "sync" => &["bassline-sim"],
+        // Rewrites the table from the last results without running anything.
+        "table" => return write_bench_table(),
         "automerge" => {
             // A separate workspace: automerge is heavy to build and only this comparison needs it.
             let mut b = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -242,25 +245,37 @@ fn write_bench_table() -> Result<()> {
     let root = workspace_root();
     let dir = root.join("target/criterion");
     let mut rows = Vec::new();
-    for group in read_dir_sorted(&dir)? {
-        for bench in read_dir_sorted(&group)? {
-            let new = bench.join("new");
-            let (Ok(meta), Ok(est)) = (
-                std::fs::read_to_string(new.join("benchmark.json")),
-                std::fs::read_to_string(new.join("estimates.json")),
-            ) else {
-                continue;
-            };
-            let meta: serde_json::Value = serde_json::from_str(&meta)?;
-            let est: serde_json::Value = serde_json::from_str(&est)?;
-            let name = meta["full_id"].as_str().unwrap_or("?").to_owned();
-            let mean_ns = est["mean"]["point_estimate"].as_f64().unwrap_or(f64::NAN);
-            let elements = meta["throughput"]["Elements"].as_f64();
-            let rate = elements
-                .map(|n| format!("{:.2} M/s", n / (mean_ns * 1e-9) / 1e6))
-                .unwrap_or_else(|| "-".into());
-            rows.push(format!("| {name} | {} | {rate} |", human_time(mean_ns)));
+    // Benchmarks sit one to three folders deep (group / function / parameter); each has a
+    // `new` folder with criterion's latest estimates.
+    let mut stack = vec![dir.clone()];
+    let mut benches = Vec::new();
+    while let Some(d) = stack.pop() {
+        if d.join("new/benchmark.json").is_file() {
+            benches.push(d.join("new"));
         }
+        stack.extend(
+            read_dir_sorted(&d)?
+                .into_iter()
+                .filter(|p| !p.ends_with("new") && !p.ends_with("base")),
+        );
+    }
+    benches.sort();
+    for new in benches {
+        let (Ok(meta), Ok(est)) = (
+            std::fs::read_to_string(new.join("benchmark.json")),
+            std::fs::read_to_string(new.join("estimates.json")),
+        ) else {
+            continue;
+        };
+        let meta: serde_json::Value = serde_json::from_str(&meta)?;
+        let est: serde_json::Value = serde_json::from_str(&est)?;
+        let name = meta["full_id"].as_str().unwrap_or("?").to_owned();
+        let mean_ns = est["mean"]["point_estimate"].as_f64().unwrap_or(f64::NAN);
+        let elements = meta["throughput"]["Elements"].as_f64();
+        let rate = elements
+            .map(|n| format!("{:.2} M/s", n / (mean_ns * 1e-9) / 1e6))
+            .unwrap_or_else(|| "-".into());
+        rows.push(format!("| {name} | {} | {rate} |", human_time(mean_ns)));
     }
     if rows.is_empty() {
         bail!("no criterion results under {}", dir.display());
