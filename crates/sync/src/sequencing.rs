@@ -1,6 +1,6 @@
 //! Sequencing and applying operations; serving and installing state; tentative edits.
 
-use bassline_core::{Change, Id, Network, Request};
+use bassline_core::{Change, Id, Request, StateDocument};
 use bassline_protocol::{
     Decision, Epoch, Message, OpId, PeerId, Position, Sequenced, StateSync, Writer,
 };
@@ -220,52 +220,48 @@ impl Session {
         if self.synced {
             return;
         }
-        if let Err(e) = Network::import(&part.document) {
-            let host = self.host.unwrap_or(self.me);
-            self.events.push_back(Event::PeerMisbehaved {
-                peer: host,
-                reason: format!("sent a partial state that does not import: {e}"),
-            });
+        let Some(changes) = self.replace_state(part.document) else {
             return;
-        }
-        let mut changes = self.rollback_tentative();
-        let response = self
-            .net
-            .apply(Request::ImportState {
-                document: part.document,
-            })
-            .expect("the document imported once above");
-        changes.extend(response.changes);
-        self.generation += 1;
+        };
         self.events.push_back(Event::Changes(changes));
         self.events.push_back(Event::PartialState {
             first: self.focus.clone(),
         });
     }
 
-    /// Guest: replaces the state with the host's, then re-submits what the host lacks.
-    pub(crate) fn install_state(&mut self, sync: StateSync) {
+    /// Replaces the state shown here with a document from the host, tentative edits taken back
+    /// first. A document that does not import is reported and changes nothing.
+    fn replace_state(&mut self, document: StateDocument) -> Option<Vec<Change>> {
+        let had_tentative = self.tentative;
         let mut changes = self.rollback_tentative();
-        let applied: std::collections::BTreeMap<PeerId, u64> =
-            sync.applied.iter().copied().collect();
-        match Network::import(&sync.document) {
-            Ok(_) => {}
+        match self.net.apply(Request::ImportState { document }) {
+            Ok(response) => {
+                changes.extend(response.changes);
+                self.generation += 1;
+                Some(changes)
+            }
             Err(e) => {
+                if had_tentative {
+                    changes.extend(self.reapply_tentative());
+                }
+                self.events.push_back(Event::Changes(changes));
                 let host = self.host.unwrap_or(self.me);
                 self.events.push_back(Event::PeerMisbehaved {
                     peer: host,
                     reason: format!("sent a state that does not import: {e}"),
                 });
-                return;
+                None
             }
         }
-        let response = self
-            .net
-            .apply(Request::ImportState {
-                document: sync.document,
-            })
-            .expect("the document imported once above");
-        changes.extend(response.changes);
+    }
+
+    /// Guest: replaces the state with the host's, then re-submits what the host lacks.
+    pub(crate) fn install_state(&mut self, sync: StateSync) {
+        let applied: std::collections::BTreeMap<PeerId, u64> =
+            sync.applied.iter().copied().collect();
+        let Some(mut changes) = self.replace_state(sync.document) else {
+            return;
+        };
         // Operations this peer saw sequenced that the host has not decided: they were
         // sequenced by a host the new one never heard from, so they go to the new host again
         // (and again after any later sync, until some host decides them).
