@@ -577,6 +577,15 @@ impl Session {
     }
 
     fn after_input(&mut self) {
+        // A guest linked to its host but without its state always has a request under way
+        // (the retry timer re-sends it). However it got here (an election called off, a link
+        // back while electing), it never just waits.
+        let host_linked = self
+            .host
+            .is_some_and(|h| self.peers.get(&h).is_some_and(|p| p.connected));
+        if self.role == Role::Guest && !self.synced && host_linked && self.retry_due.is_none() {
+            self.request_state();
+        }
         let ro = self.is_read_only();
         if self.read_only != Some(ro) {
             self.read_only = Some(ro);
