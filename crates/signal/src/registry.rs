@@ -314,14 +314,9 @@ impl Registry {
         hash: PasswordHash,
         max_peers: u16,
     ) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some((pid, _)) = self.finish_password_job(conn) else {
             return;
         };
-        c.pending = false;
-        let Some(pid) = c.peer else { return };
-        if self.peers.get(&pid).is_some_and(|p| p.room.is_some()) {
-            return self.reject(conn, &Error::AlreadyInRoom);
-        }
         if let Err(e) = self.insert_room(now, pid, Some(hash), max_peers) {
             self.reject(conn, &e);
         }
@@ -335,15 +330,10 @@ impl Registry {
         ticket: JoinTicket,
         ok: bool,
     ) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some((pid, ip)) = self.finish_password_job(conn) else {
             return;
         };
-        c.pending = false;
-        let ip = c.ip;
-        let Some(pid) = c.peer else { return };
-        let result = if self.peers.get(&pid).is_some_and(|p| p.room.is_some()) {
-            Err(Error::AlreadyInRoom)
-        } else if self
+        let result = if self
             .rooms
             .get(&ticket.code)
             .is_none_or(|r| r.generation != ticket.generation)
@@ -359,6 +349,20 @@ impl Registry {
         if let Err(e) = result {
             self.reject(conn, &e);
         }
+    }
+
+    /// A password job for `conn` finished: clears its pending mark and returns its peer and
+    /// address, unless the connection is gone or its peer entered a room meanwhile (refused).
+    fn finish_password_job(&mut self, conn: ConnId) -> Option<(PeerId, IpAddr)> {
+        let c = self.conns.get_mut(&conn)?;
+        c.pending = false;
+        let ip = c.ip;
+        let pid = c.peer?;
+        if self.peers.get(&pid).is_some_and(|p| p.room.is_some()) {
+            self.reject(conn, &Error::AlreadyInRoom);
+            return None;
+        }
+        Some((pid, ip))
     }
 
     /// Expires what is due at `now`: grace periods, idle rooms, undelivered messages, old
