@@ -4,7 +4,7 @@
 //! use bassline_core::{Network, Request, Value, id};
 //! let mut host = Network::new();
 //! host.apply(Request::AddContact { id: Some(id!("a")), group: id!("root"), name: None,
-//!     blend: Default::default(), value: Some(Value::from(1.0)), boundary: None }).unwrap();
+//!     blend: Default::default(), value: Value::from(1.0), boundary: None }).unwrap();
 //! let mut guest = Network::new();
 //! let (remove, groups) = host.repair_for(&guest.shallow_hashes());
 //! guest.repair(&remove, &groups).unwrap();
@@ -93,12 +93,12 @@ impl Network {
         groups: &[(Id, GroupDocument)],
     ) -> Result<Vec<Change>, Error> {
         let mut changes = Vec::new();
-        for id in remove {
-            if *id != *self.root() && self.groups.contains_key(id) {
-                self.remove_group(id, &mut changes);
-            }
-        }
-        // Pass 1: the groups themselves, parents first.
+        // Removals wait until every group the healthy side still has is in its place: a
+        // group to remove may hold one that moved out of it there, with all its contents.
+        let mut doomed: Vec<Id> = remove.to_vec();
+        // Pass 1: the groups themselves, parents first. A group whose parent differs is in
+        // the list (the shallow hash covers the parent), so each moves at its own turn; its
+        // new parent is already in place, so a move never makes a cycle.
         for (parent, doc) in groups {
             let is_root = doc.id == *self.root();
             let same_kind = self
@@ -106,6 +106,13 @@ impl Network {
                 .get(&doc.id)
                 .map(|g| g.info.primitive == doc.primitive);
             if same_kind == Some(false) && !is_root {
+                // Its subgroups may live on elsewhere on the healthy side: park them at the
+                // root (their own turn, or the removals below, settles them), then rebuild it.
+                let root = self.root().clone();
+                let children: Vec<Id> = self.groups[&doc.id].groups.iter().cloned().collect();
+                for child in children {
+                    self.update_group(&child, None, Some(root.clone()), &mut changes)?;
+                }
                 self.remove_group(&doc.id, &mut changes);
             }
             if !self.groups.contains_key(&doc.id) {
@@ -128,16 +135,16 @@ impl Network {
             }
             // Subgroups the healthy side does not list here have moved or gone.
             let listed: Vec<&Id> = doc.groups.iter().map(|s| &s.id).collect();
-            let extra: Vec<Id> = g
-                .groups
-                .iter()
-                .filter(|s| !listed.contains(s))
-                .cloned()
-                .collect();
-            for s in extra {
-                if !groups.iter().any(|(_, d)| d.id == s) {
-                    self.remove_group(&s, &mut changes);
-                }
+            doomed.extend(
+                g.groups
+                    .iter()
+                    .filter(|s| !listed.contains(s) && !groups.iter().any(|(_, d)| d.id == **s))
+                    .cloned(),
+            );
+        }
+        for id in &doomed {
+            if *id != *self.root() && self.groups.contains_key(id) {
+                self.remove_group(id, &mut changes);
             }
         }
         // Pass 2: contacts.
@@ -245,5 +252,67 @@ impl Network {
             .map(|s| self.partial_group(s, wanted, on_path))
             .collect();
         doc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Network, Primitive, Request, id};
+
+    fn group(net: &mut Network, g: &str, parent: &str, primitive: Option<Primitive>) {
+        net.apply(Request::AddGroup {
+            id: Some(id!(g)),
+            parent: id!(parent),
+            name: None,
+            primitive,
+        })
+        .expect("valid group");
+    }
+
+    fn moved(net: &mut Network, g: &str, parent: &str) {
+        net.apply(Request::UpdateGroup {
+            id: id!(g),
+            name: None,
+            parent: Some(id!(parent)),
+        })
+        .expect("valid move");
+    }
+
+    fn repaired(host: &Network, mut guest: Network) -> Network {
+        let (remove, groups) = host.repair_for(&guest.shallow_hashes());
+        guest.repair(&remove, &groups).expect("repair applies");
+        assert_eq!(guest.export(), host.export());
+        assert_eq!(guest.state_hash(), host.state_hash());
+        guest
+    }
+
+    /// Found by the property test `repair_converges`: the guest moved `g2` (holding a gadget)
+    /// into a group `g3` the host does not have. Removing `g3` first took `g2`'s contents with
+    /// it, and only `g2` itself was resent.
+    #[test]
+    fn a_group_moved_into_a_group_the_host_lacks_keeps_its_contents() {
+        let mut host = Network::new();
+        group(&mut host, "g2", "root", None);
+        group(&mut host, "g4", "g2", Some(Primitive::Add));
+        let mut guest = host.clone();
+        group(&mut guest, "g3", "root", None);
+        moved(&mut guest, "g2", "g3");
+        repaired(&host, guest);
+    }
+
+    /// A group that became a gadget on the healthy side gives up its subgroups, which live on
+    /// elsewhere there.
+    #[test]
+    fn a_group_that_changed_kind_lets_its_subgroups_live_on() {
+        let mut guest = Network::new();
+        group(&mut guest, "x", "root", None);
+        group(&mut guest, "y", "x", None);
+        group(&mut guest, "z", "y", None);
+        let mut host = guest.clone();
+        moved(&mut host, "y", "root");
+        host.apply(Request::RemoveGroup { id: id!("x") })
+            .expect("valid removal");
+        group(&mut host, "x", "root", Some(Primitive::Add));
+        repaired(&host, guest);
     }
 }
