@@ -19,7 +19,7 @@ fn add_contact(c: Id) -> Request {
         group: id("root".into()),
         name: None,
         blend: BlendMode::AcceptLast,
-        value: None,
+        value: Value::Null,
         boundary: None,
     }
 }

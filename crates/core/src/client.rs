@@ -6,7 +6,7 @@
 //! let client = LocalClient::new();
 //! let mut changes = client.subscribe();
 //! let response = client.request(Request::AddContact { id: Some(id!("x")), group: id!("root"),
-//!     name: None, blend: Default::default(), value: None, boundary: None }).await.unwrap();
+//!     name: None, blend: Default::default(), value: Value::Null, boundary: None }).await.unwrap();
 //! assert_eq!(response.changes.len(), 1);
 //! assert_eq!(changes.try_next_batch().unwrap().len(), 1);
 //! # });
@@ -163,7 +163,7 @@ mod tests {
             group: id!("root"),
             name: None,
             blend: Default::default(),
-            value: None,
+            value: Value::Null,
             boundary: None,
         }
     }

@@ -6,7 +6,7 @@
 //! let root = net.root().clone();
 //! for c in ["a", "b"] {
 //!     net.apply(Request::AddContact { id: Some(id!(c)), group: root.clone(), name: None,
-//!         blend: Default::default(), value: None, boundary: None }).unwrap();
+//!         blend: Default::default(), value: Value::Null, boundary: None }).unwrap();
 //! }
 //! net.apply(Request::Connect { id: None, from: id!("a"), to: id!("b"), kind: Default::default() })
 //!     .unwrap();
@@ -224,7 +224,7 @@ impl Network {
                     group,
                     name,
                     blend,
-                    value: value.unwrap_or_default(),
+                    value,
                     contradiction: None,
                     boundary,
                 };

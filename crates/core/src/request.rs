@@ -48,8 +48,11 @@ pub enum Request {
         name: Option<String>,
         #[serde(default)]
         blend: BlendMode,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        value: Option<Value>,
+        /// The starting value; `null` (the default) means none yet. A plain `Value` rather than
+        /// an option: "no value" and "null" are the same thing to the engine, so the type does
+        /// not offer two spellings that would not survive the wire.
+        #[serde(default, skip_serializing_if = "Value::is_null")]
+        value: Value,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         boundary: Option<Direction>,
     },

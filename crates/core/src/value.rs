@@ -638,6 +638,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(bassline_testkit::proptest_config(256))]
+
         #[test]
         fn merge_is_commutative((a, b, _c) in triple()) {
             prop_assert_eq!(a.merge(&b).ok(), b.merge(&a).ok());

@@ -167,7 +167,7 @@ fn run(ops: &[Op]) -> Result<(Network, Network), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(bassline_testkit::proptest_config(256))]
 
     #[test]
     fn random_edits_terminate_and_replicas_agree(ops in prop::collection::vec(op(), 1..80)) {
@@ -331,7 +331,7 @@ proptest! {
                 None,
             );
             if let Request::AddContact { value, .. } = &mut r {
-                *value = Some(Value::Number(f64::from(*v)));
+                *value = Value::Number(f64::from(*v));
             }
             requests.push(r);
         }

@@ -22,7 +22,7 @@ fn add_contact_generates_ids_and_reports_changes() {
             group: id("root"),
             name: Some("x".into()),
             blend: BlendMode::Merge,
-            value: Some(n(1.0)),
+            value: n(1.0),
             boundary: None,
         },
     );
@@ -39,7 +39,7 @@ fn add_contact_generates_ids_and_reports_changes() {
                 group: id("root"),
                 name: None,
                 blend: BlendMode::AcceptLast,
-                value: None,
+                value: Value::Null,
                 boundary: None
             }
         )),

@@ -145,7 +145,7 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                         group: id!("g1"),
                         name: Some("x".into()),
                         blend: BlendMode::AcceptLast,
-                        value: None,
+                        value: Value::Null,
                         boundary: None,
                     },
                 },

@@ -50,6 +50,8 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
 }
 
 proptest! {
+    #![proptest_config(bassline_testkit::proptest_config(256))]
+
     #[test]
     fn client_messages_round_trip(msg in client_message()) {
         let json = serde_json::to_vec(&msg).unwrap();

@@ -20,7 +20,7 @@ fn network() -> Network {
             group: Id::new("root").expect("valid"),
             name: None,
             blend: BlendMode::AcceptLast,
-            value: Some(Value::Number(0.0)),
+            value: Value::Number(0.0),
             boundary: None,
         })
         .expect("fresh id");

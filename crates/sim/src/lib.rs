@@ -647,7 +647,7 @@ impl Sim {
                 } else {
                     BlendMode::AcceptLast
                 },
-                value: Some(Value::Number(r.below(10) as f64)),
+                value: Value::Number(r.below(10) as f64),
                 boundary: None,
             },
             5 => Request::AddGroup {
@@ -802,7 +802,7 @@ fn seed_network() -> Network {
             } else {
                 BlendMode::AcceptLast
             },
-            value: Some(Value::Number(0.0)),
+            value: Value::Number(0.0),
             boundary: None,
         });
     }

@@ -17,7 +17,7 @@ fn network() -> Network {
         group: id("root"),
         name: None,
         blend: BlendMode::AcceptLast,
-        value: Some(Value::Number(0.0)),
+        value: Value::Number(0.0),
         boundary: None,
     })
     .expect("valid");
@@ -40,7 +40,7 @@ fn two_groups() -> Network {
             group: id(g),
             name: None,
             blend: BlendMode::AcceptLast,
-            value: Some(Value::Number(1.0)),
+            value: Value::Number(1.0),
             boundary: None,
         })
         .expect("valid");

@@ -39,7 +39,7 @@ pub fn contact_with(g: &str, c: &str, blend: BlendMode, boundary: Option<Directi
         group: id(g),
         name: None,
         blend,
-        value: None,
+        value: Value::Null,
         boundary,
     }
 }
