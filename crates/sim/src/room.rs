@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bassline_core::{Id, Network, Value};
-use bassline_sync::{Config, Event, Session};
+use bassline_sync::{Candidacy, Config, Event, Session};
 
 /// A host and guests on a perfect network, moved by hand.
 #[derive(Debug)]
@@ -19,9 +19,33 @@ impl Room {
     /// A host (peer 1) over `network` and `guests` guests (peers 2, 3, ...), all connected
     /// and synced.
     pub fn new(guests: u64, network: Network) -> Room {
-        let mut peers = vec![Session::host(1, Config::default(), network)];
+        Room::with_configs(guests, network, Config::default(), Config::default(), true)
+    }
+
+    /// Remote mode: a permanent host and clients that never stand for election, each linked
+    /// only to the host.
+    pub fn remote(clients: u64, network: Network) -> Room {
+        let host = Config {
+            candidacy: Candidacy::Permanent,
+            ..Config::default()
+        };
+        let client = Config {
+            candidacy: Candidacy::Never,
+            ..Config::default()
+        };
+        Room::with_configs(clients, network, host, client, false)
+    }
+
+    fn with_configs(
+        guests: u64,
+        network: Network,
+        host: Config,
+        guest: Config,
+        mesh: bool,
+    ) -> Room {
+        let mut peers = vec![Session::host(1, host, network)];
         for g in 0..guests {
-            peers.push(Session::guest(2 + g, Some(1), Config::default()));
+            peers.push(Session::guest(2 + g, Some(1), guest.clone()));
         }
         let mut room = Room {
             peers,
@@ -32,7 +56,8 @@ impl Room {
         for a in 0..room.peers.len() {
             for &b in &ids {
                 let now = room.now;
-                if room.peers[a].id() != b {
+                let linked = mesh || a == 0 || b == 1;
+                if room.peers[a].id() != b && linked {
                     room.peers[a].handle_connected(now, b);
                 }
             }

@@ -344,3 +344,66 @@ fn heartbeats_find_a_diverged_group_and_the_host_repairs_only_it() {
     let touched_a = repaired.iter().flatten().any(|c| c.contains("a-inner"));
     assert!(!touched_a, "group a was not resent: {repaired:?}");
 }
+
+/// Remote mode: the server is a permanent host and its clients never stand. A client that
+/// loses the server waits read-only instead of electing itself, and follows the server again
+/// when the link returns; a client's claim to lead is refused.
+#[test]
+fn a_remote_client_waits_for_its_permanent_host_and_never_leads() {
+    let mut room = Room::remote(2, network());
+    let now = room.now;
+    let c = room.index(2);
+    room.peers[c].handle_disconnected(now, 1);
+    room.peers[0].handle_disconnected(now, 2);
+    for _ in 0..20 {
+        room.now += Duration::from_secs(1);
+        let now = room.now;
+        room.peers[c].handle_timeout(now);
+        room.settle();
+    }
+    assert_ne!(room.peers[c].role(), Role::Host, "a client never leads");
+    assert!(
+        room.peers[c].handle_local_is_refused(),
+        "read-only meanwhile"
+    );
+    let now = room.now;
+    room.peers[c].handle_connected(now, 1);
+    room.peers[0].handle_connected(now, 2);
+    room.settle();
+    room.settle();
+    assert_eq!(room.peers[c].current_host(), Some(1));
+    assert_eq!(room.peers[0].role(), Role::Host);
+    room.peers[c]
+        .handle_local(room.now, write("x", 4.0))
+        .expect("editable again once the server is back");
+    room.settle();
+    assert_eq!(room.value(1, "x"), Value::Number(4.0));
+    assert_eq!(room.value(3, "x"), Value::Number(4.0));
+
+    // A client claiming to lead: the permanent host refuses it and stays host.
+    let claim = bassline_protocol::Envelope {
+        id: 1,
+        ts: 1,
+        from: 3,
+        message: bassline_protocol::Message::HostAnnounce {
+            epoch: bassline_protocol::Epoch {
+                number: 99,
+                host: 3,
+            },
+            base: Default::default(),
+        },
+    };
+    let frame = bassline_sync::Codec::default()
+        .encode(&claim)
+        .expect("encodes");
+    let now = room.now;
+    room.peers[0].handle_receive(now, 3, bassline_sync::Channel::Reliable, &frame[0]);
+    room.settle();
+    assert_eq!(room.peers[0].role(), Role::Host);
+    assert!(
+        room.events
+            .iter()
+            .any(|(p, e)| *p == 1 && matches!(e, Event::PeerMisbehaved { peer: 3, .. })),
+        "the claim is reported"
+    );
+}

@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use bassline_protocol::{Epoch, Message, PeerId, Position};
 
 use crate::{
-    Event,
+    Candidacy, Event,
     session::{Role, Session},
 };
 
@@ -125,17 +125,23 @@ impl Session {
             self.events.push_back(Event::Changes(changes));
         }
         let recent = self.now.saturating_sub(self.config.host_timeout);
-        let mut best: (Position, Reverse<PeerId>) = (self.position, Reverse(self.me));
+        let mut best: Option<(Position, Reverse<PeerId>)> = (self.config.candidacy
+            == Candidacy::Stand)
+            .then_some((self.position, Reverse(self.me)));
         for (id, p) in &self.peers {
             let eligible = p.connected
                 && Some(*id) != old_host
                 && !p.passed_over
                 && p.last_heard.is_some_and(|t| t >= recent);
             if let (true, Some(pos)) = (eligible, p.position) {
-                best = best.max((pos, Reverse(*id)));
+                best = best.max(Some((pos, Reverse(*id))));
             }
         }
-        let winner = best.1.0;
+        let Some((_, Reverse(winner))) = best else {
+            // Nobody this peer can reach may lead: wait, read-only, and look again later.
+            self.election_deadline = Some(self.now + self.config.election_timeout);
+            return;
+        };
         let highest = self
             .peers
             .values()
@@ -168,6 +174,13 @@ impl Session {
     /// A peer announces it leads `epoch`. The higher epoch wins; a host that meets a higher
     /// one steps down, fetches the winner's state and re-submits what the winner lacks.
     pub(crate) fn on_announce(&mut self, from: PeerId, epoch: Epoch, _base: Position) {
+        if self.config.candidacy == Candidacy::Permanent {
+            self.events.push_back(Event::PeerMisbehaved {
+                peer: from,
+                reason: format!("claimed to lead epoch {} of a permanent host", epoch.number),
+            });
+            return;
+        }
         if epoch.host != from {
             self.events.push_back(Event::PeerMisbehaved {
                 peer: from,

@@ -54,6 +54,9 @@ pub struct Config {
     /// Seed for retry jitter.
     pub seed: u64,
     pub codec: Codec,
+    /// Whether this peer may become host. Remote mode: the server is `Permanent`, its
+    /// clients `Never`.
+    pub candidacy: Candidacy,
     /// Deliberate bugs, for proving that the simulator catches them. Never set in production.
     #[doc(hidden)]
     pub fault: Option<Fault>,
@@ -73,9 +76,24 @@ impl Default for Config {
             pending_cap: 10_000,
             seed: 0,
             codec: Codec::default(),
+            candidacy: Candidacy::Stand,
             fault: None,
         }
     }
+}
+
+/// Whether a peer may lead the session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Candidacy {
+    /// Stands for election when the host is lost (peer-to-peer rooms).
+    #[default]
+    Stand,
+    /// Never becomes host: when the host is lost it waits, read-only, for a host to return
+    /// (a remote-mode client).
+    Never,
+    /// The host for good: never steps down, and refuses other peers' claims to lead (the
+    /// remote-mode server).
+    Permanent,
 }
 
 /// A deliberate bug to inject.
