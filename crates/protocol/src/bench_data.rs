@@ -111,7 +111,6 @@ pub fn state_sync(contacts: usize, wires: usize) -> Envelope {
                     counter: 1 + i * 3,
                 },
                 ts: 10 + i * 4,
-                seq: 5 + i * 4,
             });
         }
     }
@@ -125,6 +124,8 @@ pub fn state_sync(contacts: usize, wires: usize) -> Envelope {
             partial: false,
             applied: vec![(1, 20_311), (2, 14_007), (3, 9_120), (4, 4_762)],
             writers,
+            log: Vec::new(),
+            lineage: vec![(epoch, 1)],
             document,
         })),
     }
@@ -140,7 +141,6 @@ pub fn submit_update() -> Envelope {
         message: Message::Submit {
             op: 405,
             ts: 977,
-            seen: 960,
             request: Request::UpdateContent {
                 contact: id("c12".into()),
                 value: Value::Number(42.0),
@@ -157,6 +157,10 @@ pub fn batch_update() -> Envelope {
         from: 1,
         message: Message::Batch {
             epoch: Epoch { number: 1, host: 1 },
+            base: Position {
+                epoch: Epoch { number: 1, host: 1 },
+                seq: 960,
+            },
             ops: vec![Sequenced {
                 seq: 961,
                 op: OpId {
@@ -164,7 +168,6 @@ pub fn batch_update() -> Envelope {
                     counter: 405,
                 },
                 ts: 977,
-                seen: 960,
                 request: Request::UpdateContent {
                     contact: id("c12".into()),
                     value: Value::Number(42.0),
@@ -188,7 +191,6 @@ pub fn batch_of(n: usize) -> Envelope {
                     counter: 400 + i,
                 },
                 ts: one.ts + i,
-                seen: one.seen + i,
                 request: Request::UpdateContent {
                     contact: id(format!("g{}/c{}", i % 7, (i * 37) % 100)),
                     value: Value::Number((i * 7919 % 10_000) as f64),

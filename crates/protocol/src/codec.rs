@@ -25,7 +25,7 @@
 use crate::{Envelope, Error, msgpack};
 
 /// The protocol version this build speaks; byte 0 of every frame.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// Largest frame put on a data channel: every WebRTC implementation accepts 64 KiB messages.
 pub const MAX_FRAME: usize = 64 * 1024;

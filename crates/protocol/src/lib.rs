@@ -7,7 +7,7 @@
 //! use bassline_core::{Request, Value, id};
 //! use bassline_protocol::{Codec, Envelope, Message, Reassembler};
 //! let edit = Envelope { id: 3, ts: 62, from: 3, message: Message::Submit {
-//!     op: 13, ts: 62, seen: 57,
+//!     op: 13, ts: 62,
 //!     request: Request::UpdateContent { contact: id!("c12"), value: Value::from(42.0) },
 //! }};
 //! let frames = Codec::default().encode(&edit).unwrap();
@@ -28,8 +28,8 @@ mod msgpack;
 
 pub use codec::{COMPRESS_ABOVE, Codec, Format, MAX_FRAME, Reassembler, VERSION};
 pub use message::{
-    Decision, Envelope, Epoch, Message, OpId, PeerId, Position, Presence, Sequenced, StateSync,
-    Writer,
+    Decision, Envelope, Epoch, LogEntry, Message, OpId, PeerId, Position, Presence, Sequenced,
+    StateSync, Writer,
 };
 
 /// Why bytes from a peer could not be decoded (or a message could not be encoded).

@@ -43,35 +43,47 @@ pub struct OpId {
 pub struct Sequenced {
     pub seq: u64,
     pub op: OpId,
-    /// The origin's Lamport time when it made the request (last-writer-wins order).
+    /// The origin's Lamport time when it made the request. An origin's clock has passed every
+    /// operation it had applied, so a write that saw another always has the later time, and
+    /// last-writer-wins by `(ts, peer)` never overrides what a writer saw.
     pub ts: u64,
-    /// The last sequence number the origin had applied when it made the request: what it had
-    /// seen, so the host can tell a concurrent write from a later one.
-    pub seen: u64,
     pub request: Request,
 }
 
-/// How a sequenced operation was decided (the same on every peer).
+/// How a sequenced operation was decided (the same on every peer, at the same position).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Decision {
-    /// Applied at this sequence number.
-    Applied { seq: u64 },
-    /// A concurrent write to the same contact won by last-writer-wins; this one has no effect.
-    Superseded { seq: u64 },
-    /// The request was invalid against the host's state (for example its contact was removed
-    /// by a concurrent edit).
-    Refused { seq: u64, reason: String },
+    Applied,
+    /// A write to an accept-last contact that lost to a later write (`by`, by
+    /// `(ts, peer)`) already applied; it has no effect.
+    Superseded {
+        by: OpId,
+    },
+    /// The request was invalid against the state at its position (for example its contact was
+    /// removed by a concurrent edit).
+    Refused {
+        reason: String,
+    },
 }
 
-/// The last direct write to one contact, kept by every peer so any of them can take over as
-/// host and keep resolving concurrent writes the same way.
+/// A decided operation, as kept in every peer's log and shipped with a full state: enough to
+/// serve catch-up, to re-submit it if its lineage loses, and to tell its origin its fate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// The epoch of the host that sequenced it.
+    pub epoch: Epoch,
+    pub op: Sequenced,
+    pub decision: Decision,
+}
+
+/// The last write applied to one accept-last contact, kept by every peer so any of them can
+/// take over as host and keep resolving concurrent writes the same way.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Writer {
     pub contact: Id,
     pub op: OpId,
     pub ts: u64,
-    pub seq: u64,
 }
 
 /// A full copy of the host's state.
@@ -86,6 +98,16 @@ pub struct StateSync {
     /// The highest counter applied per origin (a vector clock of decided operations).
     pub applied: Vec<(PeerId, u64)>,
     pub writers: Vec<Writer>,
+    /// The decided operations not yet known to every member of the room, oldest first: the
+    /// receiver keeps them to re-submit if this lineage loses a partition, and reads its own
+    /// operations' fates from them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<LogEntry>,
+    /// Where each of the latest epochs of this lineage's history begins: (epoch, the sequence
+    /// number of its first operation), oldest first. A position (epoch, seq) belongs to this
+    /// history if its epoch is listed and seq falls in that epoch's stretch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lineage: Vec<(Epoch, u64)>,
     pub document: StateDocument,
 }
 
@@ -121,48 +143,56 @@ pub enum Message {
     Submit {
         op: u64,
         ts: u64,
-        seen: u64,
         request: Request,
     },
-    /// Host to the origin of an operation: what became of it (the plan's "response").
-    Outcome {
-        op: u64,
-        decision: Decision,
-    },
-    /// Host to guests: requests in sequence (the plan's "change batch"). Every peer decides
-    /// each one the same way the host did (last-writer-wins and validation are deterministic),
-    /// so superseded and refused operations need no separate notice.
+    /// Host to guests: requests in sequence (the plan's "change batch"), going on from `base`
+    /// (the host's position before the first of them). Every peer decides each one the same
+    /// way the host did (last-writer-wins and validation are deterministic), so the decisions
+    /// need no separate notice (the plan's "response"). A guest applies a batch only where its
+    /// own position is `base` or a position of the same lineage past it: positions name a
+    /// lineage's history, so a batch of another lineage is never mixed in. Guest to host: the
+    /// operations it saw sequenced in a lineage that lost, to sequence again (`base` unused).
     Batch {
         epoch: Epoch,
+        base: Position,
         ops: Vec<Sequenced>,
     },
     /// Every peer to every peer, periodically, on the unreliable channel.
     Heartbeat {
         position: Position,
+        /// The state hash at `position`, combined with the last writers (which decide future
+        /// writes, so a difference there is a divergence too).
         hash: StateHash,
+        /// The host the sender follows and holds the state of (itself when hosting), and that
+        /// host's epoch.
         host: Option<PeerId>,
+        epoch: Epoch,
     },
     /// Guest to host: at the same position our hashes differ; here are mine per group.
     HashMismatch {
         position: Position,
         groups: Vec<(Id, StateHash)>,
     },
-    /// Host to guest: the groups that differ, as the host has them (whole subtrees), and the
-    /// groups the guest should not have.
+    /// Host to guest: the groups that differ at `position`, as the host has them there (each
+    /// group's own contents, parents first), the groups the guest should not have, and every
+    /// last writer.
     Repair {
         position: Position,
         groups: Vec<(Id, bassline_core::GroupDocument)>,
         remove: Vec<Id>,
+        writers: Vec<Writer>,
     },
-    /// A peer that found no host proposes itself (the most up-to-date peer it can reach).
+    /// A peer that found no host proposes `epoch.host` (the most up-to-date peer it can reach)
+    /// to lead `epoch`.
     Candidate {
         epoch: Epoch,
-        position: Position,
     },
-    /// The new host announces its epoch and the position its state starts from.
+    /// A host announces the epoch it leads, and whether any guest follows it (a host with
+    /// followers outranks one without, whatever their epochs: a peer cut off alone never takes
+    /// the room over when it comes back).
     HostAnnounce {
         epoch: Epoch,
-        base: Position,
+        led: bool,
     },
     /// A peer that lost its link to the host asks the others whether they still see it.
     HostQuery {
@@ -189,7 +219,6 @@ impl Message {
             Message::StateSync(_) => "state-sync",
             Message::Ack { .. } => "ack",
             Message::Submit { .. } => "submit",
-            Message::Outcome { .. } => "outcome",
             Message::Batch { .. } => "batch",
             Message::Heartbeat { .. } => "heartbeat",
             Message::HashMismatch { .. } => "hash-mismatch",

@@ -15,8 +15,8 @@ use bassline_core::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    Decision, Envelope, Epoch, Error, Message, OpId, Position, Presence, Sequenced, StateSync,
-    Writer,
+    Decision, Envelope, Epoch, Error, LogEntry, Message, OpId, Position, Presence, Sequenced,
+    StateSync, Writer,
 };
 
 /// Deepest nesting of groups, and of MessagePack containers inside one serde-encoded item.
@@ -31,16 +31,15 @@ pub(crate) mod kind {
     pub const STATE_SYNC: u64 = 1;
     pub const ACK: u64 = 2;
     pub const SUBMIT: u64 = 3;
-    pub const OUTCOME: u64 = 4;
-    pub const BATCH: u64 = 5;
-    pub const HEARTBEAT: u64 = 6;
-    pub const HASH_MISMATCH: u64 = 7;
-    pub const REPAIR: u64 = 8;
-    pub const CANDIDATE: u64 = 9;
-    pub const HOST_ANNOUNCE: u64 = 10;
-    pub const HOST_QUERY: u64 = 11;
-    pub const HOST_SEEN: u64 = 12;
-    pub const PRESENCE: u64 = 13;
+    pub const BATCH: u64 = 4;
+    pub const HEARTBEAT: u64 = 5;
+    pub const HASH_MISMATCH: u64 = 6;
+    pub const REPAIR: u64 = 7;
+    pub const CANDIDATE: u64 = 8;
+    pub const HOST_ANNOUNCE: u64 = 9;
+    pub const HOST_QUERY: u64 = 10;
+    pub const HOST_SEEN: u64 = 11;
+    pub const PRESENCE: u64 = 12;
 }
 
 fn malformed(what: impl Into<String>) -> Error {
@@ -77,40 +76,30 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
             uint(out, kind::ACK);
             position(out, p);
         }
-        Message::Submit {
-            op,
-            ts,
-            seen,
-            request: r,
-        } => {
+        Message::Submit { op, ts, request: r } => {
             uint(out, kind::SUBMIT);
             uint(out, *op);
             delta(out, *ts, env.ts);
-            uint(out, *seen);
             request(out, r)?;
         }
-        Message::Outcome { op, decision } => {
-            uint(out, kind::OUTCOME);
-            uint(out, *op);
-            match decision {
-                Decision::Applied { seq } => {
-                    uint(out, 0);
-                    uint(out, *seq);
-                }
-                Decision::Superseded { seq } => {
-                    uint(out, 1);
-                    uint(out, *seq);
-                }
-                Decision::Refused { seq, reason } => {
-                    uint(out, 2);
-                    uint(out, *seq);
-                    str(out, reason)?;
-                }
-            }
-        }
-        Message::Batch { epoch: e, ops } => {
+        Message::Batch {
+            epoch: e,
+            base,
+            ops,
+        } => {
             uint(out, kind::BATCH);
             epoch(out, e);
+            // The base is nearly always the position just before the first operation, in the
+            // same epoch: then it is left out (one byte instead of four or more).
+            let implied = ops
+                .first()
+                .is_some_and(|s| base.epoch == *e && base.seq.checked_add(1) == Some(s.seq));
+            if implied {
+                nil(out);
+            } else {
+                array(out, 3);
+                position(out, base);
+            }
             count(out, ops.len());
             for s in ops {
                 sequenced(out, s, env.ts)?;
@@ -120,6 +109,7 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
             position: p,
             hash: h,
             host,
+            epoch: e,
         } => {
             uint(out, kind::HEARTBEAT);
             position(out, p);
@@ -128,6 +118,7 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
                 None => nil(out),
                 Some(h) => uint(out, *h),
             }
+            epoch(out, e);
         }
         Message::HashMismatch {
             position: p,
@@ -145,6 +136,7 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
             position: p,
             groups,
             remove,
+            writers: w,
         } => {
             uint(out, kind::REPAIR);
             position(out, p);
@@ -157,19 +149,16 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
             for id in remove {
                 str(out, id.as_str())?;
             }
+            writers(out, w)?;
         }
-        Message::Candidate {
-            epoch: e,
-            position: p,
-        } => {
+        Message::Candidate { epoch: e } => {
             uint(out, kind::CANDIDATE);
             epoch(out, e);
-            position(out, p);
         }
-        Message::HostAnnounce { epoch: e, base } => {
+        Message::HostAnnounce { epoch: e, led } => {
             uint(out, kind::HOST_ANNOUNCE);
             epoch(out, e);
-            position(out, base);
+            out.push(if *led { 0xc3 } else { 0xc2 });
         }
         Message::HostQuery { host } => {
             uint(out, kind::HOST_QUERY);
@@ -327,11 +316,39 @@ fn request(out: &mut Vec<u8>, r: &Request) -> Result<(), Error> {
 
 fn sequenced(out: &mut Vec<u8>, s: &Sequenced, env_ts: u64) -> Result<(), Error> {
     uint(out, s.seq);
-    uint(out, s.op.peer);
-    uint(out, s.op.counter);
+    op_id(out, &s.op);
     delta(out, s.ts, env_ts);
-    delta(out, s.seen, s.seq);
     request(out, &s.request)
+}
+
+fn op_id(out: &mut Vec<u8>, op: &OpId) {
+    uint(out, op.peer);
+    uint(out, op.counter);
+}
+
+fn decision(out: &mut Vec<u8>, d: &Decision) -> Result<(), Error> {
+    match d {
+        Decision::Applied => uint(out, 0),
+        Decision::Superseded { by } => {
+            uint(out, 1);
+            op_id(out, by);
+        }
+        Decision::Refused { reason } => {
+            uint(out, 2);
+            str(out, reason)?;
+        }
+    }
+    Ok(())
+}
+
+fn writers(out: &mut Vec<u8>, ws: &[Writer]) -> Result<(), Error> {
+    count(out, ws.len());
+    for w in ws {
+        str(out, w.contact.as_str())?;
+        op_id(out, &w.op);
+        uint(out, w.ts);
+    }
+    Ok(())
 }
 
 fn state_sync(out: &mut Vec<u8>, s: &StateSync) -> Result<(), Error> {
@@ -342,13 +359,21 @@ fn state_sync(out: &mut Vec<u8>, s: &StateSync) -> Result<(), Error> {
         uint(out, *peer);
         uint(out, *counter);
     }
-    count(out, s.writers.len());
-    for w in &s.writers {
-        str(out, w.contact.as_str())?;
-        uint(out, w.op.peer);
-        uint(out, w.op.counter);
-        uint(out, w.ts);
-        uint(out, w.seq);
+    writers(out, &s.writers)?;
+    // Log entries: epoch, then the operation with its `ts` relative to the previous entry's
+    // (entries are in sequence order, so times are close), then its decision.
+    count(out, s.log.len());
+    let mut ts = 0;
+    for e in &s.log {
+        epoch(out, &e.epoch);
+        sequenced(out, &e.op, ts)?;
+        ts = e.op.ts;
+        decision(out, &e.decision)?;
+    }
+    count(out, s.lineage.len());
+    for (e, first) in &s.lineage {
+        epoch(out, e);
+        uint(out, *first);
     }
     str(out, &s.document.format)?;
     uint(out, s.document.version);
@@ -470,35 +495,39 @@ pub(crate) fn decode(body: &[u8]) -> Result<Envelope, Error> {
         kind::SUBMIT => Message::Submit {
             op: r.uint()?,
             ts: r.delta(ts)?,
-            seen: r.uint()?,
             request: r.request()?,
         },
-        kind::OUTCOME => {
-            let op = r.uint()?;
-            let decision = match r.uint()? {
-                0 => Decision::Applied { seq: r.uint()? },
-                1 => Decision::Superseded { seq: r.uint()? },
-                2 => Decision::Refused {
-                    seq: r.uint()?,
-                    reason: r.str()?.to_owned(),
-                },
-                other => return Err(malformed(format!("unknown decision {other}"))),
-            };
-            Message::Outcome { op, decision }
-        }
         kind::BATCH => {
             let epoch = r.epoch()?;
+            let base = if r.nil()? {
+                None
+            } else {
+                r.array(3)?;
+                Some(r.position()?)
+            };
             let n = r.count()?;
             let mut ops = Vec::with_capacity(n);
             for _ in 0..n {
                 ops.push(r.sequenced(ts)?);
             }
-            Message::Batch { epoch, ops }
+            let base = match (base, ops.first()) {
+                (Some(b), _) => b,
+                (None, Some(first)) => Position {
+                    epoch,
+                    seq: first
+                        .seq
+                        .checked_sub(1)
+                        .ok_or_else(|| malformed("a batch starting at sequence number 0"))?,
+                },
+                (None, None) => return Err(malformed("an empty batch without its base")),
+            };
+            Message::Batch { epoch, base, ops }
         }
         kind::HEARTBEAT => Message::Heartbeat {
             position: r.position()?,
             hash: r.hash()?,
             host: if r.nil()? { None } else { Some(r.uint()?) },
+            epoch: r.epoch()?,
         },
         kind::HASH_MISMATCH => {
             let position = r.position()?;
@@ -525,15 +554,13 @@ pub(crate) fn decode(body: &[u8]) -> Result<Envelope, Error> {
                 position,
                 groups,
                 remove,
+                writers: r.writers()?,
             }
         }
-        kind::CANDIDATE => Message::Candidate {
-            epoch: r.epoch()?,
-            position: r.position()?,
-        },
+        kind::CANDIDATE => Message::Candidate { epoch: r.epoch()? },
         kind::HOST_ANNOUNCE => Message::HostAnnounce {
             epoch: r.epoch()?,
-            base: r.position()?,
+            led: r.bool()?,
         },
         kind::HOST_QUERY => Message::HostQuery { host: r.uint()? },
         kind::HOST_SEEN => Message::HostSeen {
@@ -771,17 +798,43 @@ impl<'a> Reader<'a> {
     }
 
     fn sequenced(&mut self, env_ts: u64) -> Result<Sequenced, Error> {
-        let seq = self.uint()?;
         Ok(Sequenced {
-            seq,
-            op: OpId {
-                peer: self.uint()?,
-                counter: self.uint()?,
-            },
+            seq: self.uint()?,
+            op: self.op_id()?,
             ts: self.delta(env_ts)?,
-            seen: self.delta(seq)?,
             request: self.request()?,
         })
+    }
+
+    fn op_id(&mut self) -> Result<OpId, Error> {
+        Ok(OpId {
+            peer: self.uint()?,
+            counter: self.uint()?,
+        })
+    }
+
+    fn decision(&mut self) -> Result<Decision, Error> {
+        Ok(match self.uint()? {
+            0 => Decision::Applied,
+            1 => Decision::Superseded { by: self.op_id()? },
+            2 => Decision::Refused {
+                reason: self.str()?.to_owned(),
+            },
+            other => return Err(malformed(format!("unknown decision {other}"))),
+        })
+    }
+
+    fn writers(&mut self) -> Result<Vec<Writer>, Error> {
+        let n = self.count()?;
+        let mut writers = Vec::with_capacity(n);
+        for _ in 0..n {
+            writers.push(Writer {
+                contact: self.id()?,
+                op: self.op_id()?,
+                ts: self.uint()?,
+            });
+        }
+        Ok(writers)
     }
 
     fn state_sync(&mut self) -> Result<StateSync, Error> {
@@ -792,18 +845,24 @@ impl<'a> Reader<'a> {
         for _ in 0..n {
             applied.push((self.uint()?, self.uint()?));
         }
+        let writers = self.writers()?;
         let n = self.count()?;
-        let mut writers = Vec::with_capacity(n);
+        let mut log = Vec::with_capacity(n);
+        let mut ts = 0;
         for _ in 0..n {
-            writers.push(Writer {
-                contact: self.id()?,
-                op: OpId {
-                    peer: self.uint()?,
-                    counter: self.uint()?,
-                },
-                ts: self.uint()?,
-                seq: self.uint()?,
+            let epoch = self.epoch()?;
+            let op = self.sequenced(ts)?;
+            ts = op.ts;
+            log.push(LogEntry {
+                epoch,
+                op,
+                decision: self.decision()?,
             });
+        }
+        let n = self.count()?;
+        let mut lineage = Vec::with_capacity(n);
+        for _ in 0..n {
+            lineage.push((self.epoch()?, self.uint()?));
         }
         let document = StateDocument {
             format: self.str()?.to_owned(),
@@ -815,6 +874,8 @@ impl<'a> Reader<'a> {
             partial,
             applied,
             writers,
+            log,
+            lineage,
             document,
         })
     }

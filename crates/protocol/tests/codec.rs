@@ -5,8 +5,8 @@ use bassline_core::{
     StateDocument, StateHash, Value, WireDocument, WireKind,
 };
 use bassline_protocol::{
-    Codec, Decision, Envelope, Epoch, Error, Format, MAX_FRAME, Message, OpId, Position, Presence,
-    Reassembler, Sequenced, StateSync, VERSION, Writer, bench_data,
+    Codec, Decision, Envelope, Epoch, Error, Format, LogEntry, MAX_FRAME, Message, OpId, Position,
+    Presence, Reassembler, Sequenced, StateSync, VERSION, Writer, bench_data,
 };
 use proptest::prelude::*;
 
@@ -204,30 +204,29 @@ fn request() -> impl Strategy<Value = Request> {
     ]
 }
 
+fn op_id() -> impl Strategy<Value = OpId> {
+    (small_u64(), small_u64()).prop_map(|(peer, counter)| OpId { peer, counter })
+}
+
 fn sequenced() -> impl Strategy<Value = Sequenced> {
-    (
-        small_u64(),
-        small_u64(),
-        small_u64(),
-        small_u64(),
-        small_u64(),
-        request(),
-    )
-        .prop_map(|(seq, peer, counter, ts, seen, request)| Sequenced {
-            seq,
-            op: OpId { peer, counter },
-            ts,
-            seen,
-            request,
-        })
+    (small_u64(), op_id(), small_u64(), request()).prop_map(|(seq, op, ts, request)| Sequenced {
+        seq,
+        op,
+        ts,
+        request,
+    })
 }
 
 fn decision() -> impl Strategy<Value = Decision> {
     prop_oneof![
-        small_u64().prop_map(|seq| Decision::Applied { seq }),
-        small_u64().prop_map(|seq| Decision::Superseded { seq }),
-        (small_u64(), ".{0,10}").prop_map(|(seq, reason)| Decision::Refused { seq, reason }),
+        Just(Decision::Applied),
+        op_id().prop_map(|by| Decision::Superseded { by }),
+        ".{0,10}".prop_map(|reason| Decision::Refused { reason }),
     ]
+}
+
+fn writer() -> impl Strategy<Value = Writer> {
+    (id(), op_id(), small_u64()).prop_map(|(contact, op, ts)| Writer { contact, op, ts })
 }
 
 fn finite_f32() -> impl Strategy<Value = f32> {
@@ -244,63 +243,68 @@ fn message() -> impl Strategy<Value = Message> {
         (
             position(),
             prop::collection::vec((small_u64(), small_u64()), 0..4),
-            prop::collection::vec(
-                (id(), small_u64(), small_u64(), small_u64(), small_u64()),
-                0..4
-            ),
+            prop::collection::vec(writer(), 0..4),
+            prop::collection::vec((epoch(), sequenced(), decision()), 0..4),
+            prop::collection::vec((epoch(), small_u64()), 0..3),
             group(),
             any::<bool>()
         )
-            .prop_map(|(position, applied, writers, root, partial)| {
-                Message::StateSync(Box::new(StateSync {
-                    position,
-                    partial,
-                    applied,
-                    writers: writers
-                        .into_iter()
-                        .map(|(contact, peer, counter, ts, seq)| Writer {
-                            contact,
-                            op: OpId { peer, counter },
-                            ts,
-                            seq,
-                        })
-                        .collect(),
-                    document: StateDocument::new(root),
-                }))
-            }),
+            .prop_map(
+                |(position, applied, writers, log, lineage, root, partial)| {
+                    Message::StateSync(Box::new(StateSync {
+                        position,
+                        partial,
+                        applied,
+                        writers,
+                        log: log
+                            .into_iter()
+                            .map(|(epoch, op, decision)| LogEntry {
+                                epoch,
+                                op,
+                                decision,
+                            })
+                            .collect(),
+                        lineage,
+                        document: StateDocument::new(root),
+                    }))
+                }
+            ),
         position().prop_map(|position| Message::Ack { position }),
-        (small_u64(), small_u64(), small_u64(), request()).prop_map(|(op, ts, seen, request)| {
-            Message::Submit {
-                op,
-                ts,
-                seen,
-                request,
-            }
+        (small_u64(), small_u64(), request()).prop_map(|(op, ts, request)| Message::Submit {
+            op,
+            ts,
+            request
         }),
-        (small_u64(), decision()).prop_map(|(op, decision)| Message::Outcome { op, decision }),
-        (epoch(), prop::collection::vec(sequenced(), 0..5))
-            .prop_map(|(epoch, ops)| Message::Batch { epoch, ops }),
-        (position(), hash(), prop::option::of(small_u64())).prop_map(|(position, hash, host)| {
-            Message::Heartbeat {
+        (
+            epoch(),
+            position(),
+            prop::collection::vec(sequenced(), 0..5)
+        )
+            .prop_map(|(epoch, base, ops)| Message::Batch { epoch, base, ops }),
+        (position(), hash(), prop::option::of(small_u64()), epoch()).prop_map(
+            |(position, hash, host, epoch)| Message::Heartbeat {
                 position,
                 hash,
                 host,
+                epoch,
             }
-        }),
+        ),
         (position(), prop::collection::vec((id(), hash()), 0..4))
             .prop_map(|(position, groups)| Message::HashMismatch { position, groups }),
         (
             position(),
             prop::collection::vec((id(), group()), 0..3),
-            prop::collection::vec(id(), 0..3)
+            prop::collection::vec(id(), 0..3),
+            prop::collection::vec(writer(), 0..3)
         )
-            .prop_map(|(position, groups, remove)| Message::Repair {
+            .prop_map(|(position, groups, remove, writers)| Message::Repair {
                 position,
                 groups,
-                remove
+                remove,
+                writers
             }),
-        (epoch(), position()).prop_map(|(epoch, position)| Message::Candidate { epoch, position }),
-        (epoch(), position()).prop_map(|(epoch, base)| Message::HostAnnounce { epoch, base }),
+        epoch().prop_map(|epoch| Message::Candidate { epoch }),
+        (epoch(), any::<bool>()).prop_map(|(epoch, led)| Message::HostAnnounce { epoch, led }),
         small_u64().prop_map(|host| Message::HostQuery { host }),
         (small_u64(), any::<bool>()).prop_map(|(host, alive)| Message::HostSeen { host, alive }),
         (
@@ -382,7 +386,6 @@ proptest! {
             message: Message::Submit {
                 op: 1,
                 ts: 9,
-                seen: 0,
                 request: Request::UpdateContent {
                     contact: Id::new("c1").unwrap(),
                     value: Value::String(unit.repeat(repeat)),
@@ -445,9 +448,9 @@ fn hot_path_stays_small_with_larger_counters() {
     let mut env = bench_data::batch_update();
     env.id = 60_000;
     env.ts = 65_000;
-    if let Message::Batch { ops, .. } = &mut env.message {
+    if let Message::Batch { ops, base, .. } = &mut env.message {
+        base.seq = 63_999;
         ops[0].seq = 64_000;
-        ops[0].seen = 63_990;
         ops[0].ts = 64_998;
         ops[0].op.counter = 30_000;
     }
@@ -547,8 +550,11 @@ fn unknown_message_kind_and_trailing_bytes() {
 #[test]
 fn lists_longer_than_the_frame_are_refused_before_allocating() {
     let mut rx = Reassembler::new(Codec::default());
-    // A batch announcing 2^32-1 operations in a handful of bytes.
-    let frame = [VERSION, 0, 1, 1, 1, 5, 1, 1, 0xce, 0xff, 0xff, 0xff, 0xff];
+    // A batch (kind 4, epoch 1/1, base implied) announcing 2^32-1 operations in a handful of
+    // bytes.
+    let frame = [
+        VERSION, 0, 1, 1, 1, 4, 1, 1, 0xc0, 0xce, 0xff, 0xff, 0xff, 0xff,
+    ];
     assert!(matches!(rx.push(&frame), Err(Error::Malformed(m)) if m.contains("items")));
     // A string announcing 4 GiB.
     let frame = [VERSION, 0, 1, 1, 1, 11, 0xdb, 0xff, 0xff, 0xff, 0xff, b'x'];
@@ -790,11 +796,11 @@ fn every_optional_field_of_every_request_round_trips() {
                 Message::Submit {
                     op: 1,
                     ts: 1,
-                    seen: 0,
                     request: request.clone(),
                 },
                 Message::Batch {
                     epoch: Epoch::default(),
+                    base: Position::default(),
                     ops: vec![Sequenced {
                         seq: 1,
                         op: OpId {
@@ -802,7 +808,6 @@ fn every_optional_field_of_every_request_round_trips() {
                             counter: 1,
                         },
                         ts: 1,
-                        seen: 0,
                         request: request.clone(),
                     }],
                 },

@@ -10,8 +10,8 @@ use bassline_core::{
     WireDocument, WireKind, id,
 };
 use bassline_protocol::{
-    Codec, Decision, Envelope, Epoch, Format, Message, OpId, Position, Presence, Reassembler,
-    Sequenced, StateSync, Writer,
+    Codec, Decision, Envelope, Epoch, Format, LogEntry, Message, OpId, Position, Presence,
+    Reassembler, Sequenced, StateSync, Writer,
 };
 
 const DOC: &str = include_str!("../../../docs/PROTOCOL.md");
@@ -99,8 +99,24 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                             counter: 12,
                         },
                         ts: 55,
-                        seq: 57,
                     }],
+                    log: vec![LogEntry {
+                        epoch: Epoch { number: 1, host: 1 },
+                        op: Sequenced {
+                            seq: 57,
+                            op: OpId {
+                                peer: 3,
+                                counter: 12,
+                            },
+                            ts: 55,
+                            request: Request::UpdateContent {
+                                contact: id!("c1"),
+                                value: Value::Number(42.0),
+                            },
+                        },
+                        decision: Decision::Applied,
+                    }],
+                    lineage: vec![(Epoch { number: 1, host: 1 }, 1)],
                     document: StateDocument::new(GroupDocument {
                         id: id!("root"),
                         name: None,
@@ -122,7 +138,6 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                 Message::Submit {
                     op: 13,
                     ts: 62,
-                    seen: 57,
                     request: Request::UpdateContent {
                         contact: id!("c12"),
                         value: Value::Number(42.0),
@@ -139,29 +154,13 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                 Message::Submit {
                     op: 14,
                     ts: 63,
-                    seen: 58,
                     request: Request::AddContact {
-                        id: None,
+                        id: Some(id!("c3-14")),
                         group: id!("g1"),
                         name: Some("x".into()),
                         blend: BlendMode::AcceptLast,
                         value: Value::Null,
                         boundary: None,
-                    },
-                },
-            ),
-        ),
-        (
-            "outcome",
-            env(
-                6,
-                64,
-                1,
-                Message::Outcome {
-                    op: 14,
-                    decision: Decision::Refused {
-                        seq: 59,
-                        reason: "no such group".into(),
                     },
                 },
             ),
@@ -174,6 +173,7 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                 1,
                 Message::Batch {
                     epoch: Epoch { number: 1, host: 1 },
+                    base: pos(57),
                     ops: vec![Sequenced {
                         seq: 58,
                         op: OpId {
@@ -181,7 +181,6 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                             counter: 13,
                         },
                         ts: 62,
-                        seen: 57,
                         request: Request::UpdateContent {
                             contact: id!("c12"),
                             value: Value::Number(42.0),
@@ -200,6 +199,7 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                     position: pos(58),
                     hash,
                     host: Some(1),
+                    epoch: Epoch { number: 1, host: 1 },
                 },
             ),
         ),
@@ -225,6 +225,7 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                     position: pos(58),
                     groups: vec![(id!("g1"), small_group())],
                     remove: vec![id!("g9")],
+                    writers: Vec::new(),
                 },
             ),
         ),
@@ -236,7 +237,6 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                 3,
                 Message::Candidate {
                     epoch: Epoch { number: 2, host: 3 },
-                    position: pos(58),
                 },
             ),
         ),
@@ -248,7 +248,7 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                 3,
                 Message::HostAnnounce {
                     epoch: Epoch { number: 2, host: 3 },
-                    base: pos(58),
+                    led: true,
                 },
             ),
         ),
@@ -360,7 +360,8 @@ fn the_documented_examples_decode() {
     assert_eq!(
         pairs.len(),
         examples().len(),
-        "one json + hex pair per example"
+        "one json + hex pair per example; the examples now read:\n\n{}",
+        regenerated()
     );
     let json_codec = Codec {
         format: Format::Json,

@@ -63,7 +63,7 @@ fn a_guest_sees_its_edit_at_once_and_everyone_converges() {
     let outcome = room.peers[g]
         .handle_local(now, write("x", 5.0))
         .expect("guest can edit");
-    assert!(matches!(outcome, LocalOutcome::Submitted(_)));
+    assert!(matches!(outcome, LocalOutcome::Submitted { .. }));
     assert_eq!(
         room.value(2, "x"),
         Value::Number(5.0),
@@ -390,7 +390,7 @@ fn a_remote_client_waits_for_its_permanent_host_and_never_leads() {
                 number: 99,
                 host: 3,
             },
-            base: Default::default(),
+            led: true,
         },
     };
     let frame = bassline_sync::Codec::default()
@@ -405,5 +405,123 @@ fn a_remote_client_waits_for_its_permanent_host_and_never_leads() {
             .iter()
             .any(|(p, e)| *p == 1 && matches!(e, Event::PeerMisbehaved { peer: 3, .. })),
         "the claim is reported"
+    );
+}
+
+/// An edit that creates an item without naming it answers with the id its origin gave it,
+/// at once (the editor selects the new item before the host has answered).
+#[test]
+fn an_edit_answers_with_the_id_it_made() {
+    let mut room = Room::new(1, network());
+    let now = room.now;
+    let outcome = room.peers[1]
+        .handle_local(
+            now,
+            Request::AddContact {
+                id: None,
+                group: id("root"),
+                name: None,
+                blend: BlendMode::AcceptLast,
+                value: Value::Null,
+                boundary: None,
+            },
+        )
+        .expect("guest can edit");
+    let LocalOutcome::Submitted { op, reply, .. } = outcome else {
+        panic!("an edit is submitted: {outcome:?}");
+    };
+    let expected = format!("c{}-{}", op.peer, op.counter);
+    assert!(
+        matches!(&reply, bassline_core::Reply::Created { id } if id.as_str() == expected),
+        "{reply:?}"
+    );
+    room.settle();
+    assert!(room.peers[0].network().contact(&id(&expected)).is_some());
+}
+
+/// A lone edit goes out at once; edits that follow it closely wait for the batch window.
+#[test]
+fn a_lone_edit_is_broadcast_at_once_and_a_burst_is_batched() {
+    let mut room = Room::new(1, network());
+    room.run_for(Duration::from_secs(1));
+    let now = room.now;
+    room.peers[0]
+        .handle_local(now, write("x", 1.0))
+        .expect("host edits");
+    room.deliver_from(0);
+    assert_eq!(room.value(2, "x"), Value::Number(1.0), "no wait when idle");
+    for v in 2..5 {
+        room.peers[0]
+            .handle_local(now, write("x", f64::from(v)))
+            .expect("host edits");
+    }
+    room.deliver_from(0);
+    assert_eq!(
+        room.value(2, "x"),
+        Value::Number(1.0),
+        "a burst right after waits for the window"
+    );
+    room.run_for(Duration::from_millis(40));
+    assert_eq!(room.value(2, "x"), Value::Number(4.0));
+}
+
+/// A host restarted from its snapshot knows what it decided: a client that sends an edit
+/// again (it never saw the decision) does not get it applied twice, and its next edits go on.
+#[test]
+fn a_host_back_from_its_snapshot_does_not_apply_an_edit_twice() {
+    let mut room = Room::new(1, network());
+    let count = Request::AddContact {
+        id: Some(id("once")),
+        group: id("root"),
+        name: None,
+        blend: BlendMode::Merge,
+        value: Value::Null,
+        boundary: None,
+    };
+    let op = room.edit(2, count);
+    // The host sequences it (and saves), but the guest never hears the decision.
+    room.deliver_from(1);
+    let saved = room.peers[0].snapshot();
+    // The snapshot survives its JSON form (the server keeps it on disk).
+    let json = serde_json::to_string(&saved).expect("serializes");
+    let saved: bassline_sync::HostSnapshot = serde_json::from_str(&json).expect("reads back");
+    let epoch_before = room.peers[0].epoch();
+    room.crash(1);
+    assert_eq!(
+        room.peers[0].pending(),
+        1,
+        "the guest still waits for its edit"
+    );
+    let host = Session::host_from(1, Default::default(), saved).expect("the snapshot imports");
+    assert!(host.epoch() > epoch_before, "a new epoch");
+    let seen = room.events.len();
+    room.join(host);
+    room.run_for(Duration::from_secs(3));
+    assert_eq!(room.hosts(), [1]);
+    let guest = room.index(2);
+    room.peers[guest]
+        .handle_local(room.now, write("x", 8.0))
+        .expect("editable again");
+    room.settle();
+    let contacts = room.peers[0]
+        .network()
+        .contacts()
+        .filter(|c| c.id.as_str() == "once")
+        .count();
+    assert_eq!(contacts, 1);
+    assert_eq!(room.value(1, "x"), Value::Number(8.0));
+    assert!(room.converged());
+    let twice = room.events[seen..]
+        .iter()
+        .filter(|(p, e)| *p == 1 && matches!(e, Event::Applied { op: o, .. } if *o == op))
+        .count();
+    assert_eq!(
+        twice, 0,
+        "the restarted host never applied the guest's edit again"
+    );
+    assert_eq!(
+        room.decision(op),
+        Some(bassline_sync::Decision::Applied),
+        "the guest learns its fate"
     );
 }

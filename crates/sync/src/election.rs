@@ -1,25 +1,53 @@
-//! Losing a host, asking around, electing the most up-to-date peer, and following a new host.
+//! Losing a host, asking around, electing the most up-to-date peer, and settling which host
+//! leads when two meet.
 
 use std::cmp::Reverse;
 
 use bassline_protocol::{Epoch, Message, PeerId, Position};
 
 use crate::{
-    Candidacy, Event,
-    session::{Role, Session},
+    Candidacy, Event, Fault,
+    session::{ElectingState, GuestState, HostState, MAX_EPOCH_JUMP, Rank, RoleState, Session},
 };
 
 impl Session {
+    /// The link to `peer` closed or it left.
+    pub(crate) fn on_link_lost(&mut self, peer: PeerId) {
+        let now = self.now;
+        let wait = self.config.host_timeout;
+        let anyone_else = !self.connected_peers().is_empty();
+        match &mut self.role {
+            RoleState::Guest(g) if g.host == Some(peer) => {
+                // Whatever was in flight to or from the host is gone: after reconnecting, the
+                // host's answer re-establishes the state and pending edits are sent again.
+                g.synced = false;
+                if anyone_else {
+                    self.host_lost();
+                } else {
+                    // Nobody to ask: the link may just be resetting. Give it the host timeout
+                    // to come back before standing alone.
+                    g.host_deadline = Some(now + wait);
+                    g.query_deadline = None;
+                }
+            }
+            RoleState::Electing(e) if e.expected == Some(peer) => self.start_election(),
+            _ => {}
+        }
+    }
+
     /// The host went silent or its link closed. Ask the other peers first: a peer that merely
     /// lost its own link must not start an election while the others still see the host.
     pub(crate) fn host_lost(&mut self) {
-        let Some(host) = self.host else {
+        let RoleState::Guest(g) = &self.role else {
+            return;
+        };
+        let Some(host) = g.host else {
             self.start_election();
             return;
         };
         // Heartbeats travel unreliably, so silence may just be loss: if the link to the host
         // is still open, ask the host itself too (it answers on the reliable channel).
-        let ask: Vec<PeerId> = self.connected_peers().collect();
+        let ask = self.connected_peers();
         if ask.is_empty() {
             self.start_election();
             return;
@@ -27,204 +55,296 @@ impl Session {
         for p in ask {
             self.send(p, Message::HostQuery { host });
         }
-        self.query_deadline = Some(self.now + self.config.query_timeout);
+        let due = self.now + self.config.query_timeout;
+        if let RoleState::Guest(g) = &mut self.role {
+            g.query_deadline = Some(due);
+        }
     }
 
     pub(crate) fn on_host_query(&mut self, from: PeerId, host: PeerId) {
-        if self.role == Role::Host && host == self.me {
-            self.send(
-                from,
-                Message::HostAnnounce {
-                    epoch: self.epoch,
-                    base: self.position,
-                },
-            );
+        if matches!(self.role, RoleState::Host(_)) && host == self.me {
+            self.announce_to(from);
             return;
         }
-        let alive = self.role == Role::Guest && self.host == Some(host) && self.host_alive();
+        let alive = self.is_following(host) && self.host_alive();
         self.send(from, Message::HostSeen { host, alive });
     }
 
-    pub(crate) fn on_host_seen(&mut self, host: PeerId, alive: bool) {
-        let asking = self.query_deadline.is_some() || self.role == Role::Electing;
-        if alive && self.host == Some(host) && asking {
-            // Others still see the host: no election; wait for our own link to come back.
-            self.query_deadline = None;
-            self.election_deadline = None;
-            self.expected_host = None;
-            self.role = Role::Guest;
-            self.host_deadline = Some(self.now + self.config.host_timeout);
+    pub(crate) fn on_host_seen(&mut self, from: PeerId, host: PeerId, alive: bool) {
+        if !alive {
+            // The host itself says it does not lead (it stepped down): no need to wait.
+            if from == host && self.is_following(host) {
+                self.start_election();
+            }
+            return;
+        }
+        let due = self.now + self.config.host_timeout;
+        match &mut self.role {
+            RoleState::Guest(g) if g.host == Some(host) && g.query_deadline.is_some() => {
+                // Others still see the host: no election; wait for our own link to come back.
+                g.query_deadline = None;
+                g.host_deadline = Some(due);
+            }
+            RoleState::Electing(e) if e.lost == Some(host) => {
+                let mut g = GuestState::new(Some(host), self.config.retry_base);
+                g.host_deadline = Some(due);
+                self.role = RoleState::Guest(g);
+            }
+            _ => {}
         }
     }
 
+    /// Whether the host this guest follows is linked and has acted as host lately.
     fn host_alive(&self) -> bool {
-        self.host.and_then(|h| self.peers.get(&h)).is_some_and(|p| {
-            p.connected
-                && p.last_heard
-                    .is_some_and(|t| t + self.config.host_timeout > self.now)
-        })
+        let RoleState::Guest(g) = &self.role else {
+            return false;
+        };
+        g.host.is_some_and(|h| self.is_connected(h))
+            && g.host_spoke
+                .is_some_and(|t| t + self.config.host_timeout > self.now)
     }
 
     pub(crate) fn on_candidate(&mut self, from: PeerId, proposed: Epoch) {
-        match self.role {
-            Role::Host => {
-                // The candidate may follow an epoch newer than ours whose host is gone (it was
-                // elected on the far side of a partition and then crashed). A live host must be
-                // able to win it over, so it moves to a number above what the candidate knows.
-                if proposed.number > self.epoch.number {
-                    self.flush_batch();
-                    self.epoch = Epoch {
-                        number: proposed.number,
-                        host: self.me,
-                    };
-                    let peers: Vec<PeerId> = self.connected_peers().collect();
-                    for p in peers {
-                        self.send(
-                            p,
-                            Message::HostAnnounce {
-                                epoch: self.epoch,
-                                base: self.position,
-                            },
-                        );
-                    }
-                    self.events.push_back(Event::HostChanged {
-                        host: self.me,
-                        epoch: self.epoch,
-                    });
-                } else {
-                    self.send(
-                        from,
-                        Message::HostAnnounce {
-                            epoch: self.epoch,
-                            base: self.position,
-                        },
-                    );
-                }
-            }
-            Role::Guest if self.host_alive() => {
-                if let Some(host) = self.host {
+        if proposed.number > self.highest_epoch().saturating_add(MAX_EPOCH_JUMP) {
+            self.misbehaved(from, format!("proposed epoch {}", proposed.number));
+            return;
+        }
+        match &self.role {
+            // A live host answers with its announcement; an electing peer follows a host with
+            // followers whatever its epoch (the candidate may have known a newer epoch whose host
+            // is gone).
+            RoleState::Host(_) => self.announce_to(from),
+            RoleState::Guest(g) if self.host_alive() => {
+                if let Some(host) = g.host {
                     self.send(from, Message::HostSeen { host, alive: true });
                 }
             }
-            Role::Guest => self.start_election(),
-            Role::Electing => {}
+            RoleState::Guest(_) => self.start_election(),
+            RoleState::Electing(_) => {
+                // Proposed by a peer that sees this one as the most up-to-date: agree.
+                if proposed.host == self.me
+                    && self.candidacy() == Candidacy::Stand
+                    && self.ever_synced
+                {
+                    let number = proposed.number.max(self.highest_epoch() + 1);
+                    self.become_host(number);
+                }
+            }
         }
     }
 
     /// Chooses the most up-to-date peer reachable (position, then lowest id) among those heard
     /// from recently; becomes host if that is this peer, otherwise waits for its announcement.
     pub(crate) fn start_election(&mut self) {
-        let old_host = self.host;
-        self.query_deadline = None;
-        if self.role != Role::Electing {
-            self.role = Role::Electing;
-            let changes = self.rollback_tentative();
-            self.events.push_back(Event::Changes(changes));
-            // Tentative edits stay pending; they are re-sent to whoever wins.
-            let changes = self.reapply_tentative();
-            self.events.push_back(Event::Changes(changes));
+        let lost = match &self.role {
+            RoleState::Guest(g) => g.host,
+            RoleState::Electing(e) => e.lost,
+            RoleState::Host(_) => return,
+        };
+        if !matches!(self.role, RoleState::Electing(_)) {
+            self.role = RoleState::Electing(ElectingState {
+                lost,
+                ..ElectingState::default()
+            });
         }
         let recent = self.now.saturating_sub(self.config.host_timeout);
-        let mut best: Option<(Position, Reverse<PeerId>)> = (self.config.candidacy
-            == Candidacy::Stand)
-            .then_some((self.position, Reverse(self.me)));
-        for (id, p) in &self.peers {
-            let eligible = p.connected
-                && Some(*id) != old_host
-                && !p.passed_over
-                && p.last_heard.is_some_and(|t| t >= recent);
-            if let (true, Some(pos)) = (eligible, p.position) {
+        let stands = self.candidacy() == Candidacy::Stand && self.ever_synced;
+        let mut best: Option<(Position, Reverse<PeerId>)> =
+            stands.then_some((self.replica.position, Reverse(self.me)));
+        for (id, l) in &self.links {
+            let eligible = l.connected
+                && Some(*id) != lost
+                && !l.passed_over
+                && l.last_heard.is_some_and(|t| t >= recent);
+            if let (true, Some(pos)) = (eligible, l.position) {
                 best = best.max(Some((pos, Reverse(*id))));
             }
         }
+        let number = self.highest_epoch() + 1;
+        let due = self.now + self.config.election_timeout;
         let Some((_, Reverse(winner))) = best else {
             // Nobody this peer can reach may lead: wait, read-only, and look again later.
-            self.election_deadline = Some(self.now + self.config.election_timeout);
+            if let RoleState::Electing(e) = &mut self.role {
+                e.deadline = Some(due);
+            }
             return;
         };
-        let highest = self
-            .peers
-            .values()
-            .filter_map(|p| p.position.map(|pos| pos.epoch.number))
-            .chain([self.epoch.number, self.position.epoch.number])
-            .max()
-            .unwrap_or(0);
         if winner == self.me {
-            self.become_host(highest + 1);
-        } else {
-            self.expected_host = Some(winner);
-            self.election_deadline = Some(self.now + self.config.election_timeout);
-            let others: Vec<PeerId> = self.connected_peers().collect();
-            let proposed = Epoch {
-                number: highest + 1,
-                host: winner,
+            self.become_host(number);
+            return;
+        }
+        if let RoleState::Electing(e) = &mut self.role {
+            e.expected = Some(winner);
+            e.deadline = Some(due);
+        }
+        let epoch = Epoch {
+            number,
+            host: winner,
+        };
+        for p in self.connected_peers() {
+            self.send(p, Message::Candidate { epoch });
+        }
+    }
+
+    /// Becomes the host of a new epoch, starting from this peer's state, and decides what was
+    /// waiting: the orphans first, then its own edits, each in order.
+    pub(crate) fn become_host(&mut self, number: u64) {
+        let changes = self.rollback_tentative();
+        self.events.push_back(Event::Changes(changes));
+        self.role = RoleState::Host(HostState::default());
+        self.epoch = Epoch {
+            number,
+            host: self.me,
+        };
+        for l in self.links.values_mut() {
+            l.following = false;
+        }
+        let base = self.replica.position;
+        self.events.push_back(Event::BecameHost {
+            epoch: self.epoch,
+            base,
+        });
+        self.events.push_back(Event::HostChanged {
+            host: self.me,
+            epoch: self.epoch,
+        });
+        for p in self.connected_peers() {
+            self.announce_to(p);
+        }
+        for o in std::mem::take(&mut self.edits.orphans) {
+            self.sequence(o.op, o.ts, o.request);
+        }
+        let pending: Vec<_> = self.edits.pending.drain(..).collect();
+        if self.config.fault == Some(Fault::HostDropsOwnPending) {
+            return;
+        }
+        for p in pending {
+            let op = bassline_protocol::OpId {
+                peer: self.me,
+                counter: p.op,
             };
-            for p in others {
-                self.send(
-                    p,
-                    Message::Candidate {
-                        epoch: proposed,
-                        position: self.position,
-                    },
-                );
+            self.sequence(op, p.ts, p.request);
+        }
+    }
+
+    /// Follows `host`, whose standing is `rank`: a host steps down (what it sequenced but has
+    /// not broadcast goes out first, under its own epoch, to the peers that still follow it;
+    /// they and it submit it again to the new host after syncing).
+    fn follow(&mut self, host: PeerId, rank: Rank) {
+        self.flush_batch();
+        let mut g = GuestState::new(Some(host), self.config.retry_base);
+        g.host_deadline = Some(self.now + self.config.host_timeout);
+        self.role = RoleState::Guest(g);
+        self.epoch_floor = self.epoch_floor.max(self.epoch.number);
+        self.epoch = rank.1;
+        for l in self.links.values_mut() {
+            l.following = false;
+        }
+        self.events.push_back(Event::HostChanged {
+            host,
+            epoch: rank.1,
+        });
+        if self.is_connected(host) {
+            self.request_state();
+        }
+    }
+
+    /// A peer announces it leads `epoch`. The higher rank wins: a host outranked steps down,
+    /// a guest moves to the higher-ranked host, an electing peer follows any host at least as
+    /// new as the one it lost.
+    pub(crate) fn on_announce(&mut self, from: PeerId, epoch: Epoch, led: bool) {
+        if self.candidacy() == Candidacy::Permanent {
+            self.misbehaved(
+                from,
+                format!("claimed to lead epoch {} of a permanent host", epoch.number),
+            );
+            return;
+        }
+        if epoch.host != from {
+            self.misbehaved(
+                from,
+                format!("announced an epoch led by peer {}", epoch.host),
+            );
+            return;
+        }
+        if epoch.number > self.highest_epoch().saturating_add(MAX_EPOCH_JUMP) {
+            self.misbehaved(from, format!("announced epoch {}", epoch.number));
+            return;
+        }
+        let led = led || self.config.fault == Some(Fault::SoloOutranks);
+        let theirs: Rank = (led, epoch);
+        match &mut self.role {
+            RoleState::Host(_) => {
+                let mine: Rank = (self.led(), self.epoch);
+                if theirs > mine {
+                    self.follow(from, theirs);
+                } else if theirs < mine {
+                    self.announce_to(from);
+                }
+            }
+            RoleState::Guest(g) if g.host == Some(from) => {
+                if epoch != self.epoch {
+                    // Our host leads a new epoch: it may have stepped down and been elected
+                    // again in between, dropping what we sent meanwhile. Sync again (a catch-up
+                    // when nothing changed), which sends our pending edits again.
+                    self.follow(from, theirs);
+                }
+            }
+            RoleState::Guest(g) => {
+                // Our host has a follower (us): it ranks (true, its epoch).
+                let hostless = g.host.is_none() || !self.host_alive();
+                if (hostless && epoch >= self.epoch) || theirs > (true, self.epoch) {
+                    self.follow(from, theirs);
+                }
+            }
+            RoleState::Electing(_) => {
+                if led || epoch >= self.epoch {
+                    self.follow(from, theirs);
+                }
             }
         }
     }
 
-    /// A peer announces it leads `epoch`. The higher epoch wins; a host that meets a higher
-    /// one steps down, fetches the winner's state and re-submits what the winner lacks.
-    pub(crate) fn on_announce(&mut self, from: PeerId, epoch: Epoch, _base: Position) {
-        if self.config.candidacy == Candidacy::Permanent {
-            self.events.push_back(Event::PeerMisbehaved {
-                peer: from,
-                reason: format!("claimed to lead epoch {} of a permanent host", epoch.number),
-            });
-            return;
-        }
-        if epoch.host != from {
-            self.events.push_back(Event::PeerMisbehaved {
-                peer: from,
-                reason: format!("announced an epoch led by peer {}", epoch.host),
-            });
-            return;
-        }
-        let newer = epoch > self.epoch;
-        // Without a live host, an announcement of the current epoch is welcome too: it may come
-        // from the very host this peer lost, whose link is back.
-        let hostless = self.role == Role::Electing
-            || (self.role == Role::Guest && (self.host.is_none() || !self.host_alive()));
-        if newer || (hostless && epoch >= self.epoch) {
-            if self.role == Role::Host {
-                // Stepping down. What we sequenced but have not broadcast goes out first, under
-                // our own epoch, to the peers that still follow us; they and we re-submit it to
-                // the new host after syncing.
-                self.flush_batch();
-                self.role = Role::Guest;
+    /// A heartbeat says `from` follows `host` at `epoch`. A guest's host has followers, so its
+    /// standing is known: a host it outranks steps down, a guest whose own host now follows
+    /// another moves along. Two hosts that hear of each other announce themselves to each
+    /// other, so one lasting broken link between them never keeps two hosts. Only news is acted
+    /// on (an epoch above the one this peer knows): heartbeats arrive out of order.
+    pub(crate) fn on_host_named(&mut self, from: PeerId, host: PeerId, epoch: Epoch) {
+        if host == from {
+            // A host: if we lead too, let the ranks settle it.
+            if matches!(self.role, RoleState::Host(_)) && epoch != self.epoch {
+                self.announce_to(from);
             }
-            let changes = self.rollback_tentative();
-            self.events.push_back(Event::Changes(changes));
-            self.role = Role::Guest;
-            self.host = Some(from);
-            self.epoch = epoch.max(self.epoch);
-            self.synced = false;
-            self.query_deadline = None;
-            self.election_deadline = None;
-            self.expected_host = None;
-            self.host_deadline = Some(self.now + self.config.host_timeout);
-            self.retry_delay = self.config.retry_base;
-            let changes = self.reapply_tentative();
-            self.events.push_back(Event::Changes(changes));
-            self.events
-                .push_back(Event::HostChanged { host: from, epoch });
-            self.request_state();
-        } else if epoch < self.epoch && self.role == Role::Host {
-            self.send(
-                from,
-                Message::HostAnnounce {
-                    epoch: self.epoch,
-                    base: self.position,
-                },
-            );
+            return;
+        }
+        let theirs: Rank = (true, epoch);
+        match &self.role {
+            RoleState::Host(_) if self.config.fault == Some(Fault::IgnoreNamedHosts) => {}
+            RoleState::Host(_) => {
+                if host != self.me && theirs > (self.led(), self.epoch) {
+                    self.follow(host, theirs);
+                }
+            }
+            RoleState::Guest(g) => {
+                if epoch <= self.epoch || g.host == Some(host) {
+                    return;
+                }
+                if host == self.me {
+                    // Our host follows us, but we do not lead: nobody does. Elect.
+                    if g.host == Some(from) {
+                        self.host_lost();
+                    }
+                } else if g.host == Some(from) || self.is_connected(host) {
+                    // Our host stepped down to it, or it outranks ours and we can reach it.
+                    self.follow(host, theirs);
+                }
+            }
+            RoleState::Electing(_) => {
+                if host != self.me && epoch >= self.epoch && self.is_connected(host) {
+                    self.follow(host, theirs);
+                }
+            }
         }
     }
 }

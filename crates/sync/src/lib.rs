@@ -20,34 +20,48 @@
 //! assert!(guest.is_synced());
 //! assert_eq!(guest.network().state_hash(), host.network().state_hash());
 //! ```
+//!
+//! The rules (docs/PROTOCOL.md, "Session rules"): the host gives every edit a place in one
+//! sequence and every peer applies that sequence with the same engine; a write to an
+//! accept-last contact loses to a later write by `(Lamport time, peer)`; every edit ends with a
+//! decision its origin is told; the operations a lineage of hosts decided that another lineage
+//! lacks are kept until every member has them, and submitted again when lineages meet.
 
+mod edits;
 mod election;
-mod sequencing;
+mod guest;
+mod host;
+mod replica;
 mod session;
 
 use std::time::Duration;
 
 use bassline_core::{Change, Id, StateHash};
 pub use bassline_protocol::{Codec, Decision, Epoch, OpId, PeerId, Position, Presence};
-pub use session::{LocalOutcome, Role, Session, Stats};
+pub use session::{HostSnapshot, LocalOutcome, Role, Session, Stats};
 
 /// Session settings. Every peer of a session must use the same engine settings.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// How long the host gathers sequenced operations before broadcasting them.
+    /// How long the host gathers sequenced operations before broadcasting them when they come
+    /// close together (an edit after a quiet window goes out at once).
     pub batch_window: Duration,
     /// How often every peer sends a heartbeat.
     pub heartbeat_interval: Duration,
-    /// Silence after which the host is suspected lost.
+    /// Silence after which the host is suspected lost; also how long a peer with nobody else
+    /// to ask waits for its host's link to come back before standing itself.
     pub host_timeout: Duration,
     /// How long to wait for other peers to say whether they still see the host.
     pub query_timeout: Duration,
     /// How long to wait for the elected peer's announcement before electing again.
     pub election_timeout: Duration,
-    /// First delay before re-requesting state; doubles (with jitter) up to `retry_max`.
+    /// First delay before re-requesting state; doubles (with jitter) up to `retry_max`. A
+    /// request is lost only with its link, which a new request follows anyway, so this is a
+    /// safety net: short enough to recover, long enough not to repeat a large state being sent.
     pub retry_base: Duration,
     pub retry_max: Duration,
-    /// Sequenced operations kept for catch-up and re-submission.
+    /// Decided operations kept for catch-up once every member has them. Operations some
+    /// member may still lack are kept however many there are (see [`Stats::log`]).
     pub log_cap: usize,
     /// Own operations awaiting the host's decision; more are refused.
     pub pending_cap: usize,
@@ -57,6 +71,12 @@ pub struct Config {
     /// Whether this peer may become host. Remote mode: the server is `Permanent`, its
     /// clients `Never`.
     pub candidacy: Candidacy,
+    /// This peer id may have been used by an earlier session (a restart that kept its id, a
+    /// reloaded page that resumed its place). Its edits are then numbered from a random block
+    /// of counters, so none can share an id with an edit of the earlier session still on its
+    /// way (decided on the far side of a partition), and its epochs start well above any it
+    /// sees. Costs a few bytes per edit; leave it off for a fresh id.
+    pub reused_id: bool,
     /// Deliberate bugs, for proving that the simulator catches them. Never set in production.
     #[doc(hidden)]
     pub fault: Option<Fault>,
@@ -70,13 +90,14 @@ impl Default for Config {
             host_timeout: Duration::from_millis(2000),
             query_timeout: Duration::from_millis(400),
             election_timeout: Duration::from_millis(1500),
-            retry_base: Duration::from_millis(200),
+            retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(5),
             log_cap: 10_000,
             pending_cap: 10_000,
             seed: 0,
             codec: Codec::default(),
             candidacy: Candidacy::Stand,
+            reused_id: false,
             fault: None,
         }
     }
@@ -96,12 +117,86 @@ pub enum Candidacy {
     Permanent,
 }
 
-/// A deliberate bug to inject.
+/// A deliberate bug to inject, each one a way the engine could lose or garble a user's edit.
+/// The simulator must catch every one, for the right reason (crates/sim/tests/seeds.rs).
 #[doc(hidden)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fault {
-    /// The host applies a re-sent operation again instead of recognising it.
+    /// The host sequences a re-sent operation again instead of recognising it.
     SkipDedup,
+    /// A guest forgets its pending edits when it re-sends them to a new host.
+    DropPendingOnResend,
+    /// A peer that becomes host forgets its own pending edits.
+    HostDropsOwnPending,
+    /// Orphans are re-submitted sorted by (peer, counter) instead of in Lamport order.
+    SortOrphans,
+    /// Installing a full state empties the log, so what came with it is never re-submitted.
+    ForgetLogOnInstall,
+    /// Writes to merge contacts are decided by last-writer-wins like accept-last ones.
+    LwwIgnoresBlend,
+    /// Requests without ids travel as they are, so every replica makes up its own.
+    NoIdAssignment,
+    /// A peer does not move its Lamport clock past the operations it applies.
+    StaleLamport,
+    /// Guests decide last-writer-wins without the last writers they were sent.
+    GuestForgetsWriters,
+    /// Orphans beyond the log cap are dropped.
+    TruncateOrphans,
+    /// A peer that comes back under its id starts its counter afresh.
+    CounterRestarts,
+    /// A host ignores heartbeats that name another host.
+    IgnoreNamedHosts,
+    /// A host cut off alone ranks like one with followers.
+    SoloOutranks,
+    /// Hashes are compared only when a guest is at the host's very position.
+    CompareOnlyWhenQuiet,
+    /// A repair leaves the last writers as they are.
+    RepairSkipsWriters,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 15] = [
+        Fault::SkipDedup,
+        Fault::DropPendingOnResend,
+        Fault::HostDropsOwnPending,
+        Fault::SortOrphans,
+        Fault::ForgetLogOnInstall,
+        Fault::LwwIgnoresBlend,
+        Fault::NoIdAssignment,
+        Fault::StaleLamport,
+        Fault::GuestForgetsWriters,
+        Fault::TruncateOrphans,
+        Fault::CounterRestarts,
+        Fault::IgnoreNamedHosts,
+        Fault::SoloOutranks,
+        Fault::CompareOnlyWhenQuiet,
+        Fault::RepairSkipsWriters,
+    ];
+
+    /// The kebab-case name used on the simulator's command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::SkipDedup => "skip-dedup",
+            Fault::DropPendingOnResend => "drop-pending-on-resend",
+            Fault::HostDropsOwnPending => "host-drops-own-pending",
+            Fault::SortOrphans => "sort-orphans",
+            Fault::ForgetLogOnInstall => "forget-log-on-install",
+            Fault::LwwIgnoresBlend => "lww-ignores-blend",
+            Fault::NoIdAssignment => "no-id-assignment",
+            Fault::StaleLamport => "stale-lamport",
+            Fault::GuestForgetsWriters => "guest-forgets-writers",
+            Fault::TruncateOrphans => "truncate-orphans",
+            Fault::CounterRestarts => "counter-restarts",
+            Fault::IgnoreNamedHosts => "ignore-named-hosts",
+            Fault::SoloOutranks => "solo-outranks",
+            Fault::CompareOnlyWhenQuiet => "compare-only-when-quiet",
+            Fault::RepairSkipsWriters => "repair-skips-writers",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.name() == name)
+    }
 }
 
 /// Which data channel a frame goes on.
@@ -128,25 +223,36 @@ pub enum Event {
     Changes(Vec<Change>),
     /// Whether edits are refused for now (no host, or not yet synced).
     ReadOnly(bool),
-    /// A (new) host leads the session.
+    /// A (new) host leads the session (this peer included, when it takes over).
     HostChanged { host: PeerId, epoch: Epoch },
+    /// This peer now leads `epoch`, its sequence going on from `base` (its position when it
+    /// took over).
+    BecameHost { epoch: Epoch, base: Position },
     /// Part of the host's state is shown (the focused groups whole, the rest as stubs); the
     /// whole follows. Read-only until then.
     PartialState { first: Vec<Id> },
-    /// This peer's state was replaced by a full copy of the host's.
-    StateReplaced {
-        position: Position,
-        applied: Vec<(PeerId, u64)>,
-    },
-    /// A sequenced operation was applied here (every peer reports every operation once).
+    /// This peer's state was replaced by a full copy of the host's, at `position`.
+    StateReplaced { position: Position },
+    /// A sequenced operation was applied here (every peer reports every operation it applies
+    /// from the sequence, once per position).
     Applied {
         op: OpId,
-        seq: u64,
+        ts: u64,
+        position: Position,
         decision: Decision,
     },
-    /// Heartbeats showed this peer's state differs from the host's in these groups.
+    /// What became of one of this peer's own edits, at the position where the lineage this
+    /// peer follows decided it. Told once per lineage: an edit decided on the losing side of a
+    /// partition is decided again (maybe differently) when the sides meet.
+    Decided {
+        op: OpId,
+        position: Position,
+        decision: Decision,
+    },
+    /// At `position` this peer's state differed from the host's; a repair was asked for.
+    /// Never happens without a bug or a corrupted state.
     Diverged {
-        groups: Vec<Id>,
+        position: Position,
         host_hash: StateHash,
     },
     /// Another peer's presence (name, group in view, cursor, selection).

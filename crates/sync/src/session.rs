@@ -1,17 +1,26 @@
-//! The session state machine: inputs, outputs, timers and message dispatch.
+//! The session state machine: its state by concern, inputs, outputs, and message dispatch.
+//!
+//! State is grouped the way quinn-proto and str0m group theirs: the replicated state
+//! ([`Replica`]), this user's own edits ([`Edits`]), what each link knows ([`Link`]), the role
+//! with the state only that role has ([`RoleState`]), and the outputs waiting to be polled.
 
 use std::{
     collections::{BTreeMap, VecDeque},
     time::Duration,
 };
 
-use bassline_core::{Change, Id, Network, Request, StateHash};
+use bassline_core::{Id, Network, Request, StateHash};
 use bassline_protocol::{
-    Envelope, Epoch, Message, OpId, PeerId, Position, Reassembler, Sequenced, Writer,
+    Envelope, Epoch, Message, OpId, PeerId, Position, Reassembler, Sequenced, StateSync,
 };
-use rustc_hash::FxHashMap;
 
-use crate::{Channel, Config, Error, Event, Transmit};
+use crate::{Candidacy, Channel, Config, Error, Event, Transmit, edits::Edits, replica::Replica};
+
+/// The largest step a peer's Lamport clock or epoch number may take in one message. Honest
+/// clocks move by the edits made in between, far less; a claim beyond this is refused, so a
+/// hostile peer cannot push a clock to the end of its range.
+pub(crate) const MAX_CLOCK_JUMP: u64 = 1 << 40;
+pub(crate) const MAX_EPOCH_JUMP: u64 = 1 << 20;
 
 /// What this peer does in the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,155 +33,288 @@ pub enum Role {
     Electing,
 }
 
-/// Sizes of everything the session buffers, to check that each stays under its cap.
+/// Sizes of everything the session buffers, to check how each grows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Decided operations kept (catch-up, and what some member may lack).
     pub log: usize,
+    /// Operations of a lineage that lost, waiting to be decided again.
+    pub orphans: usize,
     pub pending: usize,
     pub batch: usize,
     pub reassembly_bytes: usize,
     pub outbox: usize,
     pub writers: usize,
+    /// Peers this session keeps state for.
+    pub peers: usize,
 }
 
-pub(crate) struct Peer {
+/// What this peer knows of one other peer.
+pub(crate) struct Link {
     pub connected: bool,
     /// One reassembler per channel: frames of the two channels interleave.
     pub rx: [Reassembler; 2],
     pub last_heard: Option<Duration>,
-    /// Last position it reported in a heartbeat.
+    /// The latest position it reported (heartbeat or ack): what it holds.
     pub position: Option<Position>,
-    /// Host side: whether it has our state and receives batches.
-    pub synced: bool,
+    /// The host it follows and that host's epoch, from its heartbeats.
+    pub follows: Option<(PeerId, Epoch)>,
+    /// Host side: it holds our state and receives our batches.
+    pub following: bool,
     /// Set while an election waited for this peer in vain.
     pub passed_over: bool,
+    /// The newest envelope id received on this link: a heartbeat older than what the peer
+    /// already said on the reliable channel is stale (the channels do not keep order between
+    /// them) and is dropped.
+    pub newest: u64,
 }
 
-pub(crate) struct Pending {
-    pub op: u64,
-    pub ts: u64,
-    pub seen: u64,
-    pub request: Request,
-    /// Changes that take the tentative edit back, while it is applied.
-    pub undo: Option<Vec<Change>>,
+impl Link {
+    fn new(codec: &bassline_protocol::Codec) -> Self {
+        Link {
+            connected: false,
+            rx: [
+                Reassembler::new(codec.clone()),
+                Reassembler::new(codec.clone()),
+            ],
+            last_heard: None,
+            position: None,
+            follows: None,
+            following: false,
+            passed_over: false,
+            newest: 0,
+        }
+    }
+}
+
+/// A host's standing when two meet: one with followers outranks one without, then the later
+/// epoch wins. A peer cut off alone that elected itself never takes the room over on return.
+pub(crate) type Rank = (bool, Epoch);
+
+/// Host state: the batch being gathered, and whether anyone followed it yet.
+#[derive(Default)]
+pub(crate) struct HostState {
+    pub batch: Vec<Sequenced>,
+    /// The position before the batch's first operation.
+    pub batch_base: Position,
+    pub batch_due: Option<Duration>,
+    /// When the last batch went out: an edit after a quiet window goes out at once, and
+    /// only edits that follow closely wait for the window (latency when idle, batching under
+    /// load).
+    pub last_flush: Option<Duration>,
+    pub led: bool,
+}
+
+/// Guest state: the host followed and what is under way with it.
+pub(crate) struct GuestState {
+    pub host: Option<PeerId>,
+    /// Whether this peer holds the host's state and follows its sequence.
+    pub synced: bool,
+    /// Silence from the host until then means it is suspected lost.
+    pub host_deadline: Option<Duration>,
+    /// When the host last spoke as a host (a guest's own messages do not count).
+    pub host_spoke: Option<Duration>,
+    /// Asking the other peers whether they still see the host, until then.
+    pub query_deadline: Option<Duration>,
+    /// When to ask for the state again, and the delay after that.
+    pub retry_due: Option<Duration>,
+    pub retry_delay: Duration,
+    /// The host's hash at a position this peer has not reached yet: compared on arrival.
+    pub check: Option<(Position, StateHash)>,
+    /// Since when the host's heartbeats show it ahead of this peer: a guest that stays behind
+    /// while its batches should have arrived asks to catch up.
+    pub behind_since: Option<Duration>,
+    /// A divergence was reported (at this time) and a repair is awaited; a report whose answer
+    /// never came (its link dropped) is made again after a few heartbeats.
+    pub repair_asked: Option<Duration>,
+    /// A repair to apply on reaching its position.
+    pub repair: Option<crate::guest::PendingRepair>,
+}
+
+impl GuestState {
+    pub fn new(host: Option<PeerId>, retry_delay: Duration) -> Self {
+        GuestState {
+            host,
+            synced: false,
+            host_deadline: None,
+            host_spoke: None,
+            query_deadline: None,
+            retry_due: None,
+            retry_delay,
+            check: None,
+            behind_since: None,
+            repair_asked: None,
+            repair: None,
+        }
+    }
+}
+
+/// Election state: the peer expected to announce itself, and until when.
+#[derive(Default)]
+pub(crate) struct ElectingState {
+    /// The host that was lost (not eligible).
+    pub lost: Option<PeerId>,
+    pub expected: Option<PeerId>,
+    pub deadline: Option<Duration>,
+}
+
+// One per session, never in a collection: the size difference costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum RoleState {
+    Host(HostState),
+    Guest(GuestState),
+    Electing(ElectingState),
 }
 
 /// One peer's side of a collaboration session.
 pub struct Session {
     pub(crate) me: PeerId,
     pub(crate) config: Config,
-    pub(crate) net: Network,
-    pub(crate) role: Role,
-    pub(crate) host: Option<PeerId>,
+    pub(crate) now: Duration,
+    /// This peer's Lamport clock.
+    pub(crate) lamport: u64,
+    /// The epoch led or followed (for an electing peer, the last one).
     pub(crate) epoch: Epoch,
-    /// Position of the last sequenced operation applied here.
-    pub(crate) position: Position,
-    /// Whether this peer holds the current host's state.
-    pub(crate) synced: bool,
-    pub(crate) applied: BTreeMap<PeerId, u64>,
-    pub(crate) writers: FxHashMap<Id, Writer>,
-    pub(crate) log: VecDeque<(Epoch, Sequenced)>,
-    /// Operations sequenced by a host this peer no longer follows that the current host has not
-    /// decided yet: re-submitted after every sync until they are.
-    pub(crate) orphans: Vec<Sequenced>,
+    /// The highest epoch number this peer has led or followed: a new epoch it starts must be
+    /// above it even after it followed an older host.
+    pub(crate) epoch_floor: u64,
+    pub(crate) replica: Replica,
+    /// Whether this peer ever held a host's state: one that never did has nothing to lead
+    /// with and never stands for election.
+    pub(crate) ever_synced: bool,
+    pub(crate) edits: Edits,
+    pub(crate) role: RoleState,
+    pub(crate) links: BTreeMap<PeerId, Link>,
+    pub(crate) next_heartbeat: Duration,
     /// Groups on screen: asked for first when the whole state has to come.
     pub(crate) focus: Vec<Id>,
-    pub(crate) lamport: u64,
-    pub(crate) counter: u64,
-    pub(crate) pending: VecDeque<Pending>,
-    pub(crate) tentative: bool,
-    pub(crate) peers: BTreeMap<PeerId, Peer>,
-    pub(crate) batch: Vec<Sequenced>,
-    pub(crate) batch_due: Option<Duration>,
-    pub(crate) next_heartbeat: Duration,
-    pub(crate) host_deadline: Option<Duration>,
-    pub(crate) query_deadline: Option<Duration>,
-    pub(crate) election_deadline: Option<Duration>,
-    pub(crate) expected_host: Option<PeerId>,
-    pub(crate) retry_due: Option<Duration>,
-    pub(crate) retry_delay: Duration,
     pub(crate) outbox: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
     msg_id: u64,
     rng: u64,
     read_only: Option<bool>,
-    hash_cache: Option<(u64, StateHash)>,
-    pub(crate) generation: u64,
-    pub(crate) now: Duration,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("me", &self.me)
-            .field("role", &self.role)
-            .field("host", &self.host)
+            .field("role", &self.role())
+            .field("host", &self.current_host())
             .field("epoch", &self.epoch)
-            .field("position", &self.position)
-            .field("synced", &self.synced)
-            .field("pending", &self.pending.len())
+            .field("position", &self.replica.position)
+            .field("pending", &self.edits.pending.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Session {
-    fn new(me: PeerId, config: Config, net: Network, role: Role, host: Option<PeerId>) -> Self {
+    fn new(me: PeerId, config: Config, net: Network, role: RoleState) -> Self {
         let rng = config.seed ^ me.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let retry_delay = config.retry_base;
-        Session {
+        let reused = config.reused_id;
+        let mut s = Session {
             me,
             config,
-            net,
-            role,
-            host,
-            epoch: Epoch::default(),
-            position: Position::default(),
-            synced: false,
-            applied: BTreeMap::new(),
-            writers: FxHashMap::default(),
-            log: VecDeque::new(),
-            orphans: Vec::new(),
-            focus: Vec::new(),
+            now: Duration::ZERO,
             lamport: 0,
-            counter: 0,
-            pending: VecDeque::new(),
-            tentative: false,
-            peers: BTreeMap::new(),
-            batch: Vec::new(),
-            batch_due: None,
+            epoch: Epoch::default(),
+            epoch_floor: 0,
+            replica: Replica::new(net),
+            ever_synced: false,
+            edits: Edits::default(),
+            role,
+            links: BTreeMap::new(),
             next_heartbeat: Duration::ZERO,
-            host_deadline: None,
-            query_deadline: None,
-            election_deadline: None,
-            expected_host: None,
-            retry_due: None,
-            retry_delay,
+            focus: Vec::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             msg_id: 0,
             rng,
             read_only: None,
-            hash_cache: None,
-            generation: 0,
-            now: Duration::ZERO,
+        };
+        if reused && s.config.fault != Some(crate::Fault::CounterRestarts) {
+            // A random block of counters (an incarnation): one of 2^31, above block 0.
+            s.jitter();
+            let block = 1 + (s.rng >> 33);
+            s.edits.counter = block << crate::replica::COUNTER_BLOCK;
         }
+        s
     }
 
     /// A session hosted here, over an existing network.
     pub fn host(me: PeerId, config: Config, network: Network) -> Self {
-        let mut s = Session::new(me, config, network, Role::Host, Some(me));
+        let mut s = Session::new(me, config, network, RoleState::Host(HostState::default()));
         s.epoch = Epoch {
             number: 1,
             host: me,
         };
-        s.synced = true;
+        s.ever_synced = true;
         s
+    }
+
+    /// A host that hosted this session before (the remote-mode server, restarted): from the
+    /// [`Session::snapshot`] it saved, it knows which edits it already decided (a client that
+    /// sends one again is not applied twice) and leads the next epoch.
+    pub fn host_from(
+        me: PeerId,
+        config: Config,
+        snapshot: HostSnapshot,
+    ) -> Result<Self, bassline_core::Error> {
+        let state = snapshot.state;
+        let net = Network::import(&state.document)?;
+        let mut s = Session::host(me, config, net);
+        s.replica.position = state.position;
+        s.replica.applied = crate::replica::Clock::from_wire(&state.applied);
+        s.replica.writers = state
+            .writers
+            .into_iter()
+            .map(|w| (w.contact.clone(), w))
+            .collect();
+        s.replica.log = state.log.into();
+        s.replica.lineage = state.lineage.into();
+        s.lamport = s
+            .replica
+            .log
+            .iter()
+            .map(|e| e.op.ts)
+            .chain(s.replica.writers.values().map(|w| w.ts))
+            .max()
+            .unwrap_or(0);
+        s.edits.counter = s.replica.applied.last(me).unwrap_or(0);
+        s.epoch = Epoch {
+            number: snapshot.epoch.number.max(state.position.epoch.number) + 1,
+            host: me,
+        };
+        Ok(s)
+    }
+
+    /// What a host needs to host this session again after a restart ([`Session::host_from`]):
+    /// the epoch it leads and its whole replicated state, log included.
+    pub fn snapshot(&self) -> HostSnapshot {
+        HostSnapshot {
+            epoch: self.epoch,
+            state: StateSync {
+                position: self.replica.position,
+                partial: false,
+                applied: self.replica.applied.to_wire(),
+                writers: self.replica.writers.values().cloned().collect(),
+                log: self.replica.log.iter().cloned().collect(),
+                lineage: self.replica.lineage.iter().copied().collect(),
+                document: self.replica.net.export(),
+            },
+        }
     }
 
     /// A guest. `host` is the host to follow if known (from the signaling server); otherwise
     /// the guest learns it from the peers it connects to.
     pub fn guest(me: PeerId, host: Option<PeerId>, config: Config) -> Self {
-        Session::new(me, config, Network::new(), Role::Guest, host)
+        let retry = config.retry_base;
+        Session::new(
+            me,
+            config,
+            Network::new(),
+            RoleState::Guest(GuestState::new(host, retry)),
+        )
     }
 
     // ---- accessors ----
@@ -182,12 +324,20 @@ impl Session {
     }
 
     pub fn role(&self) -> Role {
-        self.role
+        match self.role {
+            RoleState::Host(_) => Role::Host,
+            RoleState::Guest(_) => Role::Guest,
+            RoleState::Electing(_) => Role::Electing,
+        }
     }
 
     /// The host this peer follows (itself when hosting).
     pub fn current_host(&self) -> Option<PeerId> {
-        self.host
+        match &self.role {
+            RoleState::Host(_) => Some(self.me),
+            RoleState::Guest(g) => g.host,
+            RoleState::Electing(_) => None,
+        }
     }
 
     pub fn epoch(&self) -> Epoch {
@@ -196,46 +346,45 @@ impl Session {
 
     /// Position of the last sequenced operation applied here.
     pub fn position(&self) -> Position {
-        self.position
+        self.replica.position
     }
 
     /// The network as shown here: the host's state plus this peer's tentative edits.
     pub fn network(&self) -> &Network {
-        &self.net
+        &self.replica.net
     }
 
     /// Whether this peer holds the state of the host it follows.
     pub fn is_synced(&self) -> bool {
-        self.synced && matches!(self.role, Role::Host | Role::Guest)
+        match &self.role {
+            RoleState::Host(_) => true,
+            RoleState::Guest(g) => g.synced,
+            RoleState::Electing(_) => false,
+        }
     }
 
     /// Whether local edits are refused right now.
     pub fn is_read_only(&self) -> bool {
-        match self.role {
-            Role::Host => false,
-            Role::Electing => true,
-            Role::Guest => {
-                !self.synced
-                    || !self
-                        .host
-                        .is_some_and(|h| self.peers.get(&h).is_some_and(|p| p.connected))
-            }
+        match &self.role {
+            RoleState::Host(_) => false,
+            RoleState::Electing(_) => true,
+            RoleState::Guest(g) => !g.synced || !g.host.is_some_and(|h| self.is_connected(h)),
         }
     }
 
-    /// Highest applied counter per origin.
-    pub fn applied(&self) -> &BTreeMap<PeerId, u64> {
-        &self.applied
+    /// The decided operations: (origin, highest decided counter) per origin and counter block.
+    pub fn decided(&self) -> Vec<(PeerId, u64)> {
+        self.replica.applied.to_wire()
     }
 
     /// Own operations still waiting for the host's decision.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.edits.pending.len()
     }
 
     /// The own operations waiting for the host's decision, oldest first.
     pub fn pending_ops(&self) -> impl Iterator<Item = (OpId, &Request)> {
-        self.pending.iter().map(|p| {
+        self.edits.pending.iter().map(|p| {
             (
                 OpId {
                     peer: self.me,
@@ -247,32 +396,36 @@ impl Session {
     }
 
     pub fn stats(&self) -> Stats {
+        let batch = match &self.role {
+            RoleState::Host(h) => h.batch.len(),
+            _ => 0,
+        };
         Stats {
-            log: self.log.len() + self.orphans.len(),
-            pending: self.pending.len(),
-            batch: self.batch.len(),
+            log: self.replica.log.len(),
+            orphans: self.edits.orphans.len(),
+            pending: self.edits.pending.len(),
+            batch,
             reassembly_bytes: self
-                .peers
+                .links
                 .values()
-                .flat_map(|p| &p.rx)
+                .flat_map(|l| &l.rx)
                 .map(Reassembler::buffered)
                 .sum(),
             outbox: self.outbox.len(),
-            writers: self.writers.len(),
+            writers: self.replica.writers.len(),
+            peers: self.links.len(),
         }
     }
 
-    /// The state hash of the confirmed state (tentative edits excluded when there are none
-    /// pending; with pending edits it includes them).
+    /// The hash of the network shown here (tentative edits included while there are any).
     pub fn state_hash(&mut self) -> StateHash {
-        if let Some((g, h)) = self.hash_cache
-            && g == self.generation
-        {
-            return h;
-        }
-        let h = self.net.state_hash();
-        self.hash_cache = Some((self.generation, h));
-        h
+        self.replica.net.state_hash()
+    }
+
+    /// The replicated state's digest as heartbeats carry it (state hash and last writers).
+    /// Equal on every peer at the same position with no tentative edits.
+    pub fn digest(&mut self) -> StateHash {
+        self.replica.digest()
     }
 
     // ---- inputs ----
@@ -284,25 +437,22 @@ impl Session {
             return;
         }
         let codec = self.config.codec.clone();
-        let p = self.peer(peer);
-        p.connected = true;
-        p.rx = [Reassembler::new(codec.clone()), Reassembler::new(codec)];
-        p.last_heard = Some(now);
-        p.synced = false;
-        p.passed_over = false;
-        match self.role {
-            Role::Host => {
-                let base = self.position;
-                self.send(
-                    peer,
-                    Message::HostAnnounce {
-                        epoch: self.epoch,
-                        base,
-                    },
-                );
-            }
-            Role::Guest if self.host == Some(peer) => {
-                self.host_deadline = Some(now + self.config.host_timeout);
+        let link = self.link(peer);
+        link.connected = true;
+        link.rx = [Reassembler::new(codec.clone()), Reassembler::new(codec)];
+        link.last_heard = Some(now);
+        link.following = false;
+        link.passed_over = false;
+        link.newest = 0;
+        match &mut self.role {
+            RoleState::Host(_) => self.announce_to(peer),
+            RoleState::Guest(g) if g.host == Some(peer) => {
+                g.host_deadline = Some(now + self.config.host_timeout);
+                g.synced = false;
+                // Whatever was asked on the old link went with it.
+                g.repair_asked = None;
+                g.repair = None;
+                g.check = None;
                 self.request_state();
             }
             _ => {}
@@ -311,57 +461,80 @@ impl Session {
         self.after_input();
     }
 
-    /// The link to `peer` closed.
+    /// The link to `peer` closed (it may open again).
     pub fn handle_disconnected(&mut self, now: Duration, peer: PeerId) {
         self.now = now;
         let codec = self.config.codec.clone();
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.connected = false;
-            p.synced = false;
-            p.rx = [Reassembler::new(codec.clone()), Reassembler::new(codec)];
+        if let Some(l) = self.links.get_mut(&peer) {
+            l.connected = false;
+            l.following = false;
+            l.rx = [Reassembler::new(codec.clone()), Reassembler::new(codec)];
         }
-        if self.role == Role::Guest && self.host == Some(peer) {
-            // Whatever was in flight to or from the host is gone: after reconnecting, the
-            // host's answer re-establishes the state and pending edits are sent again.
-            self.synced = false;
-            self.host_lost();
+        self.on_link_lost(peer);
+        self.after_input();
+    }
+
+    /// `peer` left the session for good (the signaling server says so, or it crashed and will
+    /// not come back under this id): it no longer holds back the log.
+    pub fn handle_left(&mut self, now: Duration, peer: PeerId) {
+        self.now = now;
+        if self.links.remove(&peer).is_some() {
+            self.on_link_lost(peer);
         }
-        if self.role == Role::Electing && self.expected_host == Some(peer) {
-            self.start_election();
-        }
+        self.prune_log();
         self.after_input();
     }
 
     /// A frame arrived from `from` on `channel`.
     pub fn handle_receive(&mut self, now: Duration, from: PeerId, channel: Channel, frame: &[u8]) {
         self.now = now;
-        let decoded = self.peer(from).rx[channel as usize].push(frame);
+        if from == self.me {
+            return;
+        }
+        let decoded = self.link(from).rx[channel as usize].push(frame);
         let env = match decoded {
             Ok(Some(env)) => env,
-            Ok(None) => return,
+            Ok(None) => {
+                // Part of a large message: a state transfer under way is progress, not
+                // silence, so the request is not repeated over it.
+                self.on_partial_frame(from);
+                return;
+            }
             Err(e) => {
-                self.events.push_back(Event::PeerMisbehaved {
-                    peer: from,
-                    reason: e.to_string(),
-                });
+                self.misbehaved(from, e.to_string());
                 return;
             }
         };
         if env.from != from {
-            self.events.push_back(Event::PeerMisbehaved {
-                peer: from,
-                reason: format!("claimed to be peer {}", env.from),
-            });
+            self.misbehaved(from, format!("claimed to be peer {}", env.from));
             return;
         }
-        let p = self.peer(from);
-        p.last_heard = Some(now);
-        p.passed_over = false;
-        self.lamport = self.lamport.max(env.ts);
-        if self.host == Some(from) && self.role == Role::Guest {
-            self.host_deadline = Some(now + self.config.host_timeout);
-            // The host spoke: whatever we were asking the others about it is settled.
-            self.query_deadline = None;
+        if env.ts > self.lamport.saturating_add(MAX_CLOCK_JUMP) {
+            self.misbehaved(
+                from,
+                format!("moved its clock from {} to {}", self.lamport, env.ts),
+            );
+            return;
+        }
+        let link = self.link(from);
+        link.last_heard = Some(now);
+        link.passed_over = false;
+        let stale = env.id < link.newest;
+        link.newest = link.newest.max(env.id);
+        if stale && matches!(env.message, Message::Heartbeat { .. }) {
+            return;
+        }
+        if self.config.fault != Some(crate::Fault::StaleLamport) {
+            self.lamport = self.lamport.max(env.ts);
+        }
+        if self.is_following(from) && speaks_as_host(from, &env.message) {
+            let due = now + self.config.host_timeout;
+            if let RoleState::Guest(g) = &mut self.role {
+                g.host_deadline = Some(due);
+                g.host_spoke = Some(now);
+                // The host spoke: whatever we were asking the others about it is settled.
+                g.query_deadline = None;
+            }
         }
         self.dispatch(from, env.message);
         self.after_input();
@@ -372,29 +545,11 @@ impl Session {
     pub fn handle_local(&mut self, now: Duration, request: Request) -> Result<LocalOutcome, Error> {
         self.now = now;
         if !request.is_mutation() {
-            return Ok(LocalOutcome::Answered(self.net.apply(request)?));
+            return Ok(LocalOutcome::Answered(self.replica.net.apply(request)?));
         }
         let result = match self.role {
-            Role::Host => {
-                // Check the edit first so an invalid one is refused here, with its reason,
-                // rather than sequenced as refused for every peer.
-                let (_, undo) = self.net.apply_undoable(request.clone())?;
-                for c in &undo {
-                    self.net
-                        .apply_change(c)
-                        .expect("an undo journal always applies");
-                }
-                self.counter += 1;
-                self.lamport += 1;
-                let op = OpId {
-                    peer: self.me,
-                    counter: self.counter,
-                };
-                let (ts, seen) = (self.lamport, self.position.seq);
-                self.sequence(op, ts, seen, request);
-                Ok(LocalOutcome::Submitted(op))
-            }
-            Role::Guest if !self.is_read_only() => self.submit_local(request),
+            RoleState::Host(_) => self.edit_as_host(request),
+            RoleState::Guest(_) if !self.is_read_only() => self.submit_local(request),
             _ => Err(Error::ReadOnly),
         };
         self.after_input();
@@ -411,17 +566,24 @@ impl Session {
     /// For tests of detection and repair; never call it in an application.
     #[doc(hidden)]
     pub fn inject_divergence(&mut self, request: Request) -> Result<(), Error> {
-        self.net.apply(request)?;
-        self.generation += 1;
+        self.replica.net.apply(request)?;
+        self.replica.generation += 1;
         Ok(())
+    }
+
+    /// Forgets the last writers here only: the divergence a bug would cause in what decides
+    /// future writes. For tests of detection and repair; never call it in an application.
+    #[doc(hidden)]
+    pub fn inject_divergence_of_writers(&mut self) {
+        self.replica.writers.clear();
+        self.replica.generation += 1;
     }
 
     /// Tells every connected peer where this user is and what they look at (on the unreliable
     /// channel: a lost update is simply replaced by the next one).
     pub fn handle_presence(&mut self, now: Duration, presence: bassline_protocol::Presence) {
         self.now = now;
-        let peers: Vec<PeerId> = self.connected_peers().collect();
-        for p in peers {
+        for p in self.connected_peers() {
             self.send(p, Message::Presence(presence.clone()));
         }
     }
@@ -429,39 +591,41 @@ impl Session {
     /// Timers: call when [`Session::poll_timeout`]'s deadline has passed.
     pub fn handle_timeout(&mut self, now: Duration) {
         self.now = now;
-        if self.batch_due.is_some_and(|t| t <= now) {
+        if let RoleState::Host(h) = &self.role
+            && h.batch_due.is_some_and(|t| t <= now)
+        {
             self.flush_batch();
         }
         if self.next_heartbeat <= now {
             self.next_heartbeat = now + self.config.heartbeat_interval;
-            let peers: Vec<PeerId> = self.connected_peers().collect();
-            for p in peers {
+            for p in self.connected_peers() {
                 self.heartbeat_to(p);
             }
         }
-        if self.role == Role::Guest && self.host_deadline.is_some_and(|t| t <= now) {
-            self.host_deadline = None;
-            self.host_lost();
-        }
-        if self.query_deadline.is_some_and(|t| t <= now) {
-            self.query_deadline = None;
-            self.start_election();
-        }
-        if self.election_deadline.is_some_and(|t| t <= now) {
-            self.election_deadline = None;
-            if let Some(p) = self
-                .expected_host
-                .take()
-                .and_then(|h| self.peers.get_mut(&h))
-            {
-                p.passed_over = true;
+        match &mut self.role {
+            RoleState::Host(_) => {}
+            RoleState::Guest(g) => {
+                if g.host_deadline.is_some_and(|t| t <= now) {
+                    g.host_deadline = None;
+                    self.host_lost();
+                } else if g.query_deadline.is_some_and(|t| t <= now) {
+                    g.query_deadline = None;
+                    self.start_election();
+                } else if g.retry_due.is_some_and(|t| t <= now) {
+                    g.retry_due = None;
+                    if !g.synced {
+                        self.request_state();
+                    }
+                }
             }
-            self.start_election();
-        }
-        if self.retry_due.is_some_and(|t| t <= now) {
-            self.retry_due = None;
-            if self.role == Role::Guest && !self.synced {
-                self.request_state();
+            RoleState::Electing(e) => {
+                if e.deadline.is_some_and(|t| t <= now) {
+                    e.deadline = None;
+                    if let Some(l) = e.expected.take().and_then(|h| self.links.get_mut(&h)) {
+                        l.passed_over = true;
+                    }
+                    self.start_election();
+                }
             }
         }
         self.after_input();
@@ -479,46 +643,43 @@ impl Session {
 
     /// The earliest time [`Session::handle_timeout`] should be called.
     pub fn poll_timeout(&self) -> Option<Duration> {
-        [
-            self.batch_due,
-            Some(self.next_heartbeat),
-            if self.role == Role::Guest {
-                self.host_deadline
-            } else {
-                None
-            },
-            self.query_deadline,
-            self.election_deadline,
-            self.retry_due,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let role: [Option<Duration>; 3] = match &self.role {
+            RoleState::Host(h) => [h.batch_due, None, None],
+            RoleState::Guest(g) => [g.host_deadline, g.query_deadline, g.retry_due],
+            RoleState::Electing(e) => [e.deadline, None, None],
+        };
+        role.into_iter()
+            .chain([Some(self.next_heartbeat)])
+            .flatten()
+            .min()
     }
 
     // ---- internals ----
 
-    pub(crate) fn peer(&mut self, id: PeerId) -> &mut Peer {
-        let codec = self.config.codec.clone();
-        self.peers.entry(id).or_insert_with(|| Peer {
-            connected: false,
-            rx: [Reassembler::new(codec.clone()), Reassembler::new(codec)],
-            last_heard: None,
-            position: None,
-            synced: false,
-            passed_over: false,
-        })
+    pub(crate) fn link(&mut self, id: PeerId) -> &mut Link {
+        let codec = &self.config.codec;
+        self.links.entry(id).or_insert_with(|| Link::new(codec))
     }
 
-    pub(crate) fn connected_peers(&self) -> impl Iterator<Item = PeerId> + '_ {
-        self.peers
+    pub(crate) fn is_connected(&self, peer: PeerId) -> bool {
+        self.links.get(&peer).is_some_and(|l| l.connected)
+    }
+
+    pub(crate) fn connected_peers(&self) -> Vec<PeerId> {
+        self.links
             .iter()
-            .filter(|(_, p)| p.connected)
+            .filter(|(_, l)| l.connected)
             .map(|(id, _)| *id)
+            .collect()
+    }
+
+    pub(crate) fn misbehaved(&mut self, peer: PeerId, reason: String) {
+        self.events
+            .push_back(Event::PeerMisbehaved { peer, reason });
     }
 
     pub(crate) fn send(&mut self, to: PeerId, message: Message) {
-        if !self.peers.get(&to).is_some_and(|p| p.connected) {
+        if !self.is_connected(to) {
             return;
         }
         self.msg_id += 1;
@@ -547,11 +708,21 @@ impl Session {
     }
 
     fn heartbeat_to(&mut self, peer: PeerId) {
-        let hash = self.state_hash();
+        // With tentative edits shown, the network is not the replicated state: a hash of it
+        // would only raise false alarms, so the digest is sent only without them.
+        let hash = if self.edits.tentative {
+            StateHash([0; 32])
+        } else {
+            self.replica.digest()
+        };
+        // A guest names its host only once it holds the host's state: only then does the host
+        // count as followed, which is what other peers rank it by.
+        let host = self.current_host().filter(|_| self.is_synced());
         let message = Message::Heartbeat {
-            position: self.position,
+            position: self.replica.position,
             hash,
-            host: self.host,
+            host,
+            epoch: self.epoch,
         };
         self.send(peer, message);
     }
@@ -564,26 +735,33 @@ impl Session {
         0.5 + (self.rng % 1000) as f64 / 1000.0
     }
 
-    /// Asks the host for its state (catch-up from our position when we hold one), and arms a
-    /// retry with exponential backoff and jitter.
-    pub(crate) fn request_state(&mut self) {
-        let Some(host) = self.host else { return };
-        let have = (self.position.seq > 0 || self.synced).then_some(self.position);
-        let first = self.focus.clone();
-        self.send(host, Message::StateRequest { have, first });
-        let delay = self.retry_delay.mul_f64(self.jitter());
-        self.retry_due = Some(self.now + delay);
-        self.retry_delay = (self.retry_delay * 2).min(self.config.retry_max);
+    /// The highest sequence number every member holds, as far as their reports go. A member
+    /// not heard from yet may hold another lineage: it holds nothing of ours until it says so,
+    /// except `newcomer` (a guest about to receive our whole state), which counts only once it
+    /// reported a position: then its own edits' fates must come with the state.
+    pub(crate) fn stable_seq(&self, newcomer: Option<PeerId>) -> u64 {
+        self.links
+            .iter()
+            .filter(|(id, l)| Some(**id) != newcomer || l.position.is_some())
+            .map(|(_, l)| l.position.map_or(0, |p| self.replica.covers(p)))
+            .min()
+            .unwrap_or(self.replica.position.seq)
+    }
+
+    pub(crate) fn prune_log(&mut self) {
+        let stable = self.stable_seq(None);
+        self.replica.prune(self.config.log_cap, stable);
     }
 
     fn after_input(&mut self) {
         // A guest linked to its host but without its state always has a request under way
         // (the retry timer re-sends it). However it got here (an election called off, a link
         // back while electing), it never just waits.
-        let host_linked = self
-            .host
-            .is_some_and(|h| self.peers.get(&h).is_some_and(|p| p.connected));
-        if self.role == Role::Guest && !self.synced && host_linked && self.retry_due.is_none() {
+        if let RoleState::Guest(g) = &self.role
+            && !g.synced
+            && g.retry_due.is_none()
+            && g.host.is_some_and(|h| self.is_connected(h))
+        {
             self.request_state();
         }
         let ro = self.is_read_only();
@@ -596,91 +774,56 @@ impl Session {
     fn dispatch(&mut self, from: PeerId, message: Message) {
         match message {
             Message::StateRequest { have, first } => {
-                if self.role == Role::Host {
+                if matches!(self.role, RoleState::Host(_)) {
                     self.serve_state(from, have, &first);
                 }
             }
-            Message::StateSync(sync) if sync.partial => {
-                if self.role == Role::Guest && self.host == Some(from) {
-                    self.install_partial(*sync);
-                }
-            }
             Message::StateSync(sync) => {
-                if self.role == Role::Guest && self.host == Some(from) {
-                    self.install_state(*sync);
-                }
-            }
-            Message::Ack { position } => {
-                self.peer(from).position = Some(position);
-            }
-            Message::Submit {
-                op,
-                ts,
-                seen,
-                request,
-            } => {
-                if self.role == Role::Host {
-                    self.sequence(
-                        OpId {
-                            peer: from,
-                            counter: op,
-                        },
-                        ts,
-                        seen,
-                        request,
-                    );
-                }
-            }
-            Message::Outcome { .. } => {
-                // Informational: the batch carrying the operation tells every peer, this one
-                // included, the same decision.
-            }
-            Message::Batch { epoch, ops } => match self.role {
-                Role::Guest if self.host == Some(from) => self.apply_batch(epoch, ops),
-                // Operations a guest saw sequenced under another host: sequence them here
-                // unless they are already decided.
-                Role::Host => {
-                    for s in ops {
-                        self.sequence(s.op, s.ts, s.seen, s.request);
+                if self.is_following(from) {
+                    if sync.partial {
+                        self.install_partial(*sync);
+                    } else {
+                        self.install_state(*sync);
                     }
                 }
+            }
+            Message::Ack { position } => self.on_position(from, position),
+            Message::Submit { op, ts, request } => {
+                if matches!(self.role, RoleState::Host(_)) {
+                    self.on_submit(from, op, ts, request);
+                }
+            }
+            Message::Batch { epoch, base, ops } => match self.role {
+                RoleState::Guest(_) if self.is_following(from) => {
+                    self.apply_batch(from, epoch, base, ops)
+                }
+                // Another host's own sequence (it still takes us for a guest): not for us; the
+                // ranks settle which of us leads.
+                RoleState::Host(_) if epoch.host == from => {}
+                RoleState::Host(_) => self.on_orphans(from, ops),
                 _ => {}
             },
             Message::Heartbeat {
                 position,
                 hash,
                 host,
-            } => {
-                self.peer(from).position = Some(position);
-                self.on_heartbeat(from, position, hash, host);
-            }
+                epoch,
+            } => self.on_heartbeat(from, position, hash, host, epoch),
             Message::HashMismatch { position, groups } => {
-                if self.role == Role::Host && position == self.position {
-                    let theirs = groups.into_iter().collect();
-                    let (remove, groups) = self.net.repair_for(&theirs);
-                    self.send(
-                        from,
-                        Message::Repair {
-                            position,
-                            groups,
-                            remove,
-                        },
-                    );
+                if matches!(self.role, RoleState::Host(_)) {
+                    self.on_hash_mismatch(from, position, groups);
                 }
             }
             Message::Repair {
                 position,
                 groups,
                 remove,
-            } => {
-                if self.role == Role::Guest && self.host == Some(from) {
-                    self.apply_repair(position, &remove, &groups);
-                }
-            }
-            Message::Candidate { epoch, .. } => self.on_candidate(from, epoch),
-            Message::HostAnnounce { epoch, base } => self.on_announce(from, epoch, base),
+                writers,
+            } => self.on_repair(from, position, groups, remove, writers),
+            Message::Candidate { epoch } => self.on_candidate(from, epoch),
+            Message::HostAnnounce { epoch, led } => self.on_announce(from, epoch, led),
             Message::HostQuery { host } => self.on_host_query(from, host),
-            Message::HostSeen { host, alive } => self.on_host_seen(host, alive),
+            Message::HostSeen { host, alive } => self.on_host_seen(from, host, alive),
             Message::Presence(presence) => {
                 self.events.push_back(Event::Presence {
                     peer: from,
@@ -690,66 +833,119 @@ impl Session {
         }
     }
 
+    /// Whether `peer` is the host this guest follows.
+    pub(crate) fn is_following(&self, peer: PeerId) -> bool {
+        matches!(&self.role, RoleState::Guest(g) if g.host == Some(peer))
+    }
+
+    /// A peer reported the position it holds.
+    pub(crate) fn on_position(&mut self, from: PeerId, position: Position) {
+        if position.epoch.number > self.highest_epoch().saturating_add(MAX_EPOCH_JUMP) {
+            self.misbehaved(
+                from,
+                format!(
+                    "reported epoch {} of a session at {}",
+                    position.epoch.number, self.epoch.number
+                ),
+            );
+            return;
+        }
+        self.link(from).position = Some(position);
+        self.prune_log();
+    }
+
     fn on_heartbeat(
         &mut self,
         from: PeerId,
         position: Position,
         hash: StateHash,
         host: Option<PeerId>,
+        epoch: Epoch,
     ) {
-        // Our host follows someone else now (it stepped down when it met a newer epoch): ask
-        // that peer, which answers a host-query about itself with its announcement.
-        if self.role == Role::Guest
-            && self.host == Some(from)
-            && let Some(h) = host.filter(|h| *h != from && *h != self.me)
-        {
-            self.send(h, Message::HostQuery { host: h });
+        if epoch.number > self.highest_epoch().saturating_add(MAX_EPOCH_JUMP) {
+            self.misbehaved(
+                from,
+                format!("follows an epoch {} out of range", epoch.number),
+            );
+            return;
         }
-        if self.role == Role::Guest && self.host.is_none() && host.is_some() {
-            self.host = host;
-            if host.is_some_and(|h| self.peers.get(&h).is_some_and(|p| p.connected)) {
-                self.request_state();
+        self.on_position(from, position);
+        let me = self.me;
+        let link = self.link(from);
+        link.follows = host.map(|h| (h, epoch));
+        // It follows another host: our batches are not for it any more.
+        if host.is_some_and(|h| h != me) {
+            link.following = false;
+        }
+        match host {
+            Some(h) => self.on_host_named(from, h, epoch),
+            // The peer we follow holds nobody's state: it does not lead (a restart under its
+            // id, or it stepped down). Ask around at once instead of waiting for silence.
+            None if self.is_following(from) => {
+                if matches!(&self.role, RoleState::Guest(g) if g.query_deadline.is_none()) {
+                    self.host_lost();
+                }
             }
+            None => {}
         }
-        if self.role == Role::Guest
-            && self.host == Some(from)
-            && self.synced
-            && position == self.position
-            && self.pending.is_empty()
-            && self.state_hash() != hash
-        {
-            let groups: Vec<(Id, StateHash)> = self.net.shallow_hashes().into_iter().collect();
-            let diverged = groups.iter().map(|(id, _)| id.clone()).collect();
-            self.events.push_back(Event::Diverged {
-                groups: diverged,
-                host_hash: hash,
-            });
-            self.send(from, Message::HashMismatch { position, groups });
+        // Only a heartbeat of our host as host tells its state (one that stepped down sends
+        // its own, maybe tentative, view).
+        if self.is_following(from) && host == Some(from) {
+            self.on_host_hash(position, hash);
         }
     }
 
-    fn apply_repair(
-        &mut self,
-        position: Position,
-        remove: &[Id],
-        groups: &[(Id, bassline_core::GroupDocument)],
-    ) {
-        if position != self.position || !self.pending.is_empty() {
-            return;
-        }
-        match self.net.repair(remove, groups) {
-            Ok(changes) => {
-                self.generation += 1;
-                self.events.push_back(Event::Changes(changes));
-            }
-            Err(_) => {
-                // A repair that does not fit: fetch the whole state instead.
-                self.synced = false;
-                self.position = Position::default();
-                self.request_state();
-            }
-        }
+    /// The highest epoch number this peer has heard of.
+    pub(crate) fn highest_epoch(&self) -> u64 {
+        self.links
+            .values()
+            .flat_map(|l| {
+                [
+                    l.position.map(|p| p.epoch.number),
+                    l.follows.map(|(_, e)| e.number),
+                ]
+            })
+            .flatten()
+            .chain([
+                self.epoch.number,
+                self.epoch_floor,
+                self.replica.position.epoch.number,
+            ])
+            .max()
+            .unwrap_or(0)
     }
+
+    /// Whether any guest has followed this host in its epoch. Once set it stays for the
+    /// epoch, so every peer that hears of the epoch ranks it alike however links come and go.
+    pub(crate) fn led(&self) -> bool {
+        self.config.fault == Some(crate::Fault::SoloOutranks)
+            || matches!(&self.role, RoleState::Host(h) if h.led)
+    }
+
+    pub(crate) fn candidacy(&self) -> Candidacy {
+        self.config.candidacy
+    }
+}
+
+/// Whether a message from `from` shows it acting as host (a guest that still thinks it follows
+/// a peer that stepped down must not take that peer's other messages as signs of its host).
+fn speaks_as_host(from: PeerId, message: &Message) -> bool {
+    match message {
+        Message::Heartbeat { host, .. } => *host == Some(from),
+        Message::HostAnnounce { .. }
+        | Message::Batch { .. }
+        | Message::StateSync(_)
+        | Message::Repair { .. } => true,
+        _ => false,
+    }
+}
+
+/// A host's saved session, to host it again after a restart (serde: the server keeps it as
+/// JSON in its data directory).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HostSnapshot {
+    pub epoch: Epoch,
+    pub state: StateSync,
 }
 
 /// What a local request led to.
@@ -757,6 +953,13 @@ impl Session {
 pub enum LocalOutcome {
     /// A query, answered from this peer's state.
     Answered(bassline_core::Response),
-    /// An edit, shown here and sent for sequencing under this id.
-    Submitted(OpId),
+    /// An edit, shown here and sent for sequencing under this id, stamped with this Lamport
+    /// time (which orders it against concurrent writes). `reply` is what the edit answered
+    /// where it was shown (`Created` with the id the origin gave a new item); its decision
+    /// comes later, as [`Event::Decided`].
+    Submitted {
+        op: OpId,
+        ts: u64,
+        reply: bassline_core::Reply,
+    },
 }

@@ -1,0 +1,215 @@
+//! A hostile peer: a member of the room that sends validly encoded but malicious frames (and
+//! some garbage). Frames that could only be malicious must be refused with `PeerMisbehaved`;
+//! the rest must change nothing an honest peer relies on (the oracle checks the outcome).
+
+use bassline_core::{Id, Request, StateHash, Value};
+use bassline_protocol::{Codec, Envelope, Epoch, Message, OpId, PeerId, Position, Sequenced};
+use bassline_sync::Channel;
+
+use crate::Rng;
+
+const NEAR_MAX: u64 = u64::MAX - 3;
+
+/// Whether a receiver must refuse a malicious frame (report the sender).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Refuse {
+    Always,
+    /// Only a host acts on it (a batch of operations to sequence).
+    IfHost,
+    /// It is ignored, or it is a member's plain edit.
+    No,
+}
+
+/// One malicious message from `me` to `to` (the current host is `host`, as an attacker who
+/// watches the room would know): its frames, whether it must be refused, and what it was.
+pub fn frame(
+    me: PeerId,
+    host: Option<PeerId>,
+    r: &mut Rng,
+) -> (Vec<(Channel, Vec<u8>)>, Refuse, String) {
+    let env = |ts: u64, message: Message| Envelope {
+        id: r_id(ts),
+        ts,
+        from: me,
+        message,
+    };
+    let update = |contact: &str| Request::UpdateContent {
+        contact: Id::new(contact).expect("valid id"),
+        value: Value::from("hostile"),
+    };
+    let (message, must_refuse, note) = match r.below(9) {
+        0 => {
+            // A frame header (this version, no flags: not a chunk) over random bytes.
+            let mut garbage = vec![bassline_protocol::VERSION, 0];
+            garbage.extend((0..r.range(0, 40)).map(|_| r.below(256) as u8));
+            return (
+                vec![(Channel::Reliable, garbage)],
+                Refuse::Always,
+                "garbage bytes".into(),
+            );
+        }
+        1 => (
+            env(
+                NEAR_MAX,
+                Message::Submit {
+                    op: 1,
+                    ts: NEAR_MAX,
+                    request: update("hot0"),
+                },
+            ),
+            Refuse::Always,
+            "an edit stamped near the end of time".into(),
+        ),
+        2 => (
+            env(
+                1,
+                Message::HostAnnounce {
+                    epoch: Epoch {
+                        number: NEAR_MAX,
+                        host: me,
+                    },
+                    led: true,
+                },
+            ),
+            Refuse::Always,
+            "a host announcement for an epoch near u64::MAX".into(),
+        ),
+        3 => (
+            env(
+                1,
+                Message::Candidate {
+                    epoch: Epoch {
+                        number: NEAR_MAX,
+                        host: me,
+                    },
+                },
+            ),
+            Refuse::Always,
+            "a candidate for an epoch near u64::MAX".into(),
+        ),
+        4 => (
+            env(
+                1,
+                Message::Heartbeat {
+                    position: Position::default(),
+                    hash: StateHash([0; 32]),
+                    host: Some(me),
+                    epoch: Epoch {
+                        number: NEAR_MAX,
+                        host: me,
+                    },
+                },
+            ),
+            Refuse::Always,
+            "a heartbeat following an epoch near u64::MAX".into(),
+        ),
+        5 => (
+            // Forged operations in a batch to the host: one of the host's own that it never
+            // made, and one far beyond its origin's next counter.
+            env(
+                1,
+                Message::Batch {
+                    epoch: Epoch::default(),
+                    base: Position::default(),
+                    ops: vec![Sequenced {
+                        seq: 1,
+                        op: if r.chance(0.5)
+                            && let Some(host) = host
+                        {
+                            OpId {
+                                peer: host,
+                                counter: u64::MAX - 1,
+                            }
+                        } else {
+                            OpId {
+                                peer: 1,
+                                counter: 1 << 41,
+                            }
+                        },
+                        ts: 1,
+                        request: update("hot1"),
+                    }],
+                },
+            ),
+            Refuse::IfHost,
+            "forged operation ids in a batch".into(),
+        ),
+        6 => (
+            // A repair nobody asked for, from a peer that is not the host: ignored.
+            env(
+                1,
+                Message::Repair {
+                    position: Position::default(),
+                    groups: Vec::new(),
+                    remove: vec![Id::new("sum").expect("valid id")],
+                    writers: Vec::new(),
+                },
+            ),
+            Refuse::No,
+            "a repair nobody asked for".into(),
+        ),
+        7 => (
+            // Claims to be someone else.
+            Envelope {
+                id: 1,
+                ts: 1,
+                from: host.unwrap_or(1),
+                message: Message::Presence(Default::default()),
+            },
+            Refuse::Always,
+            "an envelope claiming another sender".into(),
+        ),
+        _ => (
+            // A batch "from the host" sent by a peer that is not the host: ignored by guests; a
+            // host takes its operation as this member's edit (it is a well-formed one).
+            env(
+                1,
+                Message::Batch {
+                    epoch: Epoch {
+                        number: 1,
+                        host: me,
+                    },
+                    base: Position::default(),
+                    ops: vec![{
+                        let (op, ts, request) = plain_edit(me);
+                        Sequenced {
+                            seq: 1,
+                            op,
+                            ts,
+                            request,
+                        }
+                    }],
+                },
+            ),
+            Refuse::No,
+            "a batch from a peer that is not the host".into(),
+        ),
+    };
+    let _ = r.next_u64();
+    let frames = Codec::default()
+        .encode(&message)
+        .expect("hostile messages encode")
+        .into_iter()
+        .map(|f| (Channel::Reliable, f))
+        .collect();
+    (frames, must_refuse, note)
+}
+
+/// The hostile member's one well-formed edit.
+pub fn plain_edit(me: PeerId) -> (OpId, u64, Request) {
+    (
+        OpId {
+            peer: me,
+            counter: 1,
+        },
+        1,
+        Request::UpdateContent {
+            contact: Id::new("hot3").expect("valid id"),
+            value: Value::from("hostile"),
+        },
+    )
+}
+
+fn r_id(ts: u64) -> u64 {
+    ts % 1000 + 1
+}
