@@ -1,7 +1,7 @@
 //! The NetworkClient interface every editor talks through, and its local mode.
 //!
 //! ```
-//! use bassline_core::{LocalClient, NetworkClient, Request, id};
+//! use bassline_core::{LocalClient, NetworkClient, Request, Value, id};
 //! # futures_executor_free::run(async {
 //! let client = LocalClient::new();
 //! let mut changes = client.subscribe();
