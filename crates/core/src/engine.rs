@@ -420,6 +420,13 @@ impl Network {
         })
     }
 
+    /// A group and everything inside it, as a document (what `register-group` takes back).
+    pub fn group_subtree(&self, id: &Id) -> Option<GroupDocument> {
+        self.groups
+            .contains_key(id)
+            .then(|| self.group_document(id))
+    }
+
     /// The whole network as a versioned document.
     pub fn export(&self) -> StateDocument {
         StateDocument::new(self.group_document(&self.root))
