@@ -20,7 +20,7 @@ Commands:
   test            fmt check, clippy (warnings are errors), wasm32 checks, the browser bundle,
                   then every test in the workspace, the editor's in headless Chromium
                   (installed from Debian when missing)
-  web             build the browser editor into target/web (wasm32 + wasm-bindgen, the CLI
+  web [--dev]     build the browser editor into target/web (wasm32 + wasm-bindgen, the CLI
                   installed at the library's exact version when missing); `bassline serve`
                   serves that folder at /
   bench [what]    run the benchmarks, print their figures and rewrite docs/BENCHMARKS.md
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
-        Some("web") => web::web(),
+        Some("web") => web::web(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("sim") => sim(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
@@ -169,7 +169,7 @@ fn test() -> Result<()> {
         "warnings",
     ]);
     run(web_clippy, "cargo clippy of the editor UI for wasm32")?;
-    web::web()?;
+    web::web(&[])?;
     let chromium = web::ensure_chromium()?;
 
     let mut doc = cargo();

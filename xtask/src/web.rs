@@ -87,8 +87,14 @@ pub fn bundle_sizes() -> Result<Vec<(String, u64, u64)>> {
     Ok(rows)
 }
 
-/// Builds the editor for the browser into `target/web`.
-pub fn web() -> Result<()> {
+/// Builds the editor for the browser into `target/web`. `--dev` builds without optimisation
+/// (much faster to build, larger and slower to run: for trying changes, never for figures).
+pub fn web(args: &[String]) -> Result<()> {
+    let profile = match args.first().map(String::as_str) {
+        None => "wasm-release",
+        Some("--dev") => "dev",
+        Some(other) => bail!("unknown option `{other}` for `cargo xtask web` (known: --dev)"),
+    };
     ensure_wasm_target()?;
     let started = Instant::now();
     let mut build = cargo();
@@ -100,9 +106,13 @@ pub fn web() -> Result<()> {
         "--target",
         WASM_TARGET,
         "--profile",
-        "wasm-release",
+        profile,
     ]);
-    run(build, "build the editor for wasm32 (profile wasm-release)")?;
+    run(
+        build,
+        &format!("build the editor for wasm32 (profile {profile})"),
+    )?;
+    let out_dir = if profile == "dev" { "debug" } else { profile };
     let version = locked_wasm_bindgen()?;
     ensure_wasm_bindgen(&version)?;
     let root = workspace_root();
@@ -119,9 +129,7 @@ pub fn web() -> Result<()> {
         ])
         .arg("--out-dir")
         .arg(&dist)
-        .arg(root.join(format!(
-            "target/{WASM_TARGET}/wasm-release/bassline_web.wasm"
-        )));
+        .arg(root.join(format!("target/{WASM_TARGET}/{out_dir}/bassline_web.wasm")));
     run(bindgen, &format!("wasm-bindgen {version} into target/web"))?;
     for file in ["index.html", "style.css"] {
         let from = root.join("crates/web/static").join(file);
@@ -171,7 +179,7 @@ pub fn ensure_chromium() -> Result<PathBuf> {
 
 /// Rewrites the browser bundle section of docs/BENCHMARKS.md from the built bundle.
 pub fn bench_bundle() -> Result<()> {
-    web()?;
+    web(&[])?;
     let rows = bundle_sizes()?;
     let (raw, gz): (u64, u64) = rows.iter().fold((0, 0), |(r, g), (_, a, b)| (r + a, g + b));
     let mut section = String::from(BUNDLE_HEADING);

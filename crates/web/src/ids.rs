@@ -12,13 +12,16 @@
 //! assert_eq!(ids.fresh(&net, 'c').as_str(), "c2");
 //! ```
 
+use std::collections::BTreeMap;
+
 use bassline_core::{Id, Network};
 
-/// Hands out ids `<prefix><kind><n>` that no group, contact or wire of the network uses.
+/// Hands out ids `<prefix><kind><n>` that no group, contact or wire of the network uses; each
+/// kind counts on its own, so the first contact is `c1` whatever came before it.
 #[derive(Clone, Debug)]
 pub struct IdGen {
     prefix: String,
-    next: u64,
+    next: BTreeMap<char, u64>,
 }
 
 impl IdGen {
@@ -26,15 +29,16 @@ impl IdGen {
     pub fn new(prefix: &str) -> Self {
         IdGen {
             prefix: prefix.to_owned(),
-            next: 1,
+            next: BTreeMap::new(),
         }
     }
 
     /// A new id for a contact (`'c'`), group (`'g'`) or wire (`'w'`).
     pub fn fresh(&mut self, net: &Network, kind: char) -> Id {
         loop {
-            let n = self.next;
-            self.next += 1;
+            let next = self.next.entry(kind).or_insert(1);
+            let n = *next;
+            *next += 1;
             let text = format!("{}{kind}{n}", self.prefix);
             let Ok(id) = Id::new(&text) else {
                 // Only an absurdly long prefix gets here; fall back to the bare form.

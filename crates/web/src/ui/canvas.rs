@@ -282,7 +282,10 @@ pub fn Canvas() -> impl IntoView {
     };
 
     let on_dblclick = move |ev: web_sys::MouseEvent| {
-        let Some(target) = ev.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
+        // Not `ev.target()`: the pointer capture taken on pointerdown retargets the clicks to
+        // the canvas itself, so look at what is under the pointer.
+        let Some(target) = js::element_at(f64::from(ev.client_x()), f64::from(ev.client_y()))
+        else {
             return;
         };
         if closest(&target, "input, textarea, button, .prompt, .controls").is_some() {
@@ -501,7 +504,8 @@ fn node_box(ed: Ed, n: NodeView) -> impl IntoView {
                 .iter()
                 .map(|p| {
                     let side = if p.input { "in" } else { "out" };
-                    let style = format!("top: {}px", p.dy - 10);
+                    // `dy` counts from the node's outer top; the title bar's 4px border is outside the box.
+                    let style = format!("top: {}px", p.dy - 14);
                     let title = format!("{} = {}", p.contact, p.value);
                     view! {
                         <div class=format!("port {side}") class:contradiction=p.contradiction style=style title=title>

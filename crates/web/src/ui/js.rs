@@ -124,7 +124,14 @@ pub fn download(filename: &str, text: &str) -> Result<(), String> {
     a.set_href(&url);
     a.set_download(filename);
     a.click();
-    let _ = web_sys::Url::revoke_object_url(&url);
+    // Revoking at once can cancel the download before the browser has read the blob.
+    let revoke = Closure::once_into_js(move || {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    });
+    if let Some(w) = window() {
+        let _ =
+            w.set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 60_000);
+    }
     Ok(())
 }
 

@@ -178,7 +178,7 @@ fn group_summary(ed: Ed) -> impl IntoView {
     });
     view! {
         <h2>{if g.as_str() == bassline_core::ROOT { "Root group".to_owned() } else { name }}</h2>
-        <p class="muted">{format!("{contacts} contacts · {wires} wires · {groups} subgroups")}</p>
+        <p class="muted">{format!("{contacts} contacts · {wires} wires · {groups} subgroup{}", if groups == 1 { "" } else { "s" })}</p>
         <p class="muted">"Select something to see and edit its properties. Drag from a contact's right handle to another contact to wire them."</p>
     }
 }

@@ -73,6 +73,7 @@ pub(super) fn switch_to_remote(ed: Ed, url: Option<String>) {
     ed.group
         .set(bassline_core::Id::new(bassline_core::ROOT).expect("valid"));
     ed.rev.update(|r| *r += 1);
+    ed.mark_state();
     connect(ed, url);
 }
 
@@ -90,6 +91,7 @@ pub(super) fn switch_to_local(ed: Ed) {
     ed.read_only.set(false);
     ed.selection.set(Default::default());
     ed.rev.update(|r| *r += 1);
+    ed.mark_state();
     ed.fit();
 }
 
