@@ -217,38 +217,16 @@ mod tests {
                     value: Value::from(2.0),
                     boundary: None,
                 },
-                Request::AddGroup {
-                    id: Some(id!("s")),
-                    parent: id!("root"),
-                    name: None,
-                    primitive: Some(Primitive::Add),
-                },
+                crate::testing::group("root", "s", Some(Primitive::Add)),
                 Request::AddGroup {
                     id: Some(id!("g")),
                     parent: id!("root"),
                     name: Some("box".into()),
                     primitive: None,
                 },
-                Request::AddContact {
-                    id: Some(id!("g/in")),
-                    group: id!("g"),
-                    name: None,
-                    blend: BlendMode::AcceptLast,
-                    value: Value::Null,
-                    boundary: Some(Direction::Input),
-                },
-                Request::Connect {
-                    id: Some(id!("w1")),
-                    from: id!("a"),
-                    to: id!("s/a"),
-                    kind: Default::default(),
-                },
-                Request::Connect {
-                    id: Some(id!("w2")),
-                    from: id!("a"),
-                    to: id!("g/in"),
-                    kind: Default::default(),
-                },
+                crate::testing::contact_with("g", "g/in", Value::Null, Some(Direction::Input)),
+                crate::testing::wire("w1", "a", "s/a", Default::default()),
+                crate::testing::wire("w2", "a", "g/in", Default::default()),
                 Request::Place {
                     contacts: vec![Placement {
                         id: id!("a"),

@@ -304,26 +304,15 @@ fn rewire(net: &Network, touches: impl Fn(&Id) -> bool) -> Vec<Request> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing;
     use bassline_core::{Direction, Point, Primitive, id};
 
     fn contact(g: &str, c: &str, boundary: Option<Direction>) -> Request {
-        Request::AddContact {
-            id: Some(id!(c)),
-            group: id!(g),
-            name: None,
-            blend: BlendMode::AcceptLast,
-            value: Value::Null,
-            boundary,
-        }
+        testing::contact_with(g, c, Value::Null, boundary)
     }
 
     fn wire(w: &str, a: &str, b: &str) -> Request {
-        Request::Connect {
-            id: Some(id!(w)),
-            from: id!(a),
-            to: id!(b),
-            kind: Default::default(),
-        }
+        testing::wire(w, a, b, Default::default())
     }
 
     /// Builds a small network, then checks that every kind of edit undoes to the exact earlier

@@ -60,18 +60,13 @@ pub fn taken(net: &Network, id: &Id) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bassline_core::{Request, id};
+    use bassline_core::id;
 
     #[test]
     fn skips_ids_in_use_whatever_their_kind() {
         let mut net = Network::new();
-        net.apply(Request::AddGroup {
-            id: Some(id!("c1")),
-            parent: id!("root"),
-            name: None,
-            primitive: None,
-        })
-        .expect("valid");
+        net.apply(crate::testing::group("root", "c1", None))
+            .expect("valid");
         let mut ids = IdGen::new("");
         assert_eq!(ids.fresh(&net, 'c'), id!("c2"));
         let mut peer = IdGen::new("k3f-");

@@ -174,36 +174,19 @@ fn acyclic(succ: &[Vec<usize>]) -> Vec<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bassline_core::{Network, Primitive, Request, id};
+    use crate::testing;
+    use bassline_core::{Network, Primitive, id};
 
     fn build(wires: &[(&str, &str)]) -> Network {
         let mut net = Network::new();
         for c in ["a", "b", "c", "d"] {
-            net.apply(Request::AddContact {
-                id: Some(id!(c)),
-                group: id!("root"),
-                name: None,
-                blend: Default::default(),
-                value: Default::default(),
-                boundary: None,
-            })
-            .expect("valid");
+            net.apply(testing::contact("root", c)).expect("valid");
         }
-        net.apply(Request::AddGroup {
-            id: Some(id!("s")),
-            parent: id!("root"),
-            name: None,
-            primitive: Some(Primitive::Add),
-        })
-        .expect("valid");
-        for (i, (a, b)) in wires.iter().enumerate() {
-            net.apply(Request::Connect {
-                id: Some(id!(&format!("w{i}"))),
-                from: id!(a),
-                to: id!(b),
-                kind: Default::default(),
-            })
+        net.apply(testing::group("root", "s", Some(Primitive::Add)))
             .expect("valid");
+        for (i, (a, b)) in wires.iter().enumerate() {
+            net.apply(testing::wire(&format!("w{i}"), a, b, Default::default()))
+                .expect("valid");
         }
         net
     }

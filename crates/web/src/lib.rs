@@ -22,6 +22,8 @@ pub mod ids;
 pub mod layout;
 pub mod palette;
 pub mod shortcuts;
+#[cfg(test)]
+mod testing;
 pub mod value_input;
 pub mod view;
 

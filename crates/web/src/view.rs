@@ -262,31 +262,15 @@ pub fn path_to(net: &Network, group: &Id) -> Vec<(Id, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing;
     use bassline_core::{Placement, Request, Value, id};
 
     fn net() -> Network {
         let mut net = Network::new();
         for r in [
-            Request::AddContact {
-                id: Some(id!("a")),
-                group: id!("root"),
-                name: None,
-                blend: Default::default(),
-                value: Value::from(2.0),
-                boundary: None,
-            },
-            Request::AddGroup {
-                id: Some(id!("s")),
-                parent: id!("root"),
-                name: None,
-                primitive: Some(Primitive::Add),
-            },
-            Request::Connect {
-                id: Some(id!("w")),
-                from: id!("a"),
-                to: id!("s/a"),
-                kind: bassline_core::WireKind::Directed,
-            },
+            testing::contact_with("root", "a", Value::from(2.0), None),
+            testing::group("root", "s", Some(Primitive::Add)),
+            testing::wire("w", "a", "s/a", bassline_core::WireKind::Directed),
             Request::AddGroup {
                 id: Some(id!("g")),
                 parent: id!("root"),

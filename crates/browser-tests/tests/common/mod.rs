@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::{
-    future::Future,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -404,11 +403,7 @@ pub fn js_str(s: &str) -> String {
 }
 
 /// Runs one browser scenario: skips without the bundle, saves a screenshot if it fails.
-pub fn run<F, Fut>(name: &str, scenario: F)
-where
-    F: FnOnce(Session) -> Fut,
-    Fut: Future<Output = (Session, Result<()>)>,
-{
+pub fn run(name: &str, scenario: impl AsyncFnOnce(&Session) -> Result<()>) {
     let Some((dist, chromium)) = setup() else {
         return;
     };
@@ -421,7 +416,7 @@ where
         let session = Session::start(name, &dist, &chromium)
             .await
             .unwrap_or_else(|e| panic!("{name}: could not start the browser: {e:#}"));
-        let (session, result) = scenario(session).await;
+        let result = scenario(&session).await;
         if let Err(e) = result {
             let shot = session.screenshot(&format!("{name}-failure.png")).await;
             let toasts: Vec<String> = session

@@ -198,36 +198,23 @@ impl Ed {
             self.toast("nothing to paste: copy a selection first (Ctrl+C)", false);
             return;
         }
-        let before: Vec<Id> = self
-            .view
-            .get_untracked()
-            .nodes
-            .iter()
-            .map(|n| n.id.clone())
-            .collect();
+        let before = self.node_ids();
         if self.edit(edit) {
             // Select what arrived.
-            let new: std::collections::BTreeSet<Id> = self
-                .view
-                .get_untracked()
-                .nodes
-                .iter()
-                .map(|n| n.id.clone())
-                .filter(|id| !before.contains(id))
-                .collect();
+            let mut new = self.node_ids();
+            new.retain(|id| !before.contains(id));
             self.selection.set(new);
         }
     }
 
+    /// Every node drawn in this group.
+    fn node_ids(&self) -> std::collections::BTreeSet<Id> {
+        self.view
+            .with_untracked(|v| v.nodes.iter().map(|n| n.id.clone()).collect())
+    }
+
     pub fn select_all(&self) {
-        let all = self
-            .view
-            .get_untracked()
-            .nodes
-            .iter()
-            .map(|n| n.id.clone())
-            .collect();
-        self.selection.set(all);
+        self.selection.set(self.node_ids());
     }
 
     pub fn auto_layout(&self) {
