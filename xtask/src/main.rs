@@ -17,9 +17,9 @@ const HELP: &str = "\
 cargo xtask <command> [args]
 
 Commands:
-  test            fmt check, clippy (warnings are errors), wasm32 checks, the browser bundle,
-                  then every test in the workspace, the editor's in headless Chromium
-                  (installed from Debian when missing)
+  test            fmt check, clippy (warnings are errors), wasm32 checks, a browser bundle
+                  (dev profile, target/web-test), then every test in the workspace, the
+                  editor's in headless Chromium (installed from Debian when missing)
   web [--dev]     build the browser editor into target/web (wasm32 + wasm-bindgen, the CLI
                   installed at the library's exact version when missing); `bassline serve`
                   serves that folder at /
@@ -169,7 +169,7 @@ fn test() -> Result<()> {
         "warnings",
     ]);
     run(web_clippy, "cargo clippy of the editor UI for wasm32")?;
-    web::web(&[])?;
+    let dist = web::test_bundle()?;
     let chromium = web::ensure_chromium()?;
 
     let mut doc = cargo();
@@ -180,9 +180,7 @@ fn test() -> Result<()> {
     // the fallback so a machine without nextest still runs every test.
     if has_nextest() {
         let mut nextest = cargo();
-        nextest
-            .env(DIST_ENV, web::dist_dir())
-            .env(CHROMIUM_ENV, &chromium);
+        nextest.env(DIST_ENV, &dist).env(CHROMIUM_ENV, &chromium);
         nextest.args([
             "nextest",
             "run",
@@ -195,8 +193,7 @@ fn test() -> Result<()> {
     } else {
         eprintln!("cargo-nextest is not installed; running the tests with cargo test");
         let mut t = cargo();
-        t.env(DIST_ENV, web::dist_dir())
-            .env(CHROMIUM_ENV, &chromium);
+        t.env(DIST_ENV, &dist).env(CHROMIUM_ENV, &chromium);
         t.args([
             "test",
             "--workspace",

@@ -298,11 +298,15 @@ impl Session {
 
     /// Presses at `from`, moves in steps (with the button held) and releases at `to`.
     pub async fn drag(&self, from: (f64, f64), to: (f64, f64)) -> Result<()> {
+        self.drag_steps(from, to, 8).await
+    }
+
+    pub async fn drag_steps(&self, from: (f64, f64), to: (f64, f64), steps: u32) -> Result<()> {
         self.hover(from).await?;
         self.mouse(DispatchMouseEventType::MousePressed, from, 1, 0)
             .await?;
-        for i in 1..=8 {
-            let t = f64::from(i) / 8.0;
+        for i in 1..=steps {
+            let t = f64::from(i) / f64::from(steps);
             let at = (from.0 + (to.0 - from.0) * t, from.1 + (to.1 - from.1) * t);
             let params = DispatchMouseEventParams::builder()
                 .r#type(DispatchMouseEventType::MouseMoved)
