@@ -338,12 +338,16 @@ pub fn Canvas() -> impl IntoView {
             v.x, v.y, v.zoom
         )
     };
+    // The dot grid moves by a transform (modulo one step) rather than its background
+    // position, so a pan never repaints it, only moves its layer.
     let grid_style = move || {
         let v = ed.viewport.get();
         let step = 24.0 * v.zoom;
         format!(
-            "background-size: {step:.2}px {step:.2}px; background-position: {:.2}px {:.2}px",
-            v.x, v.y
+            "background-size: {step:.2}px {step:.2}px; transform: translate({:.2}px, {:.2}px); \
+             inset: -{step:.2}px",
+            v.x.rem_euclid(step),
+            v.y.rem_euclid(step)
         )
     };
 
