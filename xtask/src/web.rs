@@ -244,6 +244,7 @@ fn browser_figures() -> Result<String> {
             "--test",
             "bench",
             "--",
+            "--ignored",
             "--nocapture",
         ]);
     run(t, "browser figures: first paint, panning 1,000 contacts")?;

@@ -1,6 +1,6 @@
 //! Browser figures for docs/BENCHMARKS.md, printed and never asserted (timings are not tests):
-//! first paint, and frame times while panning a group of 1,000 contacts. Runs only when
-//! `cargo xtask bench web` sets BASSLINE_BENCH_OUT (the file it writes the figures to).
+//! first paint, and frame times while panning a group of 1,000 contacts. Ignored by the test
+//! run; `cargo xtask bench web` runs it with BASSLINE_BENCH_OUT (where the figures go).
 
 mod common;
 
@@ -67,9 +67,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 #[test]
+#[ignore = "a benchmark, not a test: `cargo xtask bench web` runs it"]
 fn figures() {
     let Some(out) = std::env::var_os("BASSLINE_BENCH_OUT") else {
-        eprintln!("skipped: `cargo xtask bench web` runs the browser figures");
+        eprintln!("`cargo xtask bench web` runs the browser figures (it sets BASSLINE_BENCH_OUT)");
         return;
     };
     run("bench", async |s| {
