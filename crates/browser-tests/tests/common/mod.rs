@@ -352,8 +352,8 @@ impl Session {
         Ok(())
     }
 
-    /// Sets a value through the inline editor: double-click the contact, type, Enter.
-    pub async fn type_value(&self, contact: &str, text: &str) -> Result<()> {
+    /// Types into a contact's inline editor (double-click, clear, type), without committing.
+    pub async fn type_into_editor(&self, contact: &str, text: &str) -> Result<()> {
         let at = self
             .centre(&format!("[data-node='{contact}'] .value"))
             .await?;
@@ -365,7 +365,12 @@ impl Session {
         .await?;
         self.eval::<()>("(() => { document.activeElement.value = ''; })()")
             .await?;
-        self.type_text(text).await?;
+        self.type_text(text).await
+    }
+
+    /// Sets a value through the inline editor: double-click the contact, type, Enter.
+    pub async fn type_value(&self, contact: &str, text: &str) -> Result<()> {
+        self.type_into_editor(contact, text).await?;
         self.key("Enter").await
     }
 

@@ -340,13 +340,18 @@ impl Ed {
         set_timeout(
             move || {
                 ed.save_queued.set_value(false);
+                let rev = ed.rev.get_untracked();
                 let text = ed.with_net(|n| n.export().to_json_pretty());
                 leptos::task::spawn_local(async move {
                     match js::idb_put(AUTOSAVE_KEY, &text).await {
-                        Ok(()) => {
+                        // Only "saved" if nothing changed meanwhile: a change made while this
+                        // write was under way has its own save coming, and until it lands a
+                        // reload would lose it.
+                        Ok(()) if ed.rev.get_untracked() == rev && !ed.save_queued.get_value() => {
                             ed.saved.set(Some(true));
-                            js::mark_body("saved", &ed.rev.get_untracked().to_string());
+                            js::mark_body("saved", &rev.to_string());
                         }
+                        Ok(()) => {}
                         Err(e) => ed.toast(format!("autosave failed: {e}"), true),
                     }
                 });
