@@ -11,13 +11,21 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+mod web;
+
 const HELP: &str = "\
 cargo xtask <command> [args]
 
 Commands:
-  test            fmt check, clippy (warnings are errors), then every test in the workspace
+  test            fmt check, clippy (warnings are errors), wasm32 checks, a browser bundle
+                  (dev profile, target/web-test), then every test in the workspace, the
+                  editor's in headless Chromium (installed from Debian when missing)
+  web [--dev]     build the browser editor into target/web (wasm32 + wasm-bindgen, the CLI
+                  installed at the library's exact version when missing); `bassline serve`
+                  serves that folder at /
   bench [what]    run the benchmarks, print their figures and rewrite docs/BENCHMARKS.md
-                  (what: all (default), core, protocol, sync; automerge runs the state
+                  (what: all (default), core, protocol, sync; web builds the editor and
+                  writes its bundle size (raw and gzip) into the doc; automerge runs the state
                   encoding comparison against automerge, a separate heavy build; signal
                   [flags of `bassline bench signal`, e.g. --connections 10000 --rate 20000]
                   runs the signaling load benchmark; table rewrites docs/BENCHMARKS.md
@@ -31,6 +39,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("web") => web::web(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("sim") => sim(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
@@ -106,6 +115,11 @@ fn ensure_wasm_target() -> Result<()> {
     run(add, "rustup target add wasm32-unknown-unknown")
 }
 
+/// The browser tests find the bundle and Chromium through these variables; without them they
+/// skip (so a plain `cargo test` stays quick), and `cargo xtask test` always sets both.
+const DIST_ENV: &str = "BASSLINE_WEB_DIST";
+const CHROMIUM_ENV: &str = "BASSLINE_CHROMIUM";
+
 fn has_nextest() -> bool {
     cargo()
         .args(["nextest", "--version"])
@@ -142,6 +156,22 @@ fn test() -> Result<()> {
         "wasm32 check of the crates the browser editor builds on",
     )?;
 
+    // The editor's UI only exists on wasm32, so the native clippy above never sees it.
+    let mut web_clippy = cargo();
+    web_clippy.args([
+        "clippy",
+        "-p",
+        "bassline-web",
+        "--target",
+        WASM_TARGET,
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(web_clippy, "cargo clippy of the editor UI for wasm32")?;
+    let dist = web::test_bundle()?;
+    let chromium = web::ensure_chromium()?;
+
     let mut doc = cargo();
     doc.args(["test", "--workspace", "--doc"]);
     run(doc, "doc tests")?;
@@ -150,6 +180,7 @@ fn test() -> Result<()> {
     // the fallback so a machine without nextest still runs every test.
     if has_nextest() {
         let mut nextest = cargo();
+        nextest.env(DIST_ENV, &dist).env(CHROMIUM_ENV, &chromium);
         nextest.args([
             "nextest",
             "run",
@@ -162,6 +193,7 @@ fn test() -> Result<()> {
     } else {
         eprintln!("cargo-nextest is not installed; running the tests with cargo test");
         let mut t = cargo();
+        t.env(DIST_ENV, &dist).env(CHROMIUM_ENV, &chromium);
         t.args([
             "test",
             "--workspace",
@@ -198,6 +230,7 @@ fn bench(args: &[String]) -> Result<()> {
         "core" => &["bassline-core"],
         "protocol" => &["bassline-protocol"],
         "sync" => &["bassline-sim"],
+        "web" => return web::bench_bundle(),
         // Rewrites the table from the last results without running anything.
         "table" => return write_bench_table(),
         "automerge" => {
@@ -228,7 +261,8 @@ fn bench(args: &[String]) -> Result<()> {
             return run(b, "signal load benchmark (release build)");
         }
         other => bail!(
-            "unknown benchmark `{other}`; known: all, core, protocol, sync, automerge, signal"
+            "unknown benchmark `{other}`; known: all, core, protocol, sync, web, automerge, \
+             signal"
         ),
     };
     let mut b = cargo();
@@ -290,6 +324,12 @@ fn write_bench_table() -> Result<()> {
         rows.join("\n")
     );
     let out = root.join("docs/BENCHMARKS.md");
+    // The browser bundle's figures come from `cargo xtask bench web`, not criterion: keep them.
+    let old = std::fs::read_to_string(&out).unwrap_or_default();
+    let table = match web::section_of(&old) {
+        Some(section) => web::with_section(&table, section),
+        None => table,
+    };
     std::fs::write(&out, table).with_context(|| format!("writing {}", out.display()))?;
     eprintln!("wrote {}", out.display());
     Ok(())

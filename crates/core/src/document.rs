@@ -11,12 +11,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BlendMode, Contact, Contradiction, Direction, Error, Id, Primitive, Value, WireKind};
+use crate::{
+    BlendMode, Contact, Contradiction, Direction, Error, Id, Point, Primitive, Value, WireKind,
+};
 
 /// The `format` field of every state document.
 pub const FORMAT: &str = "bassline-state";
-/// The document version this build writes, and the newest it reads.
-pub const VERSION: u64 = 1;
+/// The document version this build writes, and the newest it reads. Version 2 added layout
+/// (`at` on contacts and groups); version 1 files load unchanged, with nothing placed.
+pub const VERSION: u64 = 2;
 
 /// A whole network, nested from the root group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +40,9 @@ pub struct GroupDocument {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primitive: Option<Primitive>,
+    /// Where the group sits on its parent's canvas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Point>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contacts: Vec<ContactDocument>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -60,6 +66,8 @@ pub struct ContactDocument {
     pub contradiction: Option<Contradiction>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boundary: Option<Direction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Point>,
 }
 
 /// A wire inside the document of the group whose scope holds it.
@@ -84,6 +92,7 @@ impl ContactDocument {
             value: self.value.clone(),
             contradiction: self.contradiction.clone(),
             boundary: self.boundary,
+            at: self.at,
         }
     }
 }
@@ -97,6 +106,7 @@ impl From<&Contact> for ContactDocument {
             value: c.value.clone(),
             contradiction: c.contradiction.clone(),
             boundary: c.boundary,
+            at: c.at,
         }
     }
 }

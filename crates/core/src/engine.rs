@@ -116,6 +116,7 @@ impl Network {
             parent: None,
             name: None,
             primitive: None,
+            at: None,
         };
         let mut groups = FxHashMap::default();
         groups.insert(root.clone(), Group::new(info));
@@ -192,6 +193,7 @@ impl Network {
                     parent: Some(parent),
                     name,
                     primitive,
+                    at: None,
                 };
                 self.insert_group(info, true, &mut changes)?;
                 Reply::Created { id }
@@ -227,6 +229,7 @@ impl Network {
                     value,
                     contradiction: None,
                     boundary,
+                    at: None,
                 };
                 self.insert_contact(contact, false, &mut changes)?;
                 Reply::Created { id }
@@ -316,6 +319,10 @@ impl Network {
                 self.remove_wire(&id, &mut changes);
                 Reply::Done
             }
+            Request::Place { contacts, groups } => {
+                self.place(&contacts, &groups, &mut changes)?;
+                Reply::Done
+            }
             Request::GetGroupState { group } => Reply::Group {
                 state: self.group_state(&group)?,
             },
@@ -370,7 +377,7 @@ impl Network {
         Ok((result?, undo))
     }
 
-    fn record(&mut self, undo: impl FnOnce() -> Change) {
+    pub(crate) fn record(&mut self, undo: impl FnOnce() -> Change) {
         if let Some(j) = &mut self.journal {
             j.push(undo());
         }
@@ -413,6 +420,13 @@ impl Network {
         })
     }
 
+    /// A group and everything inside it, as a document (what `register-group` takes back).
+    pub fn group_subtree(&self, id: &Id) -> Option<GroupDocument> {
+        self.groups
+            .contains_key(id)
+            .then(|| self.group_document(id))
+    }
+
     /// The whole network as a versioned document.
     pub fn export(&self) -> StateDocument {
         StateDocument::new(self.group_document(&self.root))
@@ -442,11 +456,13 @@ impl Network {
         }
         let mut net = Network::with_config(config);
         net.insert_document_contents(&document.root, changes)?;
-        net.groups
+        let root = &mut net
+            .groups
             .get_mut(&net.root)
             .expect("the root group always exists")
-            .info
-            .name = document.root.name.clone();
+            .info;
+        root.name = document.root.name.clone();
+        root.at = document.root.at;
         Ok(net)
     }
 
@@ -505,6 +521,7 @@ impl Network {
                         .get_mut(&self.root)
                         .expect("the root group exists");
                     root.info.name = group.name.clone();
+                    root.info.at = group.at;
                 } else {
                     self.update_group(
                         &group.id,
@@ -517,6 +534,7 @@ impl Network {
                         .get_mut(&group.id)
                         .expect("update_group checked it");
                     g.info.name = group.name.clone();
+                    g.info.at = group.at;
                 }
             }
             Change::GroupRemoved { id } => {
@@ -528,6 +546,8 @@ impl Network {
                 }
                 self.remove_group(id, &mut sink);
             }
+            Change::ContactPlaced { id, at } => self.apply_placed(Some(id), None, *at)?,
+            Change::GroupPlaced { id, at } => self.apply_placed(None, Some(id), *at)?,
         }
         Ok(())
     }
@@ -605,6 +625,7 @@ impl Network {
                         value: Value::Null,
                         contradiction: None,
                         boundary: Some(dir),
+                        at: None,
                     });
                 }
                 contacts
@@ -882,6 +903,7 @@ impl Network {
             id: id.clone(),
             name: g.info.name.clone(),
             primitive: g.info.primitive,
+            at: g.info.at,
             contacts: g
                 .contacts
                 .iter()
@@ -916,6 +938,7 @@ impl Network {
             parent: Some(parent.clone()),
             name: doc.name.clone(),
             primitive: doc.primitive,
+            at: doc.at,
         };
         self.insert_group(info, false, changes)?;
         if let Err(e) = self.insert_document_contents(doc, changes) {
@@ -966,6 +989,7 @@ impl Network {
                 parent: Some(doc.id.clone()),
                 name: s.name.clone(),
                 primitive: s.primitive,
+                at: s.at,
             };
             self.insert_group(info, false, changes)?;
             self.insert_document_contents(s, changes)?;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{
     BlendMode, Direction, Id, Network, WireKind,
+    layout::put_point,
     value::{put_len, put_str},
 };
 
@@ -144,6 +145,7 @@ impl Network {
         put_str(&mut buf, id.as_str());
         put_opt_str(&mut buf, g.info.name.as_deref());
         put_opt_str(&mut buf, g.info.primitive.map(|p| p.name()));
+        put_point(&mut buf, g.info.at);
         if !deep {
             // A moved group must show up as different even though its contents are the same.
             put_opt_str(&mut buf, g.info.parent.as_ref().map(Id::as_str));
@@ -164,6 +166,7 @@ impl Network {
                 Some(Direction::Input) => 1,
                 Some(Direction::Output) => 2,
             });
+            put_point(&mut buf, c.at);
             c.value.canonical_bytes(&mut buf);
             match &c.contradiction {
                 None => buf.push(0),

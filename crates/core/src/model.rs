@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Id, Primitive, Value};
+use crate::{Id, Point, Primitive, Value};
 
 /// What a contact does with a value that arrives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -64,6 +64,9 @@ pub struct Contact {
     /// Set for boundary contacts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boundary: Option<Direction>,
+    /// Where the contact sits on its group's canvas (layout only; propagation ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Point>,
 }
 
 /// A connection between two contacts, living in one group.
@@ -90,6 +93,9 @@ pub struct GroupInfo {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primitive: Option<Primitive>,
+    /// Where the group sits on its parent's canvas (layout only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Point>,
 }
 
 /// A group with the ids of what it holds.

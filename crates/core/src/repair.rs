@@ -33,6 +33,7 @@ impl Network {
                     id: s.clone(),
                     name: sub.name.clone(),
                     primitive: sub.primitive,
+                    at: sub.at,
                     contacts: Vec::new(),
                     wires: Vec::new(),
                     groups: Vec::new(),
@@ -48,6 +49,7 @@ impl Network {
             id: id.clone(),
             name: g.info.name.clone(),
             primitive: g.info.primitive,
+            at: g.info.at,
             contacts: Vec::new(),
             wires: Vec::new(),
             groups: Vec::new(),
@@ -121,6 +123,7 @@ impl Network {
                     parent: Some(parent.clone()),
                     name: doc.name.clone(),
                     primitive: doc.primitive,
+                    at: doc.at,
                 };
                 self.insert_group(info, false, &mut changes)?;
             } else if !is_root && self.groups[&doc.id].info.parent.as_ref() != Some(parent) {
@@ -131,6 +134,13 @@ impl Network {
                 g.info.name = doc.name.clone();
                 changes.push(Change::GroupUpdated {
                     group: g.info.clone(),
+                });
+            }
+            if g.info.at != doc.at {
+                g.info.at = doc.at;
+                changes.push(Change::GroupPlaced {
+                    id: doc.id.clone(),
+                    at: doc.at,
                 });
             }
             // Subgroups the healthy side does not list here have moved or gone.
@@ -170,6 +180,12 @@ impl Network {
                             name: target.name.clone(),
                             blend: target.blend,
                         });
+                        if existing.at != target.at {
+                            changes.push(Change::ContactPlaced {
+                                id: target.id.clone(),
+                                at: target.at,
+                            });
+                        }
                         self.contacts.insert(target.id.clone(), target);
                     }
                     Some(_) => {
@@ -257,7 +273,7 @@ impl Network {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Network, Primitive, Request, id};
+    use crate::{Network, Placement, Point, Primitive, Request, Value, id};
 
     fn group(net: &mut Network, g: &str, parent: &str, primitive: Option<Primitive>) {
         net.apply(Request::AddGroup {
@@ -314,5 +330,33 @@ mod tests {
             .expect("valid removal");
         group(&mut host, "x", "root", Some(Primitive::Add));
         repaired(&host, guest);
+    }
+
+    /// Layout is part of a group's shallow hash, so a replica that only disagrees about where
+    /// things sit is repaired too.
+    #[test]
+    fn positions_alone_are_repaired() {
+        let mut guest = Network::new();
+        group(&mut guest, "g", "root", None);
+        guest
+            .apply(Request::AddContact {
+                id: Some(id!("a")),
+                group: id!("g"),
+                name: None,
+                blend: Default::default(),
+                value: Value::Null,
+                boundary: None,
+            })
+            .expect("valid contact");
+        let mut host = guest.clone();
+        let at = Some(Point { x: 3, y: -4 });
+        host.apply(Request::Place {
+            contacts: vec![Placement { id: id!("a"), at }],
+            groups: vec![Placement { id: id!("g"), at }],
+        })
+        .expect("valid placement");
+        assert_ne!(host.state_hash(), guest.state_hash());
+        let guest = repaired(&host, guest);
+        assert_eq!(guest.group(&id!("g")).and_then(|g| g.at), at);
     }
 }

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BlendMode, Contact, Contradiction, Direction, GroupInfo, Id, Primitive, StateDocument, Value,
-    Wire, WireKind, document::GroupDocument,
+    BlendMode, Contact, Contradiction, Direction, GroupInfo, Id, Placement, Point, Primitive,
+    StateDocument, Value, Wire, WireKind, document::GroupDocument,
 };
 
 /// A request to a network: the NetworkClient interface.
@@ -86,6 +86,15 @@ pub enum Request {
     Disconnect {
         id: Id,
     },
+    /// Places contacts and subgroups on their group's canvas, all or none (layout only:
+    /// propagation ignores it). One request for a whole multi-selection drag or an auto-layout,
+    /// so it is one edit to undo.
+    Place {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        contacts: Vec<Placement>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        groups: Vec<Placement>,
+    },
     /// A group with its contacts, wires and subgroups.
     GetGroupState {
         group: Id,
@@ -153,6 +162,18 @@ pub enum Change {
     },
     GroupRemoved {
         id: Id,
+    },
+    /// A contact's new position (`None`: it has none).
+    ContactPlaced {
+        id: Id,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<Point>,
+    },
+    /// A group's new position on its parent's canvas.
+    GroupPlaced {
+        id: Id,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<Point>,
     },
 }
 

@@ -3,7 +3,8 @@
 mod common;
 
 use bassline_core::{
-    BlendMode, Config, Direction, Network, Primitive, Request, StateDocument, Value, WireKind,
+    BlendMode, Config, Direction, Network, Placement, Point, Primitive, Request, StateDocument,
+    Value, WireKind,
 };
 use common::*;
 use proptest::prelude::*;
@@ -49,6 +50,12 @@ enum Op {
     Move {
         g: u8,
         parent: u8,
+    },
+    /// Layout: a contact and/or a group placed (or unplaced, with `None`).
+    Place {
+        c: Option<u8>,
+        g: Option<u8>,
+        at: Option<(i16, i16)>,
     },
 }
 
@@ -126,6 +133,28 @@ fn to_request(op: &Op) -> Request {
             name: None,
             parent: Some(id(&gname(*parent))),
         },
+        Op::Place { c, g, at } => {
+            let at = at.map(|(x, y)| Point {
+                x: i32::from(x),
+                y: i32::from(y),
+            });
+            Request::Place {
+                contacts: c
+                    .iter()
+                    .map(|c| Placement {
+                        id: id(&cname(*c)),
+                        at,
+                    })
+                    .collect(),
+                groups: g
+                    .iter()
+                    .map(|g| Placement {
+                        id: id(&gname(*g)),
+                        at,
+                    })
+                    .collect(),
+            }
+        }
     }
 }
 
@@ -142,6 +171,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (1u8..7).prop_map(|g| Op::RemoveGroup { g }),
         1 => (0u8..24).prop_map(|w| Op::Disconnect { w }),
         1 => (1u8..7, 0u8..7).prop_map(|(g, parent)| Op::Move { g, parent }),
+        2 => (prop::option::of(0u8..16), prop::option::of(0u8..7),
+              prop::option::of((-3i16..3, -3i16..3)))
+            .prop_map(|(c, g, at)| Op::Place { c, g, at }),
     ]
 }
 

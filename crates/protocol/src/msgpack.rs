@@ -9,7 +9,7 @@
 //! `skip_serializing_if`. `docs/PROTOCOL.md` lists every layout.
 
 use bassline_core::{
-    BlendMode, ContactDocument, Contradiction, Direction, GroupDocument, Id, Request,
+    BlendMode, ContactDocument, Contradiction, Direction, GroupDocument, Id, Point, Request,
     StateDocument, StateHash, Value, WireDocument, WireKind,
 };
 use serde::{Serialize, de::DeserializeOwned};
@@ -387,6 +387,7 @@ fn group(out: &mut Vec<u8>, g: &GroupDocument) -> Result<(), Error> {
         None => nil(out),
         Some(p) => named(out, p)?,
     }
+    point(out, g.at);
     count(out, g.contacts.len());
     for c in &g.contacts {
         contact(out, c)?;
@@ -421,7 +422,20 @@ fn contact(out: &mut Vec<u8>, c: &ContactDocument) -> Result<(), Error> {
         Some(Direction::Input) => uint(out, 0),
         Some(Direction::Output) => uint(out, 1),
     }
+    point(out, c.at);
     Ok(())
+}
+
+/// A layout position: `nil`, or a fixed array of the two coordinates.
+fn point(out: &mut Vec<u8>, at: Option<Point>) {
+    match at {
+        None => nil(out),
+        Some(p) => {
+            array(out, 2);
+            sint(out, i64::from(p.x));
+            sint(out, i64::from(p.y));
+        }
+    }
 }
 
 fn blend_code(b: BlendMode) -> u64 {
@@ -893,6 +907,7 @@ impl<'a> Reader<'a> {
         } else {
             Some(self.named()?)
         };
+        let at = self.point()?;
         let n = self.count()?;
         let mut contacts = Vec::with_capacity(n);
         for _ in 0..n {
@@ -912,6 +927,7 @@ impl<'a> Reader<'a> {
             id,
             name,
             primitive,
+            at,
             contacts,
             wires,
             groups,
@@ -947,7 +963,21 @@ impl<'a> Reader<'a> {
                     other => return Err(malformed(format!("unknown direction {other}"))),
                 })
             },
+            at: self.point()?,
         })
+    }
+
+    fn point(&mut self) -> Result<Option<Point>, Error> {
+        if self.nil()? {
+            return Ok(None);
+        }
+        self.array(2)?;
+        let mut coordinate =
+            || i32::try_from(self.sint()?).map_err(|_| malformed("coordinate out of range"));
+        Ok(Some(Point {
+            x: coordinate()?,
+            y: coordinate()?,
+        }))
     }
 
     fn wire(&mut self) -> Result<WireDocument, Error> {

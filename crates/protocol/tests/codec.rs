@@ -1,8 +1,8 @@
 //! Codec round trips, frame lengths, and every decoder error.
 
 use bassline_core::{
-    BlendMode, ContactDocument, Contradiction, Direction, GroupDocument, Id, Primitive, Request,
-    StateDocument, StateHash, Value, WireDocument, WireKind,
+    BlendMode, ContactDocument, Contradiction, Direction, GroupDocument, Id, Placement, Point,
+    Primitive, Request, StateDocument, StateHash, Value, WireDocument, WireKind,
 };
 use bassline_protocol::{
     Codec, Decision, Envelope, Epoch, Error, Format, LogEntry, MAX_FRAME, Message, OpId, Position,
@@ -81,9 +81,10 @@ fn contact() -> impl Strategy<Value = ContactDocument> {
         value(),
         prop::option::of((value(), value(), ".{0,6}")),
         prop::option::of(any::<bool>()),
+        point(),
     )
         .prop_map(
-            |(id, name, merge, value, contradiction, boundary)| ContactDocument {
+            |(id, name, merge, value, contradiction, boundary, at)| ContactDocument {
                 id,
                 name,
                 blend: if merge {
@@ -104,8 +105,23 @@ fn contact() -> impl Strategy<Value = ContactDocument> {
                         Direction::Output
                     }
                 }),
+                at,
             },
         )
+}
+
+/// Layout positions, including the extremes of both coordinates.
+fn point() -> impl Strategy<Value = Option<Point>> {
+    let coordinate = prop_oneof![
+        4 => -2000i32..2000,
+        1 => Just(i32::MIN),
+        1 => Just(i32::MAX),
+    ];
+    prop::option::of((coordinate.clone(), coordinate).prop_map(|(x, y)| Point { x, y }))
+}
+
+fn placement() -> impl Strategy<Value = Placement> {
+    (id(), point()).prop_map(|(id, at)| Placement { id, at })
 }
 
 fn wire() -> impl Strategy<Value = WireDocument> {
@@ -148,11 +164,13 @@ fn group() -> impl Strategy<Value = GroupDocument> {
         prop::option::of(primitive()),
         prop::collection::vec(contact(), 0..3),
         prop::collection::vec(wire(), 0..3),
+        point(),
     )
-        .prop_map(|(id, name, primitive, contacts, wires)| GroupDocument {
+        .prop_map(|(id, name, primitive, contacts, wires, at)| GroupDocument {
             id,
             name,
             primitive,
+            at,
             contacts,
             wires,
             groups: Vec::new(),
@@ -197,6 +215,8 @@ fn request() -> impl Strategy<Value = Request> {
             .prop_map(|(id, name, blend)| Request::UpdateContact { id, name, blend }),
         1 => id().prop_map(|id| Request::RemoveContact { id }),
         1 => id().prop_map(|id| Request::Disconnect { id }),
+        1 => (prop::collection::vec(placement(), 0..3), prop::collection::vec(placement(), 0..3))
+            .prop_map(|(contacts, groups)| Request::Place { contacts, groups }),
         1 => id().prop_map(|group| Request::GetGroupState { group }),
         1 => id().prop_map(|id| Request::GetContact { id }),
         1 => id().prop_map(|id| Request::GetWire { id }),

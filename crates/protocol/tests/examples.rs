@@ -6,7 +6,7 @@
 //! in the doc.
 
 use bassline_core::{
-    BlendMode, ContactDocument, GroupDocument, Request, StateDocument, StateHash, Value,
+    BlendMode, ContactDocument, GroupDocument, Point, Request, StateDocument, StateHash, Value,
     WireDocument, WireKind, id,
 };
 use bassline_protocol::{
@@ -38,6 +38,7 @@ fn small_group() -> GroupDocument {
         id: id!("g1"),
         name: Some("Sheet".into()),
         primitive: None,
+        at: Some(Point { x: 40, y: -8 }),
         contacts: vec![
             ContactDocument {
                 id: id!("c1"),
@@ -46,6 +47,7 @@ fn small_group() -> GroupDocument {
                 value: Value::Number(42.0),
                 contradiction: None,
                 boundary: None,
+                at: Some(Point { x: 120, y: 300 }),
             },
             ContactDocument {
                 id: id!("c2"),
@@ -54,6 +56,7 @@ fn small_group() -> GroupDocument {
                 value: Value::grow_set([Value::from("a")]),
                 contradiction: None,
                 boundary: None,
+                at: None,
             },
         ],
         wires: vec![WireDocument {
@@ -121,6 +124,7 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                         id: id!("root"),
                         name: None,
                         primitive: None,
+                        at: None,
                         contacts: Vec::new(),
                         wires: Vec::new(),
                         groups: vec![small_group()],

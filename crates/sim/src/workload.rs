@@ -2,8 +2,8 @@
 //! on the same contacts and groups, and the network every run starts from.
 
 use bassline_core::{
-    BlendMode, ContactDocument, GroupDocument, Id, Network, Primitive, Request, StateDocument,
-    Value, WireKind,
+    BlendMode, ContactDocument, GroupDocument, Id, Network, Placement, Point, Primitive, Request,
+    StateDocument, Value, WireKind,
 };
 
 use crate::{Rng, oracle::Watched};
@@ -51,11 +51,13 @@ pub fn seed_document(extra: usize) -> StateDocument {
         value,
         contradiction: None,
         boundary: None,
+        at: None,
     };
     let mut root = GroupDocument {
         id: id("root"),
         name: None,
         primitive: None,
+        at: None,
         contacts: vec![
             contact("hot0", BlendMode::AcceptLast, Value::Number(0.0)),
             contact("hot1", BlendMode::AcceptLast, Value::Number(0.0)),
@@ -71,6 +73,7 @@ pub fn seed_document(extra: usize) -> StateDocument {
         id: id("sum"),
         name: None,
         primitive: Some(Primitive::Add),
+        at: None,
         contacts: Vec::new(),
         wires: Vec::new(),
         groups: Vec::new(),
@@ -108,6 +111,7 @@ pub fn seed_document(extra: usize) -> StateDocument {
         id: id("shared"),
         name: Some("Shared".into()),
         primitive: None,
+        at: None,
         contacts: (0..extra)
             .map(|i| {
                 contact(
@@ -151,7 +155,7 @@ pub fn edit(me: u64, n: u64, net: &Network, r: &mut Rng) -> Option<Request> {
         .cloned()
         .collect();
     let group = |r: &mut Rng| r.pick(&groups).cloned().unwrap_or_else(|| id("root"));
-    Some(match r.below(20) {
+    Some(match r.below(22) {
         0..=2 => Request::UpdateContent {
             contact: id(["hot0", "hot1", "hot5"][r.below(3) as usize]),
             value: Value::Number(r.range(0, 100) as f64),
@@ -268,6 +272,7 @@ pub fn edit(me: u64, n: u64, net: &Network, r: &mut Rng) -> Option<Request> {
                 id: id(&format!("p{me}-reg{n}")),
                 name: Some("registered".into()),
                 primitive: None,
+                at: None,
                 contacts: (0..3)
                     .map(|i| ContactDocument {
                         id: id(&format!("p{me}-reg{n}-c{i}")),
@@ -276,12 +281,41 @@ pub fn edit(me: u64, n: u64, net: &Network, r: &mut Rng) -> Option<Request> {
                         value: Value::Number(f64::from(i)),
                         contradiction: None,
                         boundary: None,
+                        at: None,
                     })
                     .collect(),
                 wires: Vec::new(),
                 groups: Vec::new(),
             },
         },
+        20 => {
+            // Layout is shared state too: moves travel like every other edit.
+            let at = |r: &mut Rng| {
+                Some(Point {
+                    x: r.range(0, 800) as i32 - 400,
+                    y: r.range(0, 600) as i32 - 300,
+                })
+            };
+            Request::Place {
+                contacts: r
+                    .pick(&contacts)
+                    .map(|c| Placement {
+                        id: c.clone(),
+                        at: at(r),
+                    })
+                    .into_iter()
+                    .collect(),
+                groups: r
+                    .pick(&groups)
+                    .filter(|g| g.as_str() != "root")
+                    .map(|g| Placement {
+                        id: g.clone(),
+                        at: at(r),
+                    })
+                    .into_iter()
+                    .collect(),
+            }
+        }
         _ => {
             // Any contact but the watched ones (the oracle models only the values above) and
             // gadget outputs (their gadget owns them).

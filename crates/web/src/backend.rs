@@ -1,0 +1,271 @@
+//! The editor's one data seam: a [`Session`] of the sync engine, whatever the mode.
+//!
+//! Local mode is a session that hosts alone with no transport; remote mode is a guest session
+//! that never stands for election (the serving process is the permanent host); peer-to-peer
+//! will be a guest or host session behind WebRTC. The editor only ever submits requests, reads
+//! the session's network and drains [`Update`]s, so a transport plugs in underneath through
+//! the `handle_link_*` / [`Backend::poll_transmit`] pair without the editor changing.
+//!
+//! We chose the session over `bassline_core::NetworkClient` because the session already is what
+//! every collaborative mode needs in the tab: optimistic edits with take-back, read-only periods,
+//! host changes and a replica to draw from synchronously. A `NetworkClient` would hide those
+//! behind futures and force the editor to keep its own copy of the state.
+//!
+//! ```
+//! use bassline_web::backend::{Backend, Update};
+//! use bassline_core::{Request, id};
+//! let mut b = Backend::local(bassline_core::Network::new());
+//! b.submit(Request::AddGroup { id: Some(id!("g")), parent: id!("root"), name: None,
+//!     primitive: None }).unwrap();
+//! assert!(b.poll_updates().iter().any(|u| matches!(u, Update::Changes(_))));
+//! ```
+
+use std::time::Duration;
+
+use bassline_core::{Change, Network, Request};
+use bassline_sync::{Candidacy, Channel, Config, Error, Event, PeerId, Session, Transmit};
+
+/// The peer id a local session uses: it talks to nobody, so any id will do.
+pub const LOCAL_PEER: PeerId = 1;
+/// The peer id of the serving process in remote mode.
+pub const SERVER_PEER: PeerId = 0;
+
+/// Which mode the editor runs in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The engine runs in this tab.
+    Local,
+    /// The engine runs in `bassline serve`, reached over a WebSocket at `url`.
+    Remote { url: String },
+}
+
+/// What the editor must show after the session moved.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Update {
+    /// Changes to the network, in order, by whoever made them.
+    Changes(Vec<Change>),
+    /// Edits are refused for now (no host, or the state has not arrived), or allowed again.
+    ReadOnly(bool),
+    /// An edit of ours was refused by the host, with its reason.
+    Refused(String),
+    /// The whole state was replaced (a first sync, a repair that needed everything).
+    Replaced,
+}
+
+/// The session behind the editor, and the clock it was last given.
+#[derive(Debug)]
+pub struct Backend {
+    session: Session,
+    mode: Mode,
+    now: Duration,
+}
+
+impl Backend {
+    /// Local mode over `network`.
+    pub fn local(network: Network) -> Self {
+        Backend {
+            session: Session::host(LOCAL_PEER, Config::default(), network),
+            mode: Mode::Local,
+            now: Duration::ZERO,
+        }
+    }
+
+    /// Remote mode: a guest of the serving process, which never becomes host itself. Read-only
+    /// until the transport links it to the server and the state arrives.
+    pub fn remote(me: PeerId, url: String) -> Self {
+        let config = Config {
+            candidacy: Candidacy::Never,
+            ..Config::default()
+        };
+        Backend {
+            session: Session::guest(me, Some(SERVER_PEER), config),
+            mode: Mode::Remote { url },
+            now: Duration::ZERO,
+        }
+    }
+
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// The network as shown: the confirmed state plus our edits still in flight.
+    pub fn network(&self) -> &Network {
+        self.session.network()
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.session.is_read_only()
+    }
+
+    /// Advances the clock (the driver's, from `performance.now()` in the browser) and fires
+    /// whatever timers fell due.
+    pub fn tick(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+        if self.session.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.session.handle_timeout(self.now);
+        }
+    }
+
+    /// When [`Backend::tick`] next has work to do.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.session.poll_timeout()
+    }
+
+    /// Submits an edit (shown at once) or answers a query from the local replica.
+    pub fn submit(&mut self, request: Request) -> Result<(), Error> {
+        // A local host batches for peers it does not have; firing due timers here keeps that
+        // batch short even when no driver timer runs.
+        self.tick(self.now);
+        self.session.handle_local(self.now, request).map(|_| ())
+    }
+
+    /// Replaces the whole network (import in local mode). Only a host that owns the state can
+    /// do this; a guest would need the host to accept it.
+    pub fn replace_network(&mut self, network: Network) -> Result<(), String> {
+        match self.mode {
+            Mode::Local => {
+                self.session = Session::host(LOCAL_PEER, Config::default(), network);
+                Ok(())
+            }
+            Mode::Remote { .. } => Err(
+                "importing replaces the server's network for everyone; switch to Local mode to \
+                 import"
+                    .to_owned(),
+            ),
+        }
+    }
+
+    /// Everything the editor must show since the last call, in order.
+    pub fn poll_updates(&mut self) -> Vec<Update> {
+        let mut out = Vec::new();
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Changes(changes) if !changes.is_empty() => {
+                    out.push(Update::Changes(changes))
+                }
+                Event::ReadOnly(ro) => out.push(Update::ReadOnly(ro)),
+                // The fate of one of our own edits (told once per lineage that decides it).
+                Event::Decided {
+                    decision: bassline_sync::Decision::Refused { reason },
+                    ..
+                } => out.push(Update::Refused(reason)),
+                Event::StateReplaced { .. } | Event::PartialState { .. } => {
+                    out.push(Update::Replaced)
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    // ---- the transport's side ----
+
+    /// The link to `peer` is open.
+    pub fn handle_link_up(&mut self, now: Duration, peer: PeerId) {
+        self.now = self.now.max(now);
+        self.session.handle_connected(self.now, peer);
+    }
+
+    /// The link to `peer` closed.
+    pub fn handle_link_down(&mut self, now: Duration, peer: PeerId) {
+        self.now = self.now.max(now);
+        self.session.handle_disconnected(self.now, peer);
+    }
+
+    /// A frame arrived from `peer`.
+    pub fn handle_frame(&mut self, now: Duration, peer: PeerId, channel: Channel, frame: &[u8]) {
+        self.now = self.now.max(now);
+        self.session.handle_receive(self.now, peer, channel, frame);
+    }
+
+    /// A frame the transport must send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.session.poll_transmit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bassline_core::{Value, id};
+
+    fn add(c: &str) -> Request {
+        Request::AddContact {
+            id: Some(id!(c)),
+            group: id!("root"),
+            name: None,
+            blend: Default::default(),
+            value: Value::Null,
+            boundary: None,
+        }
+    }
+
+    /// Shuttles frames between two backends until both are quiet.
+    fn pump(a: &mut Backend, a_id: PeerId, b: &mut Backend, b_id: PeerId, now: Duration) {
+        for _ in 0..20 {
+            a.tick(now);
+            b.tick(now);
+            while let Some(t) = a.poll_transmit() {
+                b.handle_frame(now, a_id, t.channel, &t.frame);
+            }
+            while let Some(t) = b.poll_transmit() {
+                a.handle_frame(now, b_id, t.channel, &t.frame);
+            }
+        }
+    }
+
+    #[test]
+    fn local_edits_show_at_once_and_bad_ones_are_refused_with_a_reason() {
+        let mut b = Backend::local(Network::new());
+        b.submit(add("a")).expect("applies");
+        assert!(b.network().contact(&id!("a")).is_some());
+        let e = b.submit(add("a")).expect_err("duplicate id");
+        assert!(e.to_string().contains("already in use"), "{e}");
+        let updates = b.poll_updates();
+        assert_eq!(updates.len(), 2, "{updates:?}");
+        assert!(matches!(updates[0], Update::ReadOnly(false)));
+        assert!(matches!(updates[1], Update::Changes(_)));
+        assert!(b.replace_network(Network::new()).is_ok());
+        assert!(b.network().contact(&id!("a")).is_none());
+    }
+
+    /// The seam remote mode uses: a guest backend behind any transport sees the host's edits
+    /// as changes, and is read-only until it holds the state.
+    #[test]
+    fn a_remote_guest_follows_its_host_through_the_transport_side() {
+        let mut server = Backend::local(Network::new());
+        // The server is peer 0 to its clients; here a local host stands in for it.
+        server.session = Session::host(SERVER_PEER, Config::default(), Network::new());
+        let mut guest = Backend::remote(7, "ws://127.0.0.1:1/sync".into());
+        assert!(guest.is_read_only());
+        assert!(guest.submit(add("x")).is_err(), "no edits before the state");
+        let t = Duration::from_millis(1);
+        server.handle_link_up(t, 7);
+        guest.handle_link_up(t, SERVER_PEER);
+        pump(&mut server, SERVER_PEER, &mut guest, 7, t);
+        assert!(!guest.is_read_only());
+        server.submit(add("from-server")).expect("applies");
+        let t = Duration::from_millis(100);
+        pump(&mut server, SERVER_PEER, &mut guest, 7, t);
+        assert!(guest.network().contact(&id!("from-server")).is_some());
+        let updates = guest.poll_updates();
+        assert!(
+            updates.iter().any(|u| matches!(u, Update::Changes(c)
+                if c.iter().any(|c| matches!(c, Change::ContactAdded { .. })))),
+            "{updates:?}"
+        );
+        guest
+            .submit(add("from-guest"))
+            .expect("a synced guest edits");
+        pump(
+            &mut server,
+            SERVER_PEER,
+            &mut guest,
+            7,
+            Duration::from_millis(200),
+        );
+        assert!(server.network().contact(&id!("from-guest")).is_some());
+        assert_eq!(server.network().state_hash(), guest.network().state_hash());
+        assert!(guest.replace_network(Network::new()).is_err());
+    }
+}

@@ -1,0 +1,178 @@
+//! The browser plumbing, in one place: IndexedDB, local storage, file download and upload, the
+//! clock, the URL fragment. Callbacks and promises are wrapped here so the rest of the UI sees
+//! plain `async fn`s and `Result<_, String>`s with messages a person can read.
+
+use std::time::Duration;
+
+use wasm_bindgen::{JsCast, JsValue, closure::Closure};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{IdbDatabase, IdbRequest, IdbTransactionMode};
+
+const DB: &str = "bassline";
+const STORE: &str = "state";
+
+fn window() -> Option<web_sys::Window> {
+    web_sys::window()
+}
+
+fn message(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// Milliseconds since the page started, as the sync engine's clock.
+pub fn now() -> Duration {
+    let ms = window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0);
+    Duration::from_secs_f64(ms.max(0.0) / 1000.0)
+}
+
+pub fn local_get(key: &str) -> Option<String> {
+    window()?.local_storage().ok()??.get_item(key).ok()?
+}
+
+pub fn local_set(key: &str, value: &str) {
+    if let Some(s) = window().and_then(|w| w.local_storage().ok().flatten()) {
+        // A full or disabled storage only loses a preference; nothing to tell.
+        let _ = s.set_item(key, value);
+    }
+}
+
+/// Waits for an IndexedDB request to finish, with its result.
+async fn finished(req: &IdbRequest) -> Result<JsValue, String> {
+    let promise = js_sys::Promise::new(&mut |resolve, reject| {
+        let ok = req.clone();
+        let on_success = Closure::once_into_js(move |_: web_sys::Event| {
+            let _ = resolve.call1(&JsValue::NULL, &ok.result().unwrap_or(JsValue::UNDEFINED));
+        });
+        let bad = req.clone();
+        let on_error = Closure::once_into_js(move |_: web_sys::Event| {
+            let why = bad
+                .error()
+                .ok()
+                .flatten()
+                .map(|e| JsValue::from(e.message()))
+                .unwrap_or_else(|| JsValue::from("IndexedDB request failed"));
+            let _ = reject.call1(&JsValue::NULL, &why);
+        });
+        req.set_onsuccess(Some(on_success.unchecked_ref()));
+        req.set_onerror(Some(on_error.unchecked_ref()));
+    });
+    JsFuture::from(promise).await.map_err(|e| message(&e))
+}
+
+async fn open() -> Result<IdbDatabase, String> {
+    let factory = window()
+        .and_then(|w| w.indexed_db().ok().flatten())
+        .ok_or("this browser offers no IndexedDB (private window?)")?;
+    let req = factory.open_with_u32(DB, 1).map_err(|e| message(&e))?;
+    let upgrade = req.clone();
+    let on_upgrade = Closure::once_into_js(move |_: web_sys::Event| {
+        if let Ok(db) = upgrade.result().and_then(|r| r.dyn_into::<IdbDatabase>()) {
+            let _ = db.create_object_store(STORE);
+        }
+    });
+    req.set_onupgradeneeded(Some(on_upgrade.unchecked_ref()));
+    let db = finished(&req).await?;
+    db.dyn_into::<IdbDatabase>()
+        .map_err(|_| "IndexedDB opened something else".to_owned())
+}
+
+/// The text saved under `key`, if any.
+pub async fn idb_get(key: &str) -> Result<Option<String>, String> {
+    let db = open().await?;
+    let store = db
+        .transaction_with_str(STORE)
+        .and_then(|t| t.object_store(STORE))
+        .map_err(|e| message(&e))?;
+    let req = store.get(&JsValue::from(key)).map_err(|e| message(&e))?;
+    Ok(finished(&req).await?.as_string())
+}
+
+/// Saves `text` under `key`.
+pub async fn idb_put(key: &str, text: &str) -> Result<(), String> {
+    let db = open().await?;
+    let store = db
+        .transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)
+        .and_then(|t| t.object_store(STORE))
+        .map_err(|e| message(&e))?;
+    let req = store
+        .put_with_key(&JsValue::from(text), &JsValue::from(key))
+        .map_err(|e| message(&e))?;
+    finished(&req).await.map(|_| ())
+}
+
+/// Offers `text` as a file download.
+pub fn download(filename: &str, text: &str) -> Result<(), String> {
+    let doc = window().and_then(|w| w.document()).ok_or("no document")?;
+    let parts = js_sys::Array::of1(&JsValue::from(text));
+    let bag = web_sys::BlobPropertyBag::new();
+    bag.set_type("application/json");
+    let blob =
+        web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag).map_err(|e| message(&e))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| message(&e))?;
+    let a: web_sys::HtmlAnchorElement = doc
+        .create_element("a")
+        .map_err(|e| message(&e))?
+        .unchecked_into();
+    a.set_href(&url);
+    a.set_download(filename);
+    a.click();
+    // Revoking at once can cancel the download before the browser has read the blob.
+    let revoke = Closure::once_into_js(move || {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    });
+    if let Some(w) = window() {
+        let _ =
+            w.set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 60_000);
+    }
+    Ok(())
+}
+
+/// The text of a file the person picked.
+pub async fn read_file(file: &web_sys::File) -> Result<String, String> {
+    let text = JsFuture::from(file.text()).await.map_err(|e| message(&e))?;
+    text.as_string()
+        .ok_or_else(|| "the file is not text".to_owned())
+}
+
+/// The element under a point of the window (for dropping a wire).
+pub fn element_at(x: f64, y: f64) -> Option<web_sys::Element> {
+    window()?.document()?.element_from_point(x as f32, y as f32)
+}
+
+/// The URL fragment without `#`.
+pub fn hash() -> String {
+    window()
+        .and_then(|w| w.location().hash().ok())
+        .map(|h| h.trim_start_matches('#').to_owned())
+        .unwrap_or_default()
+}
+
+pub fn set_hash(h: &str) {
+    if let Some(w) = window()
+        && w.location().hash().ok().as_deref() != Some(&format!("#{h}"))
+    {
+        let _ = w.location().set_hash(h);
+    }
+}
+
+/// Marks the page for tests and tools: `data-<name>` on `<body>`.
+pub fn mark_body(name: &str, value: &str) {
+    if let Some(body) = window().and_then(|w| w.document()).and_then(|d| d.body()) {
+        let _ = body.set_attribute(&format!("data-{name}"), value);
+    }
+}
+
+/// A random peer id for this tab (collaboration needs one per tab; reloads get a new one).
+pub fn random_peer() -> u64 {
+    let hi = (js_sys::Math::random() * f64::from(u32::MAX)) as u64;
+    let lo = (js_sys::Math::random() * f64::from(u32::MAX)) as u64;
+    (hi << 32 | lo).max(2)
+}
