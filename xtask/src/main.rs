@@ -31,7 +31,11 @@ Commands:
                   runs the signaling load benchmark; table rewrites docs/BENCHMARKS.md
                   from the last results)
   sim [--long]    the deterministic simulator over 2,000 seeds (--long: 100,000); a failure
-                  prints its seed and the command that replays it
+                  prints its seed and the command that replays it. Other flags go to
+                  bassline-sim: --faults (each deliberate bug and the check that caught it),
+                  --host-loss (only a host crash: the read-only window), --seed N --trace
+  mutants         cargo-mutants over crates/sync, judged by the simulator (hours; not in
+                  CI); results in target/mutants
   help            this text
 ";
 
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
         Some("web") => web::web(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("sim") => sim(&args[1..]),
+        Some("mutants") => mutants(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())
@@ -204,6 +209,38 @@ fn test() -> Result<()> {
         ]);
         run(t, "every test (cargo test)")
     }
+}
+
+/// cargo-mutants over crates/sync with the simulator as its test suite: every mutant of the
+/// engine must make a simulator test fail. Hours long: outside CI.
+fn mutants(args: &[String]) -> Result<()> {
+    let installed = cargo()
+        .args(["mutants", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        eprintln!("cargo-mutants is missing; installing it from crates.io (a few minutes)");
+        let mut install = cargo();
+        install.args(["install", "cargo-mutants", "--locked"]);
+        run(install, "cargo install cargo-mutants")?;
+    }
+    let mut cmd = cargo();
+    cmd.args([
+        "mutants",
+        "--package",
+        "bassline-sync",
+        "--test-package",
+        "bassline-sim",
+        "--output",
+        "target/mutants",
+    ]);
+    cmd.args(args);
+    // 300 seeds a mutant (a few seconds) instead of 2,000; the faults and scenarios run whole.
+    cmd.env("BASSLINE_SIM_SEEDS", "300");
+    run(
+        cmd,
+        "cargo mutants over crates/sync, judged by the simulator",
+    )
 }
 
 fn sim(args: &[String]) -> Result<()> {

@@ -5,13 +5,20 @@ use bassline_sim::{SCENARIO_ONLY, SimConfig, Summary, run};
 use bassline_sync::Fault;
 
 /// How many seeds `cargo xtask test` runs; `cargo xtask sim --long` runs 100,000.
-const SEEDS: u64 = 2_000;
+/// `cargo xtask mutants` runs fewer per mutant (`BASSLINE_SIM_SEEDS`).
+fn seeds() -> u64 {
+    std::env::var("BASSLINE_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2_000)
+}
 
 #[test]
 fn two_thousand_seeds_keep_every_invariant() {
+    let seeds = seeds();
     let mut failures = Vec::new();
     let mut summary = Summary::default();
-    for seed in 0..SEEDS {
+    for seed in 0..seeds {
         match run(seed, &SimConfig::for_seed(seed)) {
             Ok(report) => summary.add(&report),
             Err(f) => failures.push(f.to_string()),
@@ -19,21 +26,21 @@ fn two_thousand_seeds_keep_every_invariant() {
     }
     assert!(
         failures.is_empty(),
-        "{} of {SEEDS} seeds failed:\n{}",
+        "{} of {seeds} seeds failed:\n{}",
         failures.len(),
         failures.join("\n")
     );
     println!("{summary}");
     // The runs did real work under every kind of fault the simulator has.
-    assert!(summary.edits_checked > 20 * SEEDS as usize, "{summary}");
-    assert!(summary.host_changes > SEEDS as usize, "{summary}");
-    assert!(summary.partitions > SEEDS as usize / 2, "{summary}");
-    assert!(summary.crashes > SEEDS as usize / 2, "{summary}");
-    assert!(summary.restarts_same_id > SEEDS as usize / 10, "{summary}");
-    assert!(summary.hostile_frames > SEEDS as usize / 2, "{summary}");
+    assert!(summary.edits_checked > 20 * seeds as usize, "{summary}");
+    assert!(summary.host_changes > seeds as usize, "{summary}");
+    assert!(summary.partitions > seeds as usize / 2, "{summary}");
+    assert!(summary.crashes > seeds as usize / 2, "{summary}");
+    assert!(summary.restarts_same_id > seeds as usize / 10, "{summary}");
+    assert!(summary.hostile_frames > seeds as usize / 2, "{summary}");
     assert!(summary.read_only_windows.len() > 100, "{summary}");
     // Few rooms lose every peer that held the network (nothing to check in those).
-    assert!(summary.rooms_lost < SEEDS as usize / 20, "{summary}");
+    assert!(summary.rooms_lost < seeds as usize / 20, "{summary}");
 }
 
 /// The invariant each deliberate bug must be caught by (words of the failure's reason), and
