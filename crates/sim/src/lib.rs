@@ -965,6 +965,8 @@ pub struct Summary {
     pub restarts_same_id: usize,
     pub hostile_frames: usize,
     pub rooms_lost: usize,
+    /// Runs in which some peer held orphans (operations of a lineage that lost).
+    pub runs_with_orphans: usize,
     pub read_only_windows: Vec<Duration>,
     pub max: Stats,
 }
@@ -980,6 +982,7 @@ impl Summary {
         self.restarts_same_id += r.restarts_same_id;
         self.hostile_frames += r.hostile_frames;
         self.rooms_lost += r.rooms_lost;
+        self.runs_with_orphans += usize::from(r.max.orphans > 0);
         self.read_only_windows
             .extend_from_slice(&r.read_only_windows);
         let m = &mut self.max;
@@ -1009,7 +1012,8 @@ impl fmt::Display for Summary {
             f,
             "covered: {} edits judged by the oracle, {} operations applied, {} host changes, \
              {} partitions, {} crashes ({} restarted under the same id), {} hostile frames, \
-             {} rooms where every peer holding the network crashed",
+             {} runs re-submitting orphans, {} rooms where every peer holding the network \
+             crashed",
             self.edits_checked,
             self.ops_applied,
             self.host_changes,
@@ -1017,6 +1021,7 @@ impl fmt::Display for Summary {
             self.crashes,
             self.restarts_same_id,
             self.hostile_frames,
+            self.runs_with_orphans,
             self.rooms_lost
         )?;
         writeln!(
