@@ -220,7 +220,7 @@ impl Session {
                 // What some member may still lack goes along, so the guest can submit it again
                 // if this lineage loses, and read its own edits' fates from it. (The guest
                 // itself gets everything up to our position now.)
-                let stable = self.stable_seq(Some(to));
+                let stable = self.stable_seq(Some((to, have)));
                 let sync = StateSync {
                     position,
                     partial: false,

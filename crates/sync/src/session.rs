@@ -736,14 +736,16 @@ impl Session {
     }
 
     /// The highest sequence number every member holds, as far as their reports go. A member
-    /// not heard from yet may hold another lineage: it holds nothing of ours until it says so,
-    /// except `newcomer` (a guest about to receive our whole state), which counts only once it
-    /// reported a position: then its own edits' fates must come with the state.
-    pub(crate) fn stable_seq(&self, newcomer: Option<PeerId>) -> u64 {
+    /// not heard from yet may hold another lineage: it holds nothing of ours until it says so.
+    /// `requester`, a guest about to receive our whole state, holds what it said it has in its
+    /// request (`None`: nothing at all, so nothing of its own to learn the fate of).
+    pub(crate) fn stable_seq(&self, requester: Option<(PeerId, Option<Position>)>) -> u64 {
         self.links
             .iter()
-            .filter(|(id, l)| Some(**id) != newcomer || l.position.is_some())
-            .map(|(_, l)| l.position.map_or(0, |p| self.replica.covers(p)))
+            .filter_map(|(id, l)| match requester {
+                Some((r, have)) if r == *id => have.map(|p| self.replica.covers(p)),
+                _ => Some(l.position.map_or(0, |p| self.replica.covers(p))),
+            })
             .min()
             .unwrap_or(self.replica.position.seq)
     }
