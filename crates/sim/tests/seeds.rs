@@ -123,3 +123,19 @@ fn the_same_seed_replays_the_same_run() {
         (b.frames, b.bytes, b.ops_applied, b.steps, b.edits_checked)
     );
 }
+
+/// Each fault has its own command-line name, and the name leads back to it.
+#[test]
+fn every_fault_is_named_for_the_command_line() {
+    let names: std::collections::BTreeSet<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+    assert_eq!(names.len(), Fault::ALL.len(), "distinct names");
+    for fault in Fault::ALL {
+        let name = fault.name();
+        assert!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+            "{name:?}"
+        );
+        assert_eq!(Fault::from_name(name), Some(fault));
+    }
+    assert_eq!(Fault::from_name("no-such-fault"), None);
+}

@@ -525,3 +525,60 @@ fn a_host_back_from_its_snapshot_does_not_apply_an_edit_twice() {
         "the guest learns its fate"
     );
 }
+
+/// A local edit is stamped after every operation this peer has applied, even one whose
+/// envelope carried an older clock than the operation itself (a host that is behind, or lies).
+#[test]
+fn an_edit_is_stamped_after_every_operation_it_saw() {
+    use bassline_protocol::{Envelope, Message, Sequenced};
+    use bassline_sync::{Channel, Codec, OpId};
+    let mut room = Room::new(1, network());
+    let g = room.index(2);
+    let (epoch, base) = (room.peers[g].epoch(), room.peers[g].position());
+    let seen = 1_000;
+    let batch = Envelope {
+        id: 1_000_000,
+        ts: 1,
+        from: 1,
+        message: Message::Batch {
+            epoch,
+            base,
+            ops: vec![Sequenced {
+                seq: base.seq + 1,
+                op: OpId {
+                    peer: 7,
+                    counter: 1,
+                },
+                ts: seen,
+                request: write("x", 9.0),
+            }],
+        },
+    };
+    for frame in Codec::default().encode(&batch).expect("encodes") {
+        room.peers[g].handle_receive(room.now, 1, Channel::Reliable, &frame);
+    }
+    assert_eq!(room.value(2, "x"), Value::Number(9.0), "the batch applied");
+    let outcome = room.peers[g]
+        .handle_local(room.now, write("x", 1.0))
+        .expect("guest can edit");
+    let LocalOutcome::Submitted { ts, .. } = outcome else {
+        panic!("an edit is submitted: {outcome:?}");
+    };
+    assert!(ts > seen, "stamped {ts}, after an operation stamped {seen}");
+}
+
+/// The digest heartbeats carry follows a local edit at once (it is cached between changes).
+#[test]
+fn the_digest_follows_a_local_edit() {
+    let mut room = Room::new(1, network());
+    let g = room.index(2);
+    let before = room.peers[g].digest();
+    room.peers[g]
+        .handle_local(room.now, write("x", 4.0))
+        .expect("guest can edit");
+    let after = room.peers[g].digest();
+    assert_ne!(before, after, "the edit changed the network");
+    // The same network and writers reached from scratch on the host give the same digest.
+    room.settle();
+    assert_eq!(room.peers[g].digest(), room.peers[0].digest());
+}

@@ -33,8 +33,9 @@ impl Session {
             return;
         };
         let Some(host) = g.host else { return };
-        let position = self.replica.position;
-        let have = (position != Position::default()).then_some(position);
+        // Once we hold a state we say where it ends, even at the very start: the host judges
+        // from it which log entries we lack, and so which of our edits we were never told of.
+        let have = self.ever_synced.then_some(self.replica.position);
         let first = self.focus.clone();
         self.send(host, Message::StateRequest { have, first });
         let jitter = self.jitter();
