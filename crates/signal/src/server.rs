@@ -42,6 +42,7 @@ use crate::{
 mod args;
 mod listener;
 mod metrics;
+pub mod proxy;
 
 pub use args::{SignalArgs, raise_nofile, run};
 
@@ -68,6 +69,8 @@ pub struct ServerConfig {
     /// eagerly for every connection (default 128 KiB); signaling messages are a few hundred
     /// bytes, and a larger frame simply grows the buffer for that frame.
     pub read_buffer_size: usize,
+    /// Reverse proxies whose forwarding header names the client (`--trusted-proxies`).
+    pub trusted_proxies: proxy::TrustedProxies,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +85,7 @@ impl Default for ServerConfig {
             write_timeout: Duration::from_secs(10),
             password: PasswordParams::default(),
             read_buffer_size: 128,
+            trusted_proxies: proxy::TrustedProxies::default(),
         }
     }
 }
@@ -366,7 +370,8 @@ pub async fn serve_with_handle(
         .saturating_mul(2)
         .max(1);
     let on_refuse = shared.clone();
-    let listener = listener::CappedListener::new(listener, hard_cap, move |ip| {
+    let proxies = shared.cfg.trusted_proxies.clone();
+    let listener = listener::CappedListener::new(listener, hard_cap, proxies, move |ip| {
         tracing::debug!(%ip, "refused at accept: too many connections from this address");
         on_refuse
             .lock()
@@ -478,6 +483,10 @@ async fn ws_upgrade(
             return (StatusCode::FORBIDDEN, Error::OriginNotAllowed.to_string()).into_response();
         }
     }
+    let client = shared.cfg.trusted_proxies.client_ip(addr.ip(), &headers);
+    if client != addr.ip() {
+        tracing::debug!(%addr, %client, "client address from the trusted proxy's header");
+    }
     let cap = shared.cfg.max_frame_bytes;
     ws.read_buffer_size(shared.cfg.read_buffer_size)
         .write_buffer_size(0)
@@ -487,7 +496,7 @@ async fn ws_upgrade(
         // Boxed: an async fn keeps a by-value argument in its state next to the local it moves
         // into (rustc #62958), so a 368-byte WebSocket passed by value costs twice that in
         // every connection's task; through a Box it is stored once, on the heap.
-        .on_upgrade(move |socket| connection(shared, Box::new(socket), limit_key(addr.ip())))
+        .on_upgrade(move |socket| connection(shared, Box::new(socket), limit_key(client)))
 }
 
 /// The address per-IP limits count against: IPv4 addresses as they are (IPv4-mapped IPv6 ones

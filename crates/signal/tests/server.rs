@@ -355,6 +355,50 @@ async fn per_address_connection_cap_and_origin_list() {
     server.stop().await;
 }
 
+/// Behind a trusted proxy every client gets its own allowance: the cap counts the address the
+/// proxy forwards for, at the registry and at accept (here five sockets from one proxy address,
+/// past the accept cap of twice two).
+#[tokio::test]
+async fn behind_a_trusted_proxy_limits_count_each_forwarded_client() {
+    let mut cfg = test_config();
+    cfg.registry.max_conns_per_ip = 2;
+    cfg.trusted_proxies.networks = vec!["127.0.0.0/8".parse().unwrap()];
+    let server = Server::start(cfg).await;
+    let xff = "x-forwarded-for";
+    let mut a1 = Client::connect_with_header(&server, xff, "6.6.6.6, 198.51.100.1").await;
+    let mut a2 = Client::connect_with_header(&server, xff, "198.51.100.1").await;
+    a1.hello().await;
+    a2.hello().await;
+    let mut a3 = Client::connect_with_header(&server, xff, "198.51.100.1").await;
+    assert_eq!(a3.error_code().await, ErrorCode::TooManyConnections);
+    // Other clients of the same proxy are not held to the first one's allowance, and a client
+    // cannot claim someone else's address by writing it first: the proxy appended its own.
+    let mut others = Vec::new();
+    for n in 2..5 {
+        let forged = format!("198.51.100.1, 198.51.100.{n}");
+        let mut c = Client::connect_with_header(&server, xff, &forged).await;
+        c.hello().await;
+        others.push(c);
+    }
+    server.stop().await;
+}
+
+/// Without `--trusted-proxies`, a forwarding header is a client's own claim and changes nothing.
+#[tokio::test]
+async fn a_forwarding_header_from_an_untrusted_peer_is_ignored() {
+    let mut cfg = test_config();
+    cfg.registry.max_conns_per_ip = 2;
+    let server = Server::start(cfg).await;
+    let xff = "x-forwarded-for";
+    let mut one = Client::connect_with_header(&server, xff, "198.51.100.1").await;
+    let mut two = Client::connect_with_header(&server, xff, "198.51.100.2").await;
+    one.hello().await;
+    two.hello().await;
+    let mut three = Client::connect_with_header(&server, xff, "198.51.100.3").await;
+    assert_eq!(three.error_code().await, ErrorCode::TooManyConnections);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn healthz_and_metrics() {
     let server = Server::start(test_config()).await;

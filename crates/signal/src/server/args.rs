@@ -39,6 +39,19 @@ pub struct SignalArgs {
     /// Allowed page origins (e.g. https://bassline.example), comma-separated; empty allows all.
     #[arg(long, env = "BASSLINE_SIGNAL_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies (CIDR networks or addresses, comma-separated) whose forwarding header
+    /// names the client, so per-address limits count each client rather than the proxy. Only
+    /// list proxies that overwrite or append to that header; anyone else's is ignored.
+    #[arg(long, env = "BASSLINE_SIGNAL_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<super::proxy::Cidr>,
+    /// The header the trusted proxies name the client in.
+    #[arg(
+        long,
+        env = "BASSLINE_SIGNAL_FORWARDED_HEADER",
+        value_enum,
+        default_value = "x-forwarded-for"
+    )]
+    pub forwarded_header: super::proxy::ForwardedHeader,
     /// Most live rooms.
     #[arg(long, env = "BASSLINE_SIGNAL_MAX_ROOMS", default_value_t = 10_000)]
     pub max_rooms: usize,
@@ -153,6 +166,10 @@ impl SignalArgs {
                 t_cost: self.argon2_t,
             },
             read_buffer_size: self.ws_read_buffer.max(64),
+            trusted_proxies: super::proxy::TrustedProxies {
+                networks: self.trusted_proxies.clone(),
+                header: self.forwarded_header,
+            },
         }
     }
 }

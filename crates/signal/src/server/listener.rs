@@ -26,6 +26,9 @@ pub(super) struct CappedListener {
     inner: TcpListener,
     cap: u32,
     counts: Counts,
+    /// Connections from these carry many clients; the registry counts those by the address the
+    /// proxy forwards for, so the per-address cap here does not apply to them.
+    proxies: super::proxy::TrustedProxies,
     on_refuse: Box<dyn Fn(IpAddr) + Send + Sync>,
 }
 
@@ -33,12 +36,14 @@ impl CappedListener {
     pub(super) fn new(
         inner: TcpListener,
         cap: u32,
+        proxies: super::proxy::TrustedProxies,
         on_refuse: impl Fn(IpAddr) + Send + Sync + 'static,
     ) -> Self {
         Self {
             inner,
             cap,
             counts: Arc::default(),
+            proxies,
             on_refuse: Box::new(on_refuse),
         }
     }
@@ -55,7 +60,7 @@ impl Listener for CappedListener {
             {
                 let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
                 let n = counts.entry(key).or_default();
-                if *n >= self.cap {
+                if *n >= self.cap && !self.proxies.trusts(addr.ip()) {
                     drop(counts);
                     (self.on_refuse)(key);
                     continue; // dropping `stream` closes it

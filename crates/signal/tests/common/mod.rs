@@ -111,6 +111,14 @@ impl Client {
         }
     }
 
+    /// Connects with one extra request header, e.g. the `X-Forwarded-For` a proxy would add.
+    pub async fn connect_with_header(server: &Server, name: &'static str, value: &str) -> Self {
+        let mut req = server.url().into_client_request().unwrap();
+        req.headers_mut().append(name, value.parse().unwrap());
+        let (ws, _) = bounded(connect_async(req)).await.unwrap();
+        Self { ws }
+    }
+
     pub async fn send(&mut self, json: &str) {
         bounded(self.ws.send(Message::text(json))).await.unwrap();
     }
