@@ -165,6 +165,22 @@ mod tests {
         assert!(RoomKey::from_fragment(&format!("#k={noncanonical}")).is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_never_panics(text in ".{0,120}", tail in "[A-Za-z0-9_+/=-]{0,60}") {
+            let _ = RoomKey::from_fragment(&text);
+            let _ = RoomKey::from_fragment(&format!("#k={tail}"));
+            let _ = RoomKey::from_fragment(&format!("{text}#k={tail}"));
+        }
+
+        #[test]
+        fn any_key_round_trips(bytes in proptest::prelude::any::<[u8; 32]>(), junk in "[^#]{0,40}") {
+            let key = RoomKey::from_bytes(bytes);
+            let link = format!("https://h.example/{junk}{}", key.to_fragment());
+            proptest::prop_assert_eq!(RoomKey::from_fragment(&link), Ok(key));
+        }
+    }
+
     #[test]
     fn debug_hides_the_key() {
         let key = RoomKey::from_bytes([0xab; 32]);
