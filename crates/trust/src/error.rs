@@ -40,6 +40,12 @@ pub enum Error {
         "wrong room password (key confirmation failed); check the password with the host and join again"
     )]
     WrongPassword,
+    /// The host refuses new password attempts for a while: too many failed ones recently.
+    #[error("too many wrong passwords for this room recently; retry in {} s", retry_after_ms.div_ceil(1000))]
+    TooManyGuesses {
+        /// Milliseconds until the oldest failure ages out.
+        retry_after_ms: u64,
+    },
     /// A message ended before its last field.
     #[error("truncated {what}: {got} bytes where at least {need} are needed")]
     Truncated {

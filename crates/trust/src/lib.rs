@@ -34,6 +34,7 @@
 
 mod error;
 mod key;
+mod limit;
 pub mod os;
 mod pake;
 mod sdp;
@@ -41,6 +42,7 @@ mod signal;
 
 pub use error::Error;
 pub use key::{ROOM_KEY_LEN, RoomKey};
+pub use limit::{DEFAULT_MAX_FAILURES, DEFAULT_WINDOW_MS, GuessLimiter};
 pub use pake::{GuestPake, HostPake, Joined, PAKE_SEED_LEN, PakeContext, abort_message};
 pub use sdp::{Fingerprint, MAX_FINGERPRINTS, MAX_SDP_BYTES, fingerprints};
 pub use signal::{Attestation, Binding, Kind, NONCE_LEN, ReplayGuard, SignalKey, TAG_LEN};

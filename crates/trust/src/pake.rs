@@ -450,6 +450,11 @@ mod tests {
 
     #[test]
     fn the_right_password_hands_over_the_room_key() {
+        // docs/SECURITY.md quotes these sizes.
+        let (guest, hello) = GuestPake::start(&CTX, "pw", [1; 32]);
+        let (_, reply) = HostPake::handle_hello(&CTX, "pw", &room_key(), &hello, [2; 32]).unwrap();
+        let confirm = guest.handle_reply(&reply).unwrap().confirm;
+        assert_eq!((hello.len(), reply.len(), confirm.len()), (34, 114, 33));
         let (guest, host) = run("correct horse", "correct horse");
         assert_eq!(guest.unwrap().room_key, room_key());
         assert_eq!(host, Some(Ok(())));

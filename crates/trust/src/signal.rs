@@ -423,6 +423,8 @@ mod tests {
     fn an_honest_offer_and_answer_pass() {
         let mut guard = ReplayGuard::default();
         let (sdp, auth) = alice_sends(1);
+        // docs/SECURITY.md quotes this size.
+        assert_eq!(auth.len(), 122);
         assert_eq!(bob_checks(&sdp, &auth, &mut guard), Ok(()));
         let answer = Binding {
             room_code: CODE,
