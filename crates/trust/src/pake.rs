@@ -28,6 +28,7 @@
 //! assert_eq!(joined.room_key, room_key);
 //! ```
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chacha20poly1305::{
     ChaCha20Poly1305, KeyInit,
     aead::{Aead, Payload},
@@ -92,6 +93,26 @@ impl PakeContext<'_> {
     fn host_identity(&self) -> Vec<u8> {
         self.identity(b"host", self.host)
     }
+}
+
+/// A PAKE message as text for a JSON signaling message (base64url without padding).
+pub fn pake_message_to_text(msg: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(msg)
+}
+
+/// Reads [`pake_message_to_text`]'s text back; refuses anything longer than the longest message.
+pub fn pake_message_from_text(text: &str) -> Result<Vec<u8>, Error> {
+    const MAX_CHARS: usize = (REPLY_LEN * 4).div_ceil(3);
+    if text.len() > MAX_CHARS {
+        return Err(Error::Malformed {
+            what: "PAKE message",
+            detail: "longer than any PAKE message",
+        });
+    }
+    URL_SAFE_NO_PAD.decode(text).map_err(|_| Error::Malformed {
+        what: "PAKE message",
+        detail: "not base64url",
+    })
 }
 
 /// The message a guest sends instead of its confirmation when the host's did not verify, so the
@@ -609,6 +630,29 @@ mod tests {
     }
 
     #[test]
+    fn messages_survive_the_text_encoding() {
+        let (guest, hello) = GuestPake::start(&CTX, "pw", [1; 32]);
+        let hello_text = pake_message_to_text(&hello);
+        let (host, reply) = HostPake::handle_hello(
+            &CTX,
+            "pw",
+            &room_key(),
+            &pake_message_from_text(&hello_text).unwrap(),
+            [2; 32],
+        )
+        .unwrap();
+        let reply_text = pake_message_to_text(&reply);
+        assert_eq!(reply_text.len(), 152);
+        let joined = guest
+            .handle_reply(&pake_message_from_text(&reply_text).unwrap())
+            .unwrap();
+        let confirm = pake_message_from_text(&pake_message_to_text(&joined.confirm)).unwrap();
+        assert_eq!(host.handle_confirm(&confirm), Ok(()));
+        assert!(pake_message_from_text(&"A".repeat(153)).is_err());
+        assert!(pake_message_from_text("a+b").is_err());
+    }
+
+    #[test]
     fn two_guests_cannot_complete_with_each_other() {
         let (a, _) = GuestPake::start(&CTX, "pw", [1; 32]);
         let (_, other_hello) = GuestPake::start(&CTX, "pw", [2; 32]);
@@ -659,6 +703,7 @@ mod tests {
                     HostPake::handle_hello(&CTX, "pw", &room_key(), &hello, [2; 32]).unwrap();
                 prop_assert!(h.handle_confirm(m).is_err());
             }
+            let _ = pake_message_from_text(&String::from_utf8_lossy(&bytes));
         }
 
         #[test]
