@@ -24,7 +24,7 @@ Commands:
                   installed at the library's exact version when missing); `bassline serve`
                   serves that folder at /
   bench [what]    run the benchmarks, print their figures and rewrite docs/BENCHMARKS.md
-                  (what: all (default), core, protocol, sync; web builds the editor and
+                  (what: all (default), core, protocol, sync, trust; web builds the editor and
                   writes its bundle size (raw and gzip) into the doc; automerge runs the state
                   encoding comparison against automerge, a separate heavy build; signal
                   [flags of `bassline bench signal`, e.g. --connections 10000 --rate 20000]
@@ -100,6 +100,7 @@ const BROWSER_CRATES: &[&str] = &[
     "bassline-protocol",
     "bassline-sync",
     "bassline-signal",
+    "bassline-trust",
 ];
 
 /// Installs the wasm32 target with rustup when it is missing.
@@ -263,10 +264,16 @@ fn sim(args: &[String]) -> Result<()> {
 fn bench(args: &[String]) -> Result<()> {
     let what = args.first().map(String::as_str).unwrap_or("all");
     let packages: &[&str] = match what {
-        "all" => &["bassline-core", "bassline-protocol", "bassline-sim"],
+        "all" => &[
+            "bassline-core",
+            "bassline-protocol",
+            "bassline-sim",
+            "bassline-trust",
+        ],
         "core" => &["bassline-core"],
         "protocol" => &["bassline-protocol"],
         "sync" => &["bassline-sim"],
+        "trust" => &["bassline-trust"],
         "web" => return web::bench_bundle(),
         // Rewrites the table from the last results without running anything.
         "table" => return write_bench_table(),
@@ -298,8 +305,8 @@ fn bench(args: &[String]) -> Result<()> {
             return run(b, "signal load benchmark (release build)");
         }
         other => bail!(
-            "unknown benchmark `{other}`; known: all, core, protocol, sync, web, automerge, \
-             signal"
+            "unknown benchmark `{other}`; known: all, core, protocol, sync, trust, web, \
+             automerge, signal"
         ),
     };
     let mut b = cargo();
