@@ -901,34 +901,37 @@ impl Sim {
                             return;
                         }
                         let epoch = self.nodes.get(&to).map(|n| n.session.epoch());
-                        let (frames, refuse, note) = if r.chance(0.2) {
-                            // A claim to lead the next epoch, as a member that was never
-                            // elected: a read-only member's changes nothing.
-                            hostile::false_announce(
-                                h,
-                                epoch.unwrap_or_default(),
-                                !self.hostile_read_only,
-                            )
-                        } else if self.hostile_read_only && r.chance(0.2) {
-                            // Another member's next edit, forwarded by a read-only member.
-                            let victim = ids.iter().copied().find(|id| Some(*id) != host);
-                            let next = victim.and_then(|v| {
-                                let s = &self.nodes.get(&to)?.session;
-                                let last = s
-                                    .decided()
-                                    .into_iter()
-                                    .filter(|(p, _)| *p == v)
-                                    .map(|(_, c)| c)
-                                    .max();
-                                Some((v, last.unwrap_or(0) + 1))
-                            });
-                            match next {
-                                Some((v, counter)) => hostile::forged_forward(h, v, counter),
-                                None => hostile::frame(h, host, &mut r),
-                            }
-                        } else {
-                            hostile::frame(h, host, &mut r)
-                        };
+                        // Outside an election: to a peer that follows a live host or leads.
+                        let settled = self.nodes.get(&to).is_some_and(|n| {
+                            n.session.role() == Role::Host || !n.session.is_read_only()
+                        });
+                        // (A member who may edit can claim the next epoch like a partition's
+                        // winner and be followed: a known limit, see docs/PROTOCOL.md.)
+                        let (frames, refuse, note) =
+                            if settled && self.hostile_read_only && r.chance(0.2) {
+                                // A claim to lead the next epoch, as a read-only member that was
+                                // never elected: it changes nothing.
+                                hostile::false_announce(h, epoch.unwrap_or_default(), false)
+                            } else if self.hostile_read_only && r.chance(0.2) {
+                                // Another member's next edit, forwarded by a read-only member.
+                                let victim = ids.iter().copied().find(|id| Some(*id) != host);
+                                let next = victim.and_then(|v| {
+                                    let s = &self.nodes.get(&to)?.session;
+                                    let last = s
+                                        .decided()
+                                        .into_iter()
+                                        .filter(|(p, _)| *p == v)
+                                        .map(|(_, c)| c)
+                                        .max();
+                                    Some((v, last.unwrap_or(0) + 1))
+                                });
+                                match next {
+                                    Some((v, counter)) => hostile::forged_forward(h, v, counter),
+                                    None => hostile::frame(h, host, &mut r),
+                                }
+                            } else {
+                                hostile::frame(h, host, &mut r)
+                            };
                         self.report.hostile_frames += 1;
                         for (channel, frame) in frames {
                             self.net

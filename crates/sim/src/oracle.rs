@@ -533,9 +533,17 @@ impl Oracle {
             // fork itself too.
             let (mut e, mut n) = (seen_at.epoch, seen_at.seq);
             let mut steps = 0;
-            // A denied edit has no effect, wherever it stands.
+            // A denied edit has no effect, wherever it stands; a permit's place matters only in
+            // its issuer's epoch. A member not allowed to edit forwards only its own operations
+            // from a lineage that lost, so they may come before ones they saw (others forward
+            // those).
             let denied = |d: &Decision| matches!(d, Decision::Denied { .. });
-            if denied(&history[at[&op]].2.decision) {
+            let restricted = self.restricted.iter().any(|n| n.0 == op.peer);
+            let permit = self
+                .accepted
+                .get(&op)
+                .is_some_and(|v| v.iter().any(|a| matches!(a.command, Command::Permit(_))));
+            if denied(&history[at[&op]].2.decision) || restricted || permit {
                 continue;
             }
             while n > 0 && !final_chain.contains(&(e, n)) && steps < 100_000 {

@@ -79,6 +79,10 @@ impl Session {
             return;
         }
         let due = self.now + self.config.host_timeout;
+        let outside_lineage = host != self.me
+            && self.may_lead(from)
+            && !self.may_lead(host)
+            && self.is_connected(host);
         match &mut self.role {
             RoleState::Guest(g) if g.host == Some(host) && g.query_deadline.is_some() => {
                 // Others still see the host: no election; wait for our own link to come back.
@@ -86,6 +90,14 @@ impl Session {
                 g.host_deadline = Some(due);
             }
             RoleState::Electing(e) if e.lost == Some(host) => {
+                let mut g = GuestState::new(Some(host), self.config.retry_base);
+                g.host_deadline = Some(due);
+                self.role = RoleState::Guest(g);
+            }
+            // A member our lineage lets lead follows a live host it does not (one that led the
+            // other side of a partition, where the change never happened): that lineage goes
+            // on, so this peer follows it too rather than wait for a host nobody will elect.
+            RoleState::Electing(_) if outside_lineage => {
                 let mut g = GuestState::new(Some(host), self.config.retry_base);
                 g.host_deadline = Some(due);
                 self.role = RoleState::Guest(g);
@@ -388,7 +400,12 @@ impl Session {
                 }
             }
             RoleState::Electing(_) => {
-                if host != self.me && epoch >= self.epoch && self.is_connected(host) {
+                // A peer left with nobody its lineage lets lead follows whoever leads the
+                // others, whatever its epoch.
+                if host != self.me
+                    && (epoch >= self.epoch || self.leaderless())
+                    && self.is_connected(host)
+                {
                     self.follow(host, theirs);
                 }
             }

@@ -688,6 +688,17 @@ impl Session {
         self.replica.generation += 1;
     }
 
+    /// Changes a permission here only: the divergence a bug would cause in who may do what.
+    /// For tests of detection and repair; never call it in an application.
+    #[doc(hidden)]
+    pub fn inject_divergence_of_permissions(&mut self, peer: PeerId, permission: Permission) {
+        self.replica.permissions.apply(bassline_protocol::Permit {
+            peer: Some(peer),
+            permission,
+        });
+        self.replica.generation += 1;
+    }
+
     /// Tells every connected peer where this user is and what they look at (on the unreliable
     /// channel: a lost update is simply replaced by the next one).
     pub fn handle_presence(&mut self, now: Duration, presence: bassline_protocol::Presence) {
