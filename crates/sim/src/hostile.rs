@@ -22,6 +22,8 @@ pub enum Refuse {
     /// by the last one.
     FloodStart,
     FloodEnd,
+    /// A claim to lead: the receiver must not follow the sender.
+    NotFollowed,
     /// It is ignored, or it is a member's plain edit.
     No,
 }
@@ -238,7 +240,11 @@ pub fn false_announce(
     };
     (
         encode(message),
-        Refuse::No,
+        if writer {
+            Refuse::No
+        } else {
+            Refuse::NotFollowed
+        },
         format!("a claim to lead the next epoch by {who} no election chose"),
     )
 }

@@ -530,6 +530,8 @@ impl Sim {
             return;
         };
         let is_host = n.session.role() == Role::Host;
+        // (A peer electing with nobody its lineage lets lead follows whoever leads others.)
+        let electing = n.session.role() == Role::Electing;
         let writer = self
             .hostile
             .is_some_and(|h| n.session.permission(h) == bassline_protocol::Permission::ReadWrite);
@@ -541,10 +543,22 @@ impl Sim {
                 self.flood_start = Some((d.to, is_host, reports));
                 false
             }
-            hostile::Refuse::FloodEnd | hostile::Refuse::No => false,
+            hostile::Refuse::FloodEnd | hostile::Refuse::NotFollowed | hostile::Refuse::No => false,
         };
         n.session.handle_receive(now, d.from, d.channel, &d.frame);
         let events = self.drain(d.to);
+        if d.refuse == hostile::Refuse::NotFollowed
+            && !electing
+            && self.nodes.get(&d.to).is_some_and(|n| {
+                n.session.current_host() == Some(d.from)
+                    || (is_host && n.session.role() != Role::Host)
+            })
+        {
+            self.violations.push(format!(
+                "hostile frames ignored: peer {} moved on a read-only member's claim to lead: {}",
+                d.to, d.note
+            ));
+        }
         if d.refuse == hostile::Refuse::FloodEnd
             && let Some((to, was_host, before)) = self.flood_start.take()
             && to == d.to
@@ -636,9 +650,6 @@ impl Sim {
                 decision,
             } => {
                 self.report.ops_applied += 1;
-                if matches!(decision, bassline_protocol::Decision::Denied { .. }) {
-                    self.report.denied += 1;
-                }
                 self.oracle
                     .applied(node, *op, *ts, *position, decision.clone());
             }
@@ -646,7 +657,12 @@ impl Sim {
                 op,
                 position,
                 decision,
-            } => self.oracle.told(node, *op, *position, decision.clone()),
+            } => {
+                if matches!(decision, bassline_protocol::Decision::Denied { .. }) {
+                    self.report.denied += 1;
+                }
+                self.oracle.told(node, *op, *position, decision.clone());
+            }
             Event::BecameHost { epoch, base } => self.oracle.became_host(node, *epoch, *base),
             Event::StateReplaced { position } => {
                 self.oracle.installed(node, *position);
@@ -1258,7 +1274,7 @@ impl fmt::Display for Summary {
             f,
             "covered: {} edits judged by the oracle, {} operations applied, {} host changes, \
              {} partitions, {} crashes ({} restarted under the same id), {} hostile frames, \
-             {} permission changes ({} edits denied), \
+             {} permission changes ({} times a member was told its edit was denied), \
              {} runs re-submitting orphans, {} rooms where every peer holding the network \
              crashed, {} where nobody left may edit",
             self.edits_checked,
