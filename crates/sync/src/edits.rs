@@ -193,8 +193,7 @@ impl Session {
     /// Applies one sequenced operation to the replica and settles what waited on it: the
     /// origin's pending edit (told its fate), and any orphan copy of it.
     pub(crate) fn apply_op(&mut self, epoch: Epoch, s: &Sequenced) -> Vec<Change> {
-        let lww_ignores_blend = self.config.fault == Some(Fault::LwwIgnoresBlend);
-        let (decision, changes) = self.replica.apply(epoch, s, lww_ignores_blend);
+        let (decision, changes) = self.replica.apply(epoch, s, self.config.fault);
         if self.config.fault != Some(Fault::StaleLamport) {
             self.lamport = self.lamport.max(s.ts);
         }

@@ -317,7 +317,10 @@ impl Session {
         }
         let led = led || self.config.fault == Some(Fault::SoloOutranks);
         let theirs: Rank = (led, epoch);
-        if !self.may_lead(from) && !self.leaderless() {
+        if !self.may_lead(from)
+            && !self.leaderless()
+            && self.config.fault != Some(Fault::FollowReadOnly)
+        {
             // Our lineage made it read-only or removed it: it does not lead us. (A host it
             // outranks hears of it from its followers, see `on_host_named`.) Only a peer left
             // with nobody else who may lead follows it: its lineage then loses, change and all.

@@ -216,10 +216,20 @@ pub enum Fault {
     CompareOnlyWhenQuiet,
     /// A repair leaves the last writers as they are.
     RepairSkipsWriters,
+    /// Edits of members who may not edit are applied anyway.
+    IgnorePermissions,
+    /// A permit is applied whoever issued it.
+    PermitsFromAnyone,
+    /// The host takes other members' operations forwarded by a member who may not edit.
+    TrustForwarders,
+    /// The host takes every submit, however many.
+    NoSubmitLimit,
+    /// A member who may not edit is followed when it claims to lead.
+    FollowReadOnly,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 15] = [
+    pub const ALL: [Fault; 20] = [
         Fault::SkipDedup,
         Fault::DropPendingOnResend,
         Fault::HostDropsOwnPending,
@@ -235,6 +245,11 @@ impl Fault {
         Fault::SoloOutranks,
         Fault::CompareOnlyWhenQuiet,
         Fault::RepairSkipsWriters,
+        Fault::IgnorePermissions,
+        Fault::PermitsFromAnyone,
+        Fault::TrustForwarders,
+        Fault::NoSubmitLimit,
+        Fault::FollowReadOnly,
     ];
 
     /// The kebab-case name used on the simulator's command line.
@@ -255,6 +270,11 @@ impl Fault {
             Fault::SoloOutranks => "solo-outranks",
             Fault::CompareOnlyWhenQuiet => "compare-only-when-quiet",
             Fault::RepairSkipsWriters => "repair-skips-writers",
+            Fault::IgnorePermissions => "ignore-permissions",
+            Fault::PermitsFromAnyone => "permits-from-anyone",
+            Fault::TrustForwarders => "trust-forwarders",
+            Fault::NoSubmitLimit => "no-submit-limit",
+            Fault::FollowReadOnly => "follow-read-only",
         }
     }
 

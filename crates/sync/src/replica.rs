@@ -121,14 +121,17 @@ impl Replica {
         &mut self,
         epoch: Epoch,
         s: &Sequenced,
-        lww_ignores_blend: bool,
+        fault: Option<crate::Fault>,
     ) -> (Decision, Vec<Change>) {
+        let lww_ignores_blend = fault == Some(crate::Fault::LwwIgnoresBlend);
         let mut changes = Vec::new();
         let decision = match &s.command {
-            Command::Permit(permit) => self.permit(epoch, s.op, *permit),
+            Command::Permit(permit) => self.permit(epoch, s.op, *permit, fault),
             Command::Request(request) => {
                 let permission = self.permissions.of(s.op.peer);
-                if permission != Permission::ReadWrite {
+                if permission != Permission::ReadWrite
+                    && fault != Some(crate::Fault::IgnorePermissions)
+                {
                     Decision::Denied { permission }
                 } else {
                     let (decision, c) = self.edit(s, request, lww_ignores_blend);
@@ -197,8 +200,14 @@ impl Replica {
     /// permit forwarded from a lineage that lost is refused unless its issuer leads again),
     /// never about that host itself, and never turning everyone away. A change of the default
     /// keeps the epoch's host read-write.
-    fn permit(&mut self, epoch: Epoch, op: OpId, permit: Permit) -> Decision {
-        let reason = if op.peer != epoch.host {
+    fn permit(
+        &mut self,
+        epoch: Epoch,
+        op: OpId,
+        permit: Permit,
+        fault: Option<crate::Fault>,
+    ) -> Decision {
+        let reason = if op.peer != epoch.host && fault != Some(crate::Fault::PermitsFromAnyone) {
             Some(format!(
                 "only the host (peer {}) may change permissions",
                 epoch.host
