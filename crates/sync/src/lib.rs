@@ -349,7 +349,8 @@ pub enum Event {
     PeerMisbehaved { peer: PeerId, reason: String },
     /// What `peer` may do changed (`None`: every member without a permission of their own),
     /// by a permit the sequence applied here. This peer's own permission is
-    /// [`Session::permission`] of its id.
+    /// [`Session::permission`] of its id. (A state installed from the host brings its table
+    /// without these events: read [`Session::permissions`] on [`Event::StateReplaced`].)
     PermissionChanged {
         peer: Option<PeerId>,
         permission: Permission,
