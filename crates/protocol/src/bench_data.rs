@@ -131,6 +131,7 @@ pub fn state_sync(contacts: usize, wires: usize) -> Envelope {
             writers,
             log: Vec::new(),
             lineage: vec![(epoch, 1)],
+            permissions: Default::default(),
             document,
         })),
     }
@@ -173,10 +174,11 @@ pub fn batch_update() -> Envelope {
                     counter: 405,
                 },
                 ts: 977,
-                request: Request::UpdateContent {
+                command: Request::UpdateContent {
                     contact: id("c12".into()),
                     value: Value::Number(42.0),
-                },
+                }
+                .into(),
             }],
         },
     }
@@ -196,10 +198,11 @@ pub fn batch_of(n: usize) -> Envelope {
                     counter: 400 + i,
                 },
                 ts: one.ts + i,
-                request: Request::UpdateContent {
+                command: Request::UpdateContent {
                     contact: id(format!("g{}/c{}", i % 7, (i * 37) % 100)),
                     value: Value::Number((i * 7919 % 10_000) as f64),
-                },
+                }
+                .into(),
             })
             .collect();
     }

@@ -28,8 +28,8 @@ mod msgpack;
 
 pub use codec::{COMPRESS_ABOVE, Codec, Format, MAX_FRAME, Reassembler, VERSION};
 pub use message::{
-    Decision, Envelope, Epoch, LogEntry, Message, OpId, PeerId, Position, Presence, Sequenced,
-    StateSync, Writer,
+    Command, Decision, Envelope, Epoch, LogEntry, Message, OpId, PeerId, Permission, Permissions,
+    Permit, Position, Presence, Refusal, Refused, Sequenced, StateSync, Writer,
 };
 
 /// Why bytes from a peer could not be decoded (or a message could not be encoded).

@@ -47,7 +47,121 @@ pub struct Sequenced {
     /// operation it had applied, so a write that saw another always has the later time, and
     /// last-writer-wins by `(ts, peer)` never overrides what a writer saw.
     pub ts: u64,
-    pub request: Request,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+/// What a sequenced operation does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Command {
+    /// An edit of the network (or a query, which changes nothing).
+    Request(Request),
+    /// The host changes what a member may do. Only the host of the epoch that sequences it
+    /// can: anyone else's is refused, on every peer alike.
+    Permit(Permit),
+}
+
+impl Command {
+    /// The edit, if this is one.
+    pub fn request(&self) -> Option<&Request> {
+        match self {
+            Command::Request(r) => Some(r),
+            Command::Permit(_) => None,
+        }
+    }
+}
+
+impl From<Request> for Command {
+    fn from(r: Request) -> Self {
+        Command::Request(r)
+    }
+}
+
+/// What a member may do in the room.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Permission {
+    /// Edit, and stand for host when the host is gone.
+    #[default]
+    ReadWrite,
+    /// See everything, change nothing, never host.
+    ReadOnly,
+    /// Out of the room: served nothing, and its operations are denied.
+    Removed,
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Permission::ReadWrite => "read-write",
+            Permission::ReadOnly => "read-only",
+            Permission::Removed => "removed",
+        })
+    }
+}
+
+/// A change of permission: one member's (`peer`), or with no `peer` everyone's who is not
+/// named (members who join later included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permit {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<PeerId>,
+    pub permission: Permission,
+}
+
+/// Who may do what: replicated through the sequence like the network, so every peer decides
+/// every operation alike and a new host enforces what the old one set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permissions {
+    /// What members not listed may do (never `Removed`: a room cannot turn everyone away).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub default: Permission,
+    /// Members with a permission of their own, by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<(PeerId, Permission)>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+impl Permissions {
+    /// What `peer` may do.
+    pub fn of(&self, peer: PeerId) -> Permission {
+        match self.members.binary_search_by_key(&peer, |(p, _)| *p) {
+            Ok(i) => self.members[i].1,
+            Err(_) => self.default,
+        }
+    }
+
+    /// Applies a permit (kept sorted by member, and without entries equal to the default).
+    pub fn apply(&mut self, permit: Permit) {
+        match permit.peer {
+            None => {
+                self.default = permit.permission;
+                self.members.retain(|(_, p)| *p != permit.permission);
+            }
+            Some(peer) => {
+                match self.members.binary_search_by_key(&peer, |(p, _)| *p) {
+                    Ok(i) => self.members[i].1 = permit.permission,
+                    Err(i) => self.members.insert(i, (peer, permit.permission)),
+                }
+                let default = self.default;
+                self.members.retain(|(_, p)| *p != default);
+            }
+        }
+    }
+
+    /// Whether the table is well formed: members sorted, unique, none equal to the default,
+    /// and a default that is not `Removed`.
+    pub fn is_well_formed(&self) -> bool {
+        self.default != Permission::Removed
+            && self.members.windows(2).all(|w| w[0].0 < w[1].0)
+            && self.members.iter().all(|(_, p)| *p != self.default)
+    }
 }
 
 /// How a sequenced operation was decided (the same on every peer, at the same position).
@@ -64,6 +178,10 @@ pub enum Decision {
     /// removed by a concurrent edit).
     Refused {
         reason: String,
+    },
+    /// Its origin was not allowed to edit at its position (`permission` is what it had).
+    Denied {
+        permission: Permission,
     },
 }
 
@@ -108,6 +226,9 @@ pub struct StateSync {
     /// history if its epoch is listed and seq falls in that epoch's stretch.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lineage: Vec<(Epoch, u64)>,
+    /// Who may do what at `position`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub permissions: Permissions,
     pub document: StateDocument,
 }
 
@@ -174,13 +295,15 @@ pub enum Message {
         groups: Vec<(Id, StateHash)>,
     },
     /// Host to guest: the groups that differ at `position`, as the host has them there (each
-    /// group's own contents, parents first), the groups the guest should not have, and every
-    /// last writer.
+    /// group's own contents, parents first), the groups the guest should not have, every last
+    /// writer, and the permissions.
     Repair {
         position: Position,
         groups: Vec<(Id, bassline_core::GroupDocument)>,
         remove: Vec<Id>,
         writers: Vec<Writer>,
+        #[serde(default, skip_serializing_if = "is_default")]
+        permissions: Permissions,
     },
     /// A peer that found no host proposes `epoch.host` (the most up-to-date peer it can reach)
     /// to lead `epoch`.
@@ -204,6 +327,51 @@ pub enum Message {
         alive: bool,
     },
     Presence(Presence),
+    /// Host to guest: a request the host will not act on, and why. A guest that is told to
+    /// wait sends it again after `retry_ms` (nothing is lost); the others are final.
+    Refused {
+        request: Refused,
+        reason: Refusal,
+    },
+}
+
+/// The request a [`Message::Refused`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Refused {
+    /// A submit, and every one after it (the host takes each origin's edits in order).
+    Submit {
+        op: u64,
+    },
+    StateRequest,
+    HashMismatch,
+}
+
+/// Why the host refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Refusal {
+    /// Too many such requests too quickly: send it again after `retry_ms` milliseconds.
+    RateLimited { retry_ms: u64 },
+    /// The request is larger than the host takes (`size` units of `max`: bytes for a submit,
+    /// groups for a state request's or a mismatch's list).
+    TooLarge { size: u64, max: u64 },
+    /// The sender was removed from the room.
+    Removed,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::RateLimited { retry_ms } => {
+                write!(f, "too many requests: try again in {retry_ms} ms")
+            }
+            Refusal::TooLarge { size, max } => {
+                write!(f, "the request is too large ({size}, at most {max})")
+            }
+            Refusal::Removed => f.write_str("the host removed this peer from the room"),
+        }
+    }
 }
 
 impl Message {
@@ -228,6 +396,7 @@ impl Message {
             Message::HostQuery { .. } => "host-query",
             Message::HostSeen { .. } => "host-seen",
             Message::Presence(_) => "presence",
+            Message::Refused { .. } => "refused",
         }
     }
 }

@@ -15,8 +15,8 @@ use bassline_core::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    Decision, Envelope, Epoch, Error, LogEntry, Message, OpId, Position, Presence, Sequenced,
-    StateSync, Writer,
+    Command, Decision, Envelope, Epoch, Error, LogEntry, Message, OpId, Permission, Permissions,
+    Permit, Position, Presence, Refusal, Refused, Sequenced, StateSync, Writer,
 };
 
 /// Deepest nesting of groups, and of MessagePack containers inside one serde-encoded item.
@@ -24,6 +24,8 @@ const MAX_NESTING: usize = 128;
 
 const REQUEST_UPDATE_CONTENT: u64 = 0;
 const REQUEST_NAMED: u64 = 1;
+/// A sequenced operation's command form for a permit (edits use the two request forms).
+const COMMAND_PERMIT: u64 = 2;
 
 /// Message kinds, in `Message`'s declaration order.
 pub(crate) mod kind {
@@ -40,6 +42,7 @@ pub(crate) mod kind {
     pub const HOST_QUERY: u64 = 10;
     pub const HOST_SEEN: u64 = 11;
     pub const PRESENCE: u64 = 12;
+    pub const REFUSED: u64 = 13;
 }
 
 fn malformed(what: impl Into<String>) -> Error {
@@ -137,6 +140,7 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
             groups,
             remove,
             writers: w,
+            permissions: ps,
         } => {
             uint(out, kind::REPAIR);
             position(out, p);
@@ -150,6 +154,7 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
                 str(out, id.as_str())?;
             }
             writers(out, w)?;
+            permissions(out, ps);
         }
         Message::Candidate { epoch: e } => {
             uint(out, kind::CANDIDATE);
@@ -173,8 +178,52 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
             uint(out, kind::PRESENCE);
             presence(out, p)?;
         }
+        Message::Refused { request, reason } => {
+            uint(out, kind::REFUSED);
+            match request {
+                Refused::Submit { op } => {
+                    uint(out, 0);
+                    uint(out, *op);
+                }
+                Refused::StateRequest => uint(out, 1),
+                Refused::HashMismatch => uint(out, 2),
+            }
+            match reason {
+                Refusal::RateLimited { retry_ms } => {
+                    uint(out, 0);
+                    uint(out, *retry_ms);
+                }
+                Refusal::TooLarge { size, max } => {
+                    uint(out, 1);
+                    uint(out, *size);
+                    uint(out, *max);
+                }
+                Refusal::Removed => uint(out, 2),
+            }
+        }
     }
     Ok(())
+}
+
+fn permission(out: &mut Vec<u8>, p: Permission) {
+    uint(
+        out,
+        match p {
+            Permission::ReadWrite => 0,
+            Permission::ReadOnly => 1,
+            Permission::Removed => 2,
+        },
+    );
+}
+
+/// The default, then each listed member and its permission.
+fn permissions(out: &mut Vec<u8>, ps: &Permissions) {
+    permission(out, ps.default);
+    count(out, ps.members.len());
+    for (peer, p) in &ps.members {
+        uint(out, *peer);
+        permission(out, *p);
+    }
 }
 
 fn uint(out: &mut Vec<u8>, v: u64) {
@@ -318,7 +367,18 @@ fn sequenced(out: &mut Vec<u8>, s: &Sequenced, env_ts: u64) -> Result<(), Error>
     uint(out, s.seq);
     op_id(out, &s.op);
     delta(out, s.ts, env_ts);
-    request(out, &s.request)
+    match &s.command {
+        Command::Request(r) => request(out, r),
+        Command::Permit(p) => {
+            uint(out, COMMAND_PERMIT);
+            match p.peer {
+                None => nil(out),
+                Some(peer) => uint(out, peer),
+            }
+            permission(out, p.permission);
+            Ok(())
+        }
+    }
 }
 
 fn op_id(out: &mut Vec<u8>, op: &OpId) {
@@ -336,6 +396,10 @@ fn decision(out: &mut Vec<u8>, d: &Decision) -> Result<(), Error> {
         Decision::Refused { reason } => {
             uint(out, 2);
             str(out, reason)?;
+        }
+        Decision::Denied { permission: p } => {
+            uint(out, 3);
+            permission(out, *p);
         }
     }
     Ok(())
@@ -375,6 +439,7 @@ fn state_sync(out: &mut Vec<u8>, s: &StateSync) -> Result<(), Error> {
         epoch(out, e);
         uint(out, *first);
     }
+    permissions(out, &s.permissions);
     str(out, &s.document.format)?;
     uint(out, s.document.version);
     group(out, &s.document.root)
@@ -569,6 +634,7 @@ pub(crate) fn decode(body: &[u8]) -> Result<Envelope, Error> {
                 groups,
                 remove,
                 writers: r.writers()?,
+                permissions: r.permissions()?,
             }
         }
         kind::CANDIDATE => Message::Candidate { epoch: r.epoch()? },
@@ -582,6 +648,26 @@ pub(crate) fn decode(body: &[u8]) -> Result<Envelope, Error> {
             alive: r.bool()?,
         },
         kind::PRESENCE => Message::Presence(r.presence()?),
+        kind::REFUSED => {
+            let request = match r.uint()? {
+                0 => Refused::Submit { op: r.uint()? },
+                1 => Refused::StateRequest,
+                2 => Refused::HashMismatch,
+                other => return Err(malformed(format!("unknown refused request {other}"))),
+            };
+            let reason = match r.uint()? {
+                0 => Refusal::RateLimited {
+                    retry_ms: r.uint()?,
+                },
+                1 => Refusal::TooLarge {
+                    size: r.uint()?,
+                    max: r.uint()?,
+                },
+                2 => Refusal::Removed,
+                other => return Err(malformed(format!("unknown refusal {other}"))),
+            };
+            Message::Refused { request, reason }
+        }
         other => return Err(malformed(format!("unknown message kind {other}"))),
     };
     if r.pos != body.len() {
@@ -796,7 +882,12 @@ impl<'a> Reader<'a> {
     }
 
     fn request(&mut self) -> Result<Request, Error> {
-        match self.uint()? {
+        let form = self.uint()?;
+        self.request_of_form(form)
+    }
+
+    fn request_of_form(&mut self, form: u64) -> Result<Request, Error> {
+        match form {
             REQUEST_UPDATE_CONTENT => Ok(Request::UpdateContent {
                 contact: self.id()?,
                 value: self.value()?,
@@ -812,12 +903,52 @@ impl<'a> Reader<'a> {
     }
 
     fn sequenced(&mut self, env_ts: u64) -> Result<Sequenced, Error> {
+        let (seq, op, ts) = (self.uint()?, self.op_id()?, self.delta(env_ts)?);
+        let command = match self.uint()? {
+            COMMAND_PERMIT => {
+                let peer = if self.nil()? {
+                    None
+                } else {
+                    Some(self.uint()?)
+                };
+                Command::Permit(Permit {
+                    peer,
+                    permission: self.permission()?,
+                })
+            }
+            form => Command::Request(self.request_of_form(form)?),
+        };
         Ok(Sequenced {
-            seq: self.uint()?,
-            op: self.op_id()?,
-            ts: self.delta(env_ts)?,
-            request: self.request()?,
+            seq,
+            op,
+            ts,
+            command,
         })
+    }
+
+    fn permission(&mut self) -> Result<Permission, Error> {
+        Ok(match self.uint()? {
+            0 => Permission::ReadWrite,
+            1 => Permission::ReadOnly,
+            2 => Permission::Removed,
+            other => return Err(malformed(format!("unknown permission {other}"))),
+        })
+    }
+
+    fn permissions(&mut self) -> Result<Permissions, Error> {
+        let default = self.permission()?;
+        let n = self.count()?;
+        let mut members = Vec::with_capacity(n);
+        for _ in 0..n {
+            members.push((self.uint()?, self.permission()?));
+        }
+        let ps = Permissions { default, members };
+        if !ps.is_well_formed() {
+            return Err(malformed(
+                "a permission table out of order, with repeats, or removing everyone",
+            ));
+        }
+        Ok(ps)
     }
 
     fn op_id(&mut self) -> Result<OpId, Error> {
@@ -833,6 +964,9 @@ impl<'a> Reader<'a> {
             1 => Decision::Superseded { by: self.op_id()? },
             2 => Decision::Refused {
                 reason: self.str()?.to_owned(),
+            },
+            3 => Decision::Denied {
+                permission: self.permission()?,
             },
             other => return Err(malformed(format!("unknown decision {other}"))),
         })
@@ -878,6 +1012,7 @@ impl<'a> Reader<'a> {
         for _ in 0..n {
             lineage.push((self.epoch()?, self.uint()?));
         }
+        let permissions = self.permissions()?;
         let document = StateDocument {
             format: self.str()?.to_owned(),
             version: self.uint()?,
@@ -890,6 +1025,7 @@ impl<'a> Reader<'a> {
             writers,
             log,
             lineage,
+            permissions,
             document,
         })
     }

@@ -5,8 +5,9 @@ use bassline_core::{
     Primitive, Request, StateDocument, StateHash, Value, WireDocument, WireKind,
 };
 use bassline_protocol::{
-    Codec, Decision, Envelope, Epoch, Error, Format, LogEntry, MAX_FRAME, Message, OpId, Position,
-    Presence, Reassembler, Sequenced, StateSync, VERSION, Writer, bench_data,
+    Codec, Command, Decision, Envelope, Epoch, Error, Format, LogEntry, MAX_FRAME, Message, OpId,
+    Permission, Permissions, Permit, Position, Presence, Reassembler, Refusal, Refused, Sequenced,
+    StateSync, VERSION, Writer, bench_data,
 };
 use proptest::prelude::*;
 
@@ -228,12 +229,45 @@ fn op_id() -> impl Strategy<Value = OpId> {
     (small_u64(), small_u64()).prop_map(|(peer, counter)| OpId { peer, counter })
 }
 
+fn permission() -> impl Strategy<Value = Permission> {
+    prop_oneof![
+        Just(Permission::ReadWrite),
+        Just(Permission::ReadOnly),
+        Just(Permission::Removed),
+    ]
+}
+
+fn permit() -> impl Strategy<Value = Permit> {
+    (prop::option::of(small_u64()), permission())
+        .prop_map(|(peer, permission)| Permit { peer, permission })
+}
+
+/// Well-formed tables only (a decoder refuses the others): built by applying permits.
+fn permissions() -> impl Strategy<Value = Permissions> {
+    prop::collection::vec(permit(), 0..5).prop_map(|permits| {
+        let mut ps = Permissions::default();
+        for p in permits {
+            if p.peer.is_some() || p.permission != Permission::Removed {
+                ps.apply(p);
+            }
+        }
+        ps
+    })
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        4 => request().prop_map(Command::Request),
+        1 => permit().prop_map(Command::Permit),
+    ]
+}
+
 fn sequenced() -> impl Strategy<Value = Sequenced> {
-    (small_u64(), op_id(), small_u64(), request()).prop_map(|(seq, op, ts, request)| Sequenced {
+    (small_u64(), op_id(), small_u64(), command()).prop_map(|(seq, op, ts, command)| Sequenced {
         seq,
         op,
         ts,
-        request,
+        command,
     })
 }
 
@@ -242,6 +276,23 @@ fn decision() -> impl Strategy<Value = Decision> {
         Just(Decision::Applied),
         op_id().prop_map(|by| Decision::Superseded { by }),
         ".{0,10}".prop_map(|reason| Decision::Refused { reason }),
+        permission().prop_map(|permission| Decision::Denied { permission }),
+    ]
+}
+
+fn refused() -> impl Strategy<Value = Refused> {
+    prop_oneof![
+        small_u64().prop_map(|op| Refused::Submit { op }),
+        Just(Refused::StateRequest),
+        Just(Refused::HashMismatch),
+    ]
+}
+
+fn refusal() -> impl Strategy<Value = Refusal> {
+    prop_oneof![
+        small_u64().prop_map(|retry_ms| Refusal::RateLimited { retry_ms }),
+        (small_u64(), small_u64()).prop_map(|(size, max)| Refusal::TooLarge { size, max }),
+        Just(Refusal::Removed),
     ]
 }
 
@@ -267,10 +318,11 @@ fn message() -> impl Strategy<Value = Message> {
             prop::collection::vec((epoch(), sequenced(), decision()), 0..4),
             prop::collection::vec((epoch(), small_u64()), 0..3),
             group(),
-            any::<bool>()
+            any::<bool>(),
+            permissions(),
         )
             .prop_map(
-                |(position, applied, writers, log, lineage, root, partial)| {
+                |(position, applied, writers, log, lineage, root, partial, permissions)| {
                     Message::StateSync(Box::new(StateSync {
                         position,
                         partial,
@@ -285,6 +337,7 @@ fn message() -> impl Strategy<Value = Message> {
                             })
                             .collect(),
                         lineage,
+                        permissions,
                         document: StateDocument::new(root),
                     }))
                 }
@@ -315,14 +368,19 @@ fn message() -> impl Strategy<Value = Message> {
             position(),
             prop::collection::vec((id(), group()), 0..3),
             prop::collection::vec(id(), 0..3),
-            prop::collection::vec(writer(), 0..3)
+            prop::collection::vec(writer(), 0..3),
+            permissions(),
         )
-            .prop_map(|(position, groups, remove, writers)| Message::Repair {
-                position,
-                groups,
-                remove,
-                writers
-            }),
+            .prop_map(
+                |(position, groups, remove, writers, permissions)| Message::Repair {
+                    position,
+                    groups,
+                    remove,
+                    writers,
+                    permissions,
+                }
+            ),
+        (refused(), refusal()).prop_map(|(request, reason)| Message::Refused { request, reason }),
         epoch().prop_map(|epoch| Message::Candidate { epoch }),
         (epoch(), any::<bool>()).prop_map(|(epoch, led)| Message::HostAnnounce { epoch, led }),
         small_u64().prop_map(|host| Message::HostQuery { host }),
@@ -828,7 +886,7 @@ fn every_optional_field_of_every_request_round_trips() {
                             counter: 1,
                         },
                         ts: 1,
-                        request: request.clone(),
+                        command: request.clone().into(),
                     }],
                 },
             ] {

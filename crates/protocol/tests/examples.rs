@@ -10,8 +10,9 @@ use bassline_core::{
     WireDocument, WireKind, id,
 };
 use bassline_protocol::{
-    Codec, Decision, Envelope, Epoch, Format, LogEntry, Message, OpId, Position, Presence,
-    Reassembler, Sequenced, StateSync, Writer,
+    Codec, Command, Decision, Envelope, Epoch, Format, LogEntry, Message, OpId, Permission,
+    Permissions, Permit, Position, Presence, Reassembler, Refusal, Refused, Sequenced, StateSync,
+    Writer,
 };
 
 const DOC: &str = include_str!("../../../docs/PROTOCOL.md");
@@ -112,14 +113,18 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                                 counter: 12,
                             },
                             ts: 55,
-                            request: Request::UpdateContent {
+                            command: Command::Request(Request::UpdateContent {
                                 contact: id!("c1"),
                                 value: Value::Number(42.0),
-                            },
+                            }),
                         },
                         decision: Decision::Applied,
                     }],
                     lineage: vec![(Epoch { number: 1, host: 1 }, 1)],
+                    permissions: Permissions {
+                        default: Permission::ReadWrite,
+                        members: vec![(2, Permission::ReadOnly)],
+                    },
                     document: StateDocument::new(GroupDocument {
                         id: id!("root"),
                         name: None,
@@ -185,10 +190,34 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                             counter: 13,
                         },
                         ts: 62,
-                        request: Request::UpdateContent {
+                        command: Command::Request(Request::UpdateContent {
                             contact: id!("c12"),
                             value: Value::Number(42.0),
+                        }),
+                    }],
+                },
+            ),
+        ),
+        (
+            "batch (a permit)",
+            env(
+                16,
+                64,
+                1,
+                Message::Batch {
+                    epoch: Epoch { number: 1, host: 1 },
+                    base: pos(58),
+                    ops: vec![Sequenced {
+                        seq: 59,
+                        op: OpId {
+                            peer: 1,
+                            counter: 31,
                         },
+                        ts: 63,
+                        command: Command::Permit(Permit {
+                            peer: Some(2),
+                            permission: Permission::ReadOnly,
+                        }),
                     }],
                 },
             ),
@@ -230,6 +259,7 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                     groups: vec![(id!("g1"), small_group())],
                     remove: vec![id!("g9")],
                     writers: Vec::new(),
+                    permissions: Permissions::default(),
                 },
             ),
         ),
@@ -253,6 +283,18 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                 Message::HostAnnounce {
                     epoch: Epoch { number: 2, host: 3 },
                     led: true,
+                },
+            ),
+        ),
+        (
+            "refused",
+            env(
+                17,
+                66,
+                1,
+                Message::Refused {
+                    request: Refused::Submit { op: 15 },
+                    reason: Refusal::RateLimited { retry_ms: 250 },
                 },
             ),
         ),

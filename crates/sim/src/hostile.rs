@@ -14,8 +14,16 @@ const NEAR_MAX: u64 = u64::MAX - 3;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Refuse {
     Always,
-    /// Only a host acts on it (a batch of operations to sequence).
-    IfHost,
+    /// Only a host acts on it (a batch of operations to sequence), and only from a member who
+    /// may edit (a read-only member's
+    /// forwarded operations are ignored without a report: it may just not know yet).
+    IfHostAndWriter,
+    /// The first frame of a flood of submits: the receiver, if host, must refuse part of it
+    /// by the last one.
+    FloodStart,
+    FloodEnd,
+    /// A claim to lead: the receiver must not follow the sender.
+    NotFollowed,
     /// It is ignored, or it is a member's plain edit.
     No,
 }
@@ -127,11 +135,11 @@ pub fn frame(
                             }
                         },
                         ts: 1,
-                        request: update("hot1"),
+                        command: update("hot1").into(),
                     }],
                 },
             ),
-            Refuse::IfHost,
+            Refuse::IfHostAndWriter,
             "forged operation ids in a batch".into(),
         ),
         6 => (
@@ -143,6 +151,7 @@ pub fn frame(
                     groups: Vec::new(),
                     remove: vec![Id::new("sum").expect("valid id")],
                     writers: Vec::new(),
+                    permissions: Default::default(),
                 },
             ),
             Refuse::No,
@@ -176,7 +185,7 @@ pub fn frame(
                             seq: 1,
                             op,
                             ts,
-                            request,
+                            command: request.into(),
                         }
                     }],
                 },
@@ -193,6 +202,124 @@ pub fn frame(
         .map(|f| (Channel::Reliable, f))
         .collect();
     (frames, must_refuse, note)
+}
+
+fn encode(message: Envelope) -> Vec<(Channel, Vec<u8>)> {
+    Codec::default()
+        .encode(&message)
+        .expect("hostile messages encode")
+        .into_iter()
+        .map(|f| (Channel::Reliable, f))
+        .collect()
+}
+
+/// A claim to lead the epoch after the receiver's (`epoch`), with followers, by a member no
+/// election chose. From a read-only member it must change nothing; from a member who may edit
+/// it is a claim like any partition's winner makes: it must cost no edit.
+pub fn false_announce(
+    me: PeerId,
+    epoch: Epoch,
+    writer: bool,
+) -> (Vec<(Channel, Vec<u8>)>, Refuse, String) {
+    let message = Envelope {
+        id: 1,
+        ts: 1,
+        from: me,
+        message: Message::HostAnnounce {
+            epoch: Epoch {
+                number: epoch.number + 1,
+                host: me,
+            },
+            led: true,
+        },
+    };
+    let who = if writer {
+        "a member who may edit"
+    } else {
+        "a read-only member"
+    };
+    (
+        encode(message),
+        if writer {
+            Refuse::No
+        } else {
+            Refuse::NotFollowed
+        },
+        format!("a claim to lead the next epoch by {who} no election chose"),
+    )
+}
+
+/// Another member's next edit, forwarded as if from a lineage that lost.
+pub fn forged_forward(
+    me: PeerId,
+    victim: PeerId,
+    counter: u64,
+) -> (Vec<(Channel, Vec<u8>)>, Refuse, String) {
+    let message = Envelope {
+        id: 1,
+        ts: 1,
+        from: me,
+        message: Message::Batch {
+            epoch: Epoch::default(),
+            base: Position::default(),
+            ops: vec![Sequenced {
+                seq: 1,
+                op: OpId {
+                    peer: victim,
+                    counter,
+                },
+                ts: 1,
+                command: Request::UpdateContent {
+                    contact: Id::new("hot1").expect("valid id"),
+                    value: Value::from("forged"),
+                }
+                .into(),
+            }],
+        },
+    };
+    (
+        encode(message),
+        Refuse::No,
+        format!("peer {victim}'s next edit ({counter}) forged by a read-only member"),
+    )
+}
+
+/// `n` edits of the hostile member's own, in order, in a counter block nothing else uses.
+pub fn flood(me: PeerId, n: u64) -> Vec<(OpId, u64, Request)> {
+    (1..=n)
+        .map(|i| {
+            (
+                OpId {
+                    peer: me,
+                    counter: (1 << 32) + i,
+                },
+                1 + i,
+                Request::UpdateContent {
+                    contact: Id::new("hot3").expect("valid id"),
+                    value: Value::Number(i as f64),
+                },
+            )
+        })
+        .collect()
+}
+
+/// One submit of the hostile member's (one whole frame).
+pub fn submit_frame(me: PeerId, op: OpId, ts: u64, request: Request) -> Vec<u8> {
+    let message = Envelope {
+        // Low ids, so the member's later heartbeats are not taken for stale ones.
+        id: 1,
+        ts,
+        from: me,
+        message: Message::Submit {
+            op: op.counter,
+            ts,
+            request,
+        },
+    };
+    let mut frames = Codec::default()
+        .encode(&message)
+        .expect("hostile messages encode");
+    frames.pop().expect("a small submit is one frame")
 }
 
 /// The hostile member's one well-formed edit.

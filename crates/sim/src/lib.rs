@@ -82,6 +82,8 @@ pub struct SimConfig {
     pub crash_host: bool,
     /// A hostile peer joins and sends validly encoded but malicious frames.
     pub hostile: usize,
+    /// The host changes a member's permission (or the default): read-write, read-only, removed.
+    pub permits: usize,
     /// Guests whose state is corrupted on purpose (heartbeats must find it, a repair fix it).
     pub corrupt: usize,
     /// Imports of a network with this many extra contacts (large states, chunking).
@@ -119,6 +121,7 @@ impl Default for SimConfig {
             same_id_restarts: 0.5,
             crash_host: false,
             hostile: 0,
+            permits: 0,
             corrupt: 0,
             imports: 0,
             import_size: 0,
@@ -176,6 +179,9 @@ impl SimConfig {
             } else {
                 Config::default().log_cap
             },
+            // From a stream of its own, so the rest of every seed's configuration stays as it
+            // was before permissions existed.
+            permits: [0, 0, 1, 3][Rng::new(seed ^ 0x9E44).below(4) as usize],
             ..SimConfig::default()
         }
     }
@@ -195,8 +201,13 @@ pub struct Report {
     pub crashes: usize,
     pub restarts_same_id: usize,
     pub hostile_frames: usize,
+    /// Permission changes the host made, and edits denied for want of permission.
+    pub permits: usize,
+    pub denied: usize,
     /// Runs where every peer holding the network crashed (nothing to check at the end).
     pub rooms_lost: usize,
+    /// Runs where nobody left holding the network may edit, so nobody may lead.
+    pub rooms_without_writer: usize,
     /// Read-only time after a host loss, per peer that could edit before it.
     pub read_only_windows: Vec<Duration>,
     /// The largest buffers any peer held at any time.
@@ -264,6 +275,7 @@ enum Action {
     Left(PeerId),
     Corrupt,
     Hostile,
+    Permit,
 }
 
 struct Sim {
@@ -282,6 +294,14 @@ struct Sim {
     crashed: Vec<PeerId>,
     hostile: Option<PeerId>,
     hostile_edit_known: bool,
+    /// The host made the hostile peer read-only at the start.
+    hostile_read_only: bool,
+    /// The hostile peer flooded the host with submits already (once per run).
+    flooded: bool,
+    /// Per peer, how many times it reported the hostile peer.
+    reported_hostile: BTreeMap<PeerId, usize>,
+    /// A flood under way: its receiver, whether it was host, and its reports at the start.
+    flood_start: Option<(PeerId, bool, usize)>,
     /// Peers that could edit when their host was lost, and since when.
     waiting: BTreeMap<PeerId, Duration>,
 }
@@ -303,6 +323,10 @@ impl Sim {
             crashed: Vec::new(),
             hostile: None,
             hostile_edit_known: false,
+            hostile_read_only: false,
+            flooded: false,
+            reported_hostile: BTreeMap::new(),
+            flood_start: None,
             waiting: BTreeMap::new(),
             cfg,
         }
@@ -374,8 +398,15 @@ impl Sim {
             self.add_node(false, None);
         }
         if self.cfg.hostile > 0 {
-            self.hostile = Some(self.next_id);
+            let h = self.next_id;
+            self.hostile = Some(h);
             self.next_id += 1;
+            // Half the time the host made the hostile member read-only before anything else:
+            // then nothing it sends may change the network.
+            if Rng::new(self.rng.next_u64()).chance(0.5) {
+                self.hostile_read_only = true;
+                self.permit(Some(h), bassline_protocol::Permission::ReadOnly);
+            }
         }
         self.plan();
         self.refresh_links();
@@ -427,6 +458,7 @@ impl Sim {
         add(self, Action::Crash, self.cfg.crashes);
         add(self, Action::Corrupt, self.cfg.corrupt);
         add(self, Action::Hostile, self.cfg.hostile * 12);
+        add(self, Action::Permit, self.cfg.permits);
     }
 
     /// Advances to the next delivery, deadline, scheduled action or heal, and handles it.
@@ -497,13 +529,51 @@ impl Sim {
         let Some(n) = self.nodes.get_mut(&d.to) else {
             return;
         };
+        let is_host = n.session.role() == Role::Host;
+        // (A peer electing with nobody its lineage lets lead follows whoever leads others.)
+        let electing = n.session.role() == Role::Electing;
+        let writer = self
+            .hostile
+            .is_some_and(|h| n.session.permission(h) == bassline_protocol::Permission::ReadWrite);
         let must_refuse = match d.refuse {
             hostile::Refuse::Always => true,
-            hostile::Refuse::IfHost => n.session.role() == Role::Host,
-            hostile::Refuse::No => false,
+            hostile::Refuse::IfHostAndWriter => is_host && writer,
+            hostile::Refuse::FloodStart => {
+                let reports = self.reported_hostile.get(&d.to).copied().unwrap_or(0);
+                self.flood_start = Some((d.to, is_host, reports));
+                false
+            }
+            hostile::Refuse::FloodEnd | hostile::Refuse::NotFollowed | hostile::Refuse::No => false,
         };
         n.session.handle_receive(now, d.from, d.channel, &d.frame);
         let events = self.drain(d.to);
+        if d.refuse == hostile::Refuse::NotFollowed
+            && !electing
+            && self.nodes.get(&d.to).is_some_and(|n| {
+                n.session.current_host() == Some(d.from)
+                    || (is_host && n.session.role() != Role::Host)
+            })
+        {
+            self.violations.push(format!(
+                "hostile frames ignored: peer {} moved on a read-only member's claim to lead: {}",
+                d.to, d.note
+            ));
+        }
+        if d.refuse == hostile::Refuse::FloodEnd
+            && let Some((to, was_host, before)) = self.flood_start.take()
+            && to == d.to
+            && was_host
+            && self
+                .nodes
+                .get(&to)
+                .is_some_and(|n| n.session.role() == Role::Host)
+            && self.reported_hostile.get(&to).copied().unwrap_or(0) == before
+        {
+            self.violations.push(format!(
+                "hostile frames refused: host {to} took a flood of submits from peer {} without refusing any",
+                d.from
+            ));
+        }
         if must_refuse {
             let reported = events.iter().any(
                 |e| matches!(e, Event::PeerMisbehaved { peer, .. } if Some(*peer) == self.hostile),
@@ -534,6 +604,9 @@ impl Sim {
             events.push(e);
         }
         let stats = node.session.stats();
+        if node.session.permission(id) != bassline_protocol::Permission::ReadWrite {
+            self.oracle.restricted.insert((id, node.incarnation));
+        }
         let m = &mut self.report.max;
         m.log = m.log.max(stats.log);
         m.orphans = m.orphans.max(stats.orphans);
@@ -584,7 +657,12 @@ impl Sim {
                 op,
                 position,
                 decision,
-            } => self.oracle.told(node, *op, *position, decision.clone()),
+            } => {
+                if matches!(decision, bassline_protocol::Decision::Denied { .. }) {
+                    self.report.denied += 1;
+                }
+                self.oracle.told(node, *op, *position, decision.clone());
+            }
             Event::BecameHost { epoch, base } => self.oracle.became_host(node, *epoch, *base),
             Event::StateReplaced { position } => {
                 self.oracle.installed(node, *position);
@@ -594,7 +672,9 @@ impl Sim {
             }
             Event::HostChanged { .. } => self.report.host_changes += 1,
             Event::PeerMisbehaved { peer, reason } => {
-                if Some(*peer) != self.hostile {
+                if Some(*peer) == self.hostile {
+                    *self.reported_hostile.entry(id).or_default() += 1;
+                } else {
                     self.violations.push(format!(
                         "honest peers trusted: peer {id} reports peer {peer} misbehaved: {reason}"
                     ));
@@ -612,7 +692,15 @@ impl Sim {
                     self.report.read_only_windows.push(self.now - since);
                 }
             }
+            Event::Refused { host, reason, .. } => {
+                if *reason != bassline_protocol::Refusal::Removed {
+                    self.violations.push(format!(
+                        "limits: host {host} refused honest peer {id}: {reason}"
+                    ));
+                }
+            }
             Event::ReadOnly(true)
+            | Event::PermissionChanged { .. }
             | Event::PartialState { .. }
             | Event::Changes(_)
             | Event::Presence { .. } => {}
@@ -782,6 +870,29 @@ impl Sim {
                     });
                 }
             }
+            Action::Permit => {
+                use bassline_protocol::Permission::*;
+                let Some(host) = self.host() else { return };
+                // Members by id, not the hostile one (its permission is the seed's); the
+                // default only in rooms without it (a default change would reach it too).
+                let mut targets: Vec<Option<PeerId>> = ids
+                    .iter()
+                    .filter(|id| **id != host)
+                    .map(|id| Some(*id))
+                    .collect();
+                if self.hostile.is_none() {
+                    targets.push(None);
+                }
+                let Some(&target) = r.pick(&targets) else {
+                    return;
+                };
+                let permission = match (r.below(5), target) {
+                    (0 | 1, _) => ReadWrite,
+                    (4, Some(_)) => Removed,
+                    _ => ReadOnly,
+                };
+                self.permit(target, permission);
+            }
             Action::Hostile => {
                 if let Some(h) = self.hostile {
                     let host = self
@@ -800,7 +911,43 @@ impl Sim {
                     if let Some(&to) = r.pick(&ids)
                         && self.net.is_up(h, to)
                     {
-                        let (frames, refuse, note) = hostile::frame(h, host, &mut r);
+                        if !self.flooded && Some(to) == host && r.chance(0.2) {
+                            self.flooded = true;
+                            self.flood(h, to);
+                            return;
+                        }
+                        let epoch = self.nodes.get(&to).map(|n| n.session.epoch());
+                        // Outside an election: to a peer that follows a live host or leads.
+                        let settled = self.nodes.get(&to).is_some_and(|n| {
+                            n.session.role() == Role::Host || !n.session.is_read_only()
+                        });
+                        // (A member who may edit can claim the next epoch like a partition's
+                        // winner and be followed: a known limit, see docs/PROTOCOL.md.)
+                        let (frames, refuse, note) =
+                            if settled && self.hostile_read_only && r.chance(0.2) {
+                                // A claim to lead the next epoch, as a read-only member that was
+                                // never elected: it changes nothing.
+                                hostile::false_announce(h, epoch.unwrap_or_default(), false)
+                            } else if self.hostile_read_only && r.chance(0.2) {
+                                // Another member's next edit, forwarded by a read-only member.
+                                let victim = ids.iter().copied().find(|id| Some(*id) != host);
+                                let next = victim.and_then(|v| {
+                                    let s = &self.nodes.get(&to)?.session;
+                                    let last = s
+                                        .decided()
+                                        .into_iter()
+                                        .filter(|(p, _)| *p == v)
+                                        .map(|(_, c)| c)
+                                        .max();
+                                    Some((v, last.unwrap_or(0) + 1))
+                                });
+                                match next {
+                                    Some((v, counter)) => hostile::forged_forward(h, v, counter),
+                                    None => hostile::frame(h, host, &mut r),
+                                }
+                            } else {
+                                hostile::frame(h, host, &mut r)
+                            };
                         self.report.hostile_frames += 1;
                         for (channel, frame) in frames {
                             self.net
@@ -809,6 +956,63 @@ impl Sim {
                     }
                 }
             }
+        }
+    }
+
+    /// The current host, if any.
+    fn host(&self) -> Option<PeerId> {
+        self.nodes
+            .values()
+            .find(|n| n.session.role() == Role::Host)
+            .map(|n| n.session.id())
+    }
+
+    /// The host changes `peer`'s permission (or the default); the oracle learns of it.
+    fn permit(&mut self, peer: Option<PeerId>, permission: bassline_protocol::Permission) {
+        let Some(host) = self.host() else { return };
+        let now = self.local_now(host);
+        let node = self.nodes.get_mut(&host).expect("the host is a node");
+        let at = node.session.position();
+        let key = (host, node.incarnation);
+        if let Ok(LocalOutcome::Submitted { op, ts, .. }) =
+            node.session.set_permission(now, peer, permission)
+        {
+            self.report.permits += 1;
+            self.trace(|| format!("host {host} sets {peer:?} {permission}"));
+            self.oracle.accepted_permit(
+                key,
+                op,
+                ts,
+                bassline_protocol::Permit { peer, permission },
+                at,
+            );
+        }
+        self.drain(host);
+    }
+
+    /// The hostile member sends the host more submits than its limit allows, all at once:
+    /// the host must refuse some (and may sequence the rest, as the member's own edits).
+    fn flood(&mut self, h: PeerId, to: PeerId) {
+        let n = bassline_sync::Limits::default().submits.burst as u64 + 300;
+        for (i, (op, ts, request)) in hostile::flood(h, n).into_iter().enumerate() {
+            self.oracle
+                .accepted((h, 0), op, ts, request.clone(), Default::default());
+            let frame = hostile::submit_frame(h, op, ts, request);
+            let refuse = match i {
+                0 => hostile::Refuse::FloodStart,
+                _ if i as u64 == n - 1 => hostile::Refuse::FloodEnd,
+                _ => hostile::Refuse::No,
+            };
+            self.report.hostile_frames += 1;
+            self.net.send(
+                self.now,
+                h,
+                to,
+                bassline_sync::Channel::Reliable,
+                frame,
+                refuse,
+                "a flood of submits".into(),
+            );
         }
     }
 
@@ -886,7 +1090,29 @@ impl Sim {
             self.report.rooms_lost += 1;
             return Ok(());
         }
-        let [host] = hosts[..] else {
+        if hosts.is_empty()
+            && self.nodes.values().all(|n| {
+                !n.held_state
+                    || n.session.permission(n.session.id())
+                        != bassline_protocol::Permission::ReadWrite
+            })
+        {
+            // The host made every member still holding the network read-only or removed them,
+            // then left: nobody may lead (rightly).
+            self.report.rooms_without_writer += 1;
+            return Ok(());
+        }
+        // A member demoted or removed on one side of a partition while it led the other is
+        // not followed by the members who know of it: left alone, it may go on leading itself.
+        let outcast = |h: &PeerId| {
+            hosts.iter().any(|o| {
+                o != h
+                    && self.nodes[o].session.permission(*h)
+                        != bassline_protocol::Permission::ReadWrite
+            })
+        };
+        let leaders: Vec<PeerId> = hosts.iter().copied().filter(|h| !outcast(h)).collect();
+        let [host] = leaders[..] else {
             return Err(format!(
                 "convergence: expected exactly one host after healing, found {hosts:?}"
             ));
@@ -898,7 +1124,20 @@ impl Sim {
             .expect("host is alive")
             .session
             .state_hash();
+        let removed: BTreeSet<PeerId> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|id| {
+                self.nodes[&host].session.permission(*id) == bassline_protocol::Permission::Removed
+                    || (*id != host && hosts.contains(id))
+            })
+            .collect();
         for (id, node) in self.nodes.iter_mut() {
+            if removed.contains(id) {
+                // Served nothing more: it keeps what it had.
+                continue;
+            }
             let s = &mut node.session;
             if s.current_host() != Some(host) {
                 return Err(format!(
@@ -935,6 +1174,7 @@ impl Sim {
         let survivors: BTreeSet<oracle::Node> = self
             .nodes
             .iter()
+            .filter(|(id, _)| !removed.contains(id))
             .map(|(id, n)| (*id, n.incarnation))
             .collect();
         self.oracle.check(
@@ -946,6 +1186,22 @@ impl Sim {
             self.cfg.corrupt > 0,
         );
         self.report.edits_checked = self.oracle.edits_checked;
+        let table = &self.oracle.permissions;
+        let theirs = self.nodes[&host].session.permissions();
+        let mine = bassline_protocol::Permissions {
+            default: table.default,
+            members: table
+                .members
+                .iter()
+                .filter(|(_, p)| **p != table.default)
+                .map(|(id, p)| (*id, *p))
+                .collect(),
+        };
+        if self.oracle.violations.is_empty() && *theirs != mine {
+            return Err(format!(
+                "permissions: host {host} ends with {theirs:?}; the history gives {mine:?}"
+            ));
+        }
         match self.oracle.violations.first() {
             Some(v) => Err(v.clone()),
             None => Ok(()),
@@ -964,7 +1220,10 @@ pub struct Summary {
     pub crashes: usize,
     pub restarts_same_id: usize,
     pub hostile_frames: usize,
+    pub permits: usize,
+    pub denied: usize,
     pub rooms_lost: usize,
+    pub rooms_without_writer: usize,
     /// Runs in which some peer held orphans (operations of a lineage that lost).
     pub runs_with_orphans: usize,
     pub read_only_windows: Vec<Duration>,
@@ -981,7 +1240,10 @@ impl Summary {
         self.crashes += r.crashes;
         self.restarts_same_id += r.restarts_same_id;
         self.hostile_frames += r.hostile_frames;
+        self.permits += r.permits;
+        self.denied += r.denied;
         self.rooms_lost += r.rooms_lost;
+        self.rooms_without_writer += r.rooms_without_writer;
         self.runs_with_orphans += usize::from(r.max.orphans > 0);
         self.read_only_windows
             .extend_from_slice(&r.read_only_windows);
@@ -1012,8 +1274,9 @@ impl fmt::Display for Summary {
             f,
             "covered: {} edits judged by the oracle, {} operations applied, {} host changes, \
              {} partitions, {} crashes ({} restarted under the same id), {} hostile frames, \
+             {} permission changes ({} times a member was told its edit was denied), \
              {} runs re-submitting orphans, {} rooms where every peer holding the network \
-             crashed",
+             crashed, {} where nobody left may edit",
             self.edits_checked,
             self.ops_applied,
             self.host_changes,
@@ -1021,8 +1284,11 @@ impl fmt::Display for Summary {
             self.crashes,
             self.restarts_same_id,
             self.hostile_frames,
+            self.permits,
+            self.denied,
             self.runs_with_orphans,
-            self.rooms_lost
+            self.rooms_lost,
+            self.rooms_without_writer
         )?;
         writeln!(
             f,

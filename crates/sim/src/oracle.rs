@@ -13,6 +13,11 @@
 //!   last decision its origin was told is that one;
 //! - **order**: an edit comes after everything its origin had applied when it was made, and
 //!   each origin's edits keep their order;
+//! - **permissions**: a permit applies exactly when the host of the epoch that sequenced it
+//!   issued it, not about itself, and it does not remove everyone; an edit is denied exactly
+//!   when its origin was not read-write at its position (the oracle's own table, from the
+//!   history); the surviving host's table is the oracle's. Permits are exempt from the fate and
+//!   nothing-lost checks (a permission change lives only in its lineage);
 //! - **semantics**: accept-last contacts hold their last writer by `(ts, peer)` and each write's
 //!   decision follows that rule; merge contacts hold the join of every write; an update is
 //!   refused exactly when its contact does not exist at its position.
@@ -20,7 +25,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bassline_core::{BlendMode, Id, Network, Request, StateDocument, Value};
-use bassline_protocol::{Decision, Epoch, OpId, Position};
+use bassline_protocol::{Command, Decision, Epoch, OpId, Permission, Permit, Position};
 
 /// A peer incarnation: its id and how many times a peer with that id started before.
 pub type Node = (u64, u32);
@@ -37,7 +42,7 @@ struct Report {
 #[derive(Clone, Debug)]
 struct Accepted {
     node: Node,
-    request: Request,
+    command: Command,
     ts: u64,
     /// The position the origin's replica stood at when it accepted the edit.
     at: Position,
@@ -60,6 +65,64 @@ pub struct Oracle {
     pub violations: Vec<String>,
     /// How many accepted edits the final checks judged.
     pub edits_checked: usize,
+    /// Who may do what at the end of the final history, by the oracle's own rules.
+    pub permissions: Table,
+    /// Nodes that were, at some point, not allowed to edit in the lineage they followed:
+    /// they drop other members' operations they cannot forward, so they hold none for the
+    /// nothing-lost check.
+    pub restricted: BTreeSet<Node>,
+}
+
+/// The oracle's own permission table: a default and the members with their own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Table {
+    pub default: Permission,
+    pub members: BTreeMap<u64, Permission>,
+}
+
+impl Table {
+    pub fn of(&self, peer: u64) -> Permission {
+        self.members.get(&peer).copied().unwrap_or(self.default)
+    }
+
+    /// What a permit sequenced in `epoch` by `issuer` does: `Err` with why it is refused.
+    fn permit(&mut self, epoch: Epoch, issuer: u64, p: Permit) -> Result<(), &'static str> {
+        if issuer != epoch.host {
+            return Err("not issued by the epoch's host");
+        }
+        if p.peer == Some(epoch.host) {
+            return Err("about the host itself");
+        }
+        match p.peer {
+            None if p.permission == Permission::Removed => return Err("removes everyone"),
+            None => {
+                self.default = p.permission;
+                self.members.clear_equal(p.permission);
+            }
+            // A member set to the default follows the default from then on.
+            Some(peer) if p.permission == self.default => {
+                self.members.remove(&peer);
+            }
+            Some(peer) => {
+                self.members.insert(peer, p.permission);
+            }
+        }
+        // The host stays read-write whatever the default.
+        if self.of(epoch.host) != Permission::ReadWrite {
+            self.members.insert(epoch.host, Permission::ReadWrite);
+        }
+        Ok(())
+    }
+}
+
+trait ClearEqual {
+    fn clear_equal(&mut self, p: Permission);
+}
+
+impl ClearEqual for BTreeMap<u64, Permission> {
+    fn clear_equal(&mut self, p: Permission) {
+        self.retain(|_, q| *q != p);
+    }
 }
 
 /// Contacts whose outcome the oracle computes itself: written directly, never wired into,
@@ -84,11 +147,20 @@ impl Oracle {
     }
 
     pub fn accepted(&mut self, node: Node, op: OpId, ts: u64, request: Request, at: Position) {
+        self.accepted_command(node, op, ts, Command::Request(request), at);
+    }
+
+    /// A permission change the host made (`set_permission` accepted it).
+    pub fn accepted_permit(&mut self, node: Node, op: OpId, ts: u64, permit: Permit, at: Position) {
+        self.accepted_command(node, op, ts, Command::Permit(permit), at);
+    }
+
+    fn accepted_command(&mut self, node: Node, op: OpId, ts: u64, command: Command, at: Position) {
         let earlier = self.accepted.entry(op).or_default();
         let twice = earlier.iter().any(|a| a.node == node);
         earlier.push(Accepted {
             node,
-            request,
+            command,
             ts,
             at,
         });
@@ -213,7 +285,15 @@ impl Oracle {
             }
         }
         let replayed = self.replay(&history, (!corrupted).then_some(final_hash), initial);
-        // Nothing seen is lost.
+        // Nothing seen is lost: by any surviving member that was always allowed to edit (only
+        // those forward other members' operations).
+        let writers: BTreeSet<Node> = survivors
+            .iter()
+            .copied()
+            .filter(|n| !self.restricted.contains(n))
+            .collect();
+        let survivors_all = survivors;
+        let survivors = &writers;
         let mut seen: BTreeMap<OpId, Node> = BTreeMap::new();
         for (node, ops) in &self.applied {
             if survivors.contains(node) {
@@ -238,14 +318,20 @@ impl Oracle {
                 Err(e) => self.violation(format!("node {node:?} installed {p:?}: {e}")),
             }
         }
+        let permits: BTreeSet<OpId> = self
+            .accepted
+            .iter()
+            .filter(|(_, v)| v.iter().any(|a| matches!(a.command, Command::Permit(_))))
+            .map(|(op, _)| *op)
+            .collect();
         for (op, node) in &seen {
-            if !at.contains_key(op) {
+            if !at.contains_key(op) && !permits.contains(op) {
                 self.violation(format!(
                     "nothing seen is lost: {op:?}, held by surviving node {node:?}, is not in the final history"
                 ));
             }
         }
-        self.fates(&history, &at, survivors);
+        self.fates(&history, &at, survivors_all);
         self.order(&history, &at);
         self.causality();
         if !corrupted {
@@ -262,14 +348,43 @@ impl Oracle {
         initial: &Network,
     ) -> Network {
         let mut net = initial.clone();
-        for (seq, _, r) in history {
-            let Some(request) = self.request_of(r) else {
+        let mut table = Table::default();
+        for (seq, epoch, r) in history {
+            let Some(command) = self.accepted_for(r).map(|a| a.command.clone()) else {
                 self.violation(format!(
                     "serial replay: {:?} at seq {seq} (time {}) was never accepted by any peer (forged)",
                     r.op, r.ts
                 ));
                 continue;
             };
+            let request = match command {
+                Command::Permit(p) => {
+                    let outcome = table.permit(*epoch, r.op.peer, p);
+                    let ok = matches!(r.decision, Decision::Applied);
+                    let refused = matches!(r.decision, Decision::Refused { .. });
+                    if (outcome.is_ok() && !ok) || (outcome.is_err() && !refused) {
+                        self.violation(format!(
+                            "permissions: permit {:?} ({p:?}) at seq {seq} of {epoch:?} was decided {:?}; by the rules it is {outcome:?}",
+                            r.op, r.decision
+                        ));
+                    }
+                    continue;
+                }
+                Command::Request(request) => request,
+            };
+            let permission = table.of(r.op.peer);
+            let denied = permission != Permission::ReadWrite;
+            match &r.decision {
+                Decision::Denied { permission: p } if denied && *p == permission => continue,
+                d if denied || matches!(d, Decision::Denied { .. }) => {
+                    self.violation(format!(
+                        "permissions: {:?} at seq {seq} was decided {d:?}; its origin was {permission} there",
+                        r.op
+                    ));
+                    continue;
+                }
+                _ => {}
+            }
             let outcome = match r.decision {
                 Decision::Superseded { .. } => continue,
                 _ => net.apply(request),
@@ -289,6 +404,7 @@ impl Oracle {
                     .into(),
             );
         }
+        self.permissions = table;
         net
     }
 
@@ -297,8 +413,12 @@ impl Oracle {
         self.accepted.get(&r.op)?.iter().find(|a| a.ts == r.ts)
     }
 
+    /// The edit a report is about (`None` for a permit, or a forged operation).
     fn request_of(&self, r: &Report) -> Option<Request> {
-        self.accepted_for(r).map(|a| a.request.clone())
+        match &self.accepted_for(r)?.command {
+            Command::Request(q) => Some(q.clone()),
+            Command::Permit(_) => None,
+        }
     }
 
     fn fates(
@@ -310,7 +430,11 @@ impl Oracle {
         let accepted: Vec<(OpId, Node, u64)> = self
             .accepted
             .iter()
-            .flat_map(|(op, v)| v.iter().map(move |a| (*op, a.node, a.ts)))
+            .flat_map(|(op, v)| {
+                v.iter()
+                    .filter(|a| matches!(a.command, Command::Request(_)))
+                    .map(move |a| (*op, a.node, a.ts))
+            })
             .filter(|(_, node, _)| survivors.contains(node))
             .collect();
         for (op, node, ts) in accepted {
@@ -409,11 +533,25 @@ impl Oracle {
             // fork itself too.
             let (mut e, mut n) = (seen_at.epoch, seen_at.seq);
             let mut steps = 0;
+            // A denied edit has no effect, wherever it stands; a permit's place matters only in
+            // its issuer's epoch. A member not allowed to edit forwards only its own operations
+            // from a lineage that lost, so they may come before ones they saw (others forward
+            // those).
+            let denied = |d: &Decision| matches!(d, Decision::Denied { .. });
+            let restricted = self.restricted.iter().any(|n| n.0 == op.peer);
+            let permit = self
+                .accepted
+                .get(&op)
+                .is_some_and(|v| v.iter().any(|a| matches!(a.command, Command::Permit(_))));
+            if denied(&history[at[&op]].2.decision) || restricted || permit {
+                continue;
+            }
             while n > 0 && !final_chain.contains(&(e, n)) && steps < 100_000 {
                 steps += 1;
                 if let Some(r) = self.reports.get(&(e, n))
                     && let Some(&i) = at.get(&r.op)
                     && history[i].0 >= k
+                    && !denied(&history[i].2.decision)
                 {
                     self.violation(format!(
                         "order: {op:?} at seq {k} was made after {:?}, which the final history puts at seq {}",
@@ -479,6 +617,10 @@ impl Oracle {
             let Some(request) = self.request_of(r) else {
                 continue;
             };
+            if matches!(r.decision, Decision::Denied { .. }) {
+                // Never reached the engine (judged by the replay).
+                continue;
+            }
             let applied = matches!(r.decision, Decision::Applied);
             match &request {
                 Request::UpdateContent { contact, value } => {

@@ -473,7 +473,7 @@ fn a_hostile_member_is_refused_and_changes_nothing() {
         seq: 1,
         op,
         ts: 1,
-        request: write("x", Value::from("forged")),
+        command: write("x", Value::from("forged")).into(),
     };
     let attacks: Vec<(&str, Message, u64)> = vec![
         (

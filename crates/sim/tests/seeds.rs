@@ -43,6 +43,8 @@ fn two_thousand_seeds_keep_every_invariant() {
     assert!(summary.runs_with_orphans > seeds as usize / 10, "{summary}");
     // Few rooms lose every peer that held the network (nothing to check in those).
     assert!(summary.rooms_lost < seeds as usize / 20, "{summary}");
+    assert!(summary.permits > seeds as usize / 2, "{summary}");
+    assert!(summary.denied > seeds as usize / 10, "{summary}");
 }
 
 /// The invariant each deliberate bug must be caught by (words of the failure's reason), and
@@ -73,6 +75,11 @@ const PLANTED: &[(Fault, &[&str])] = &[
         &["nothing seen is lost", "convergence"],
     ),
     (Fault::CounterRestarts, &["fate", "handed out twice"]),
+    (Fault::IgnorePermissions, &["permissions"]),
+    (Fault::PermitsFromAnyone, &["permissions"]),
+    (Fault::TrustForwarders, &["serial replay"]),
+    (Fault::NoSubmitLimit, &["hostile frames refused"]),
+    (Fault::FollowReadOnly, &["hostile frames ignored"]),
 ];
 
 const FAULT_SEEDS: u64 = 300;

@@ -550,7 +550,7 @@ fn an_edit_is_stamped_after_every_operation_it_saw() {
                     counter: 1,
                 },
                 ts: seen,
-                request: write("x", 9.0),
+                command: write("x", 9.0).into(),
             }],
         },
     };

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use bassline_core::{Change, Id, Reply, Request};
-use bassline_protocol::{Decision, Epoch, Message, OpId, Position, Sequenced};
+use bassline_protocol::{
+    Command, Decision, Envelope, Epoch, Message, OpId, Permission, Position, Sequenced,
+};
 
 use crate::{
     Error, Event, Fault,
@@ -123,7 +125,7 @@ impl Session {
         self.edits.counter = op.counter;
         self.lamport += 1;
         let ts = self.lamport;
-        self.sequence(op, ts, request);
+        self.sequence(op, ts, Command::Request(request));
         Ok(LocalOutcome::Submitted { op, ts, reply })
     }
 
@@ -133,6 +135,7 @@ impl Session {
             return Err(Error::Busy(self.edits.pending.len()));
         }
         let (op, request) = self.next_op(request);
+        self.check_size(op, &request)?;
         let (changes, undo, reply) = match self.replica.net.apply_undoable(request.clone()) {
             Ok((response, undo)) => (response.changes, Some(undo), response.reply),
             Err(bassline_core::Error::NotUndoable) => (Vec::new(), None, Reply::Done),
@@ -163,11 +166,34 @@ impl Session {
         Ok(LocalOutcome::Submitted { op, ts, reply })
     }
 
+    /// An edit the host would refuse as too large is refused here, before it is shown: its
+    /// counter would otherwise never be decided, and hold back every edit after it.
+    fn check_size(&self, op: OpId, request: &Request) -> Result<(), Error> {
+        let max = self.config.limits.max_submit_bytes;
+        let env = Envelope {
+            id: u64::MAX,
+            ts: self.lamport + 1,
+            from: self.me,
+            message: Message::Submit {
+                op: op.counter,
+                ts: self.lamport + 1,
+                request: request.clone(),
+            },
+        };
+        let size: usize = match self.config.codec.encode(&env) {
+            Ok(frames) => frames.iter().map(Vec::len).sum(),
+            Err(_) => usize::MAX,
+        };
+        if size > max {
+            return Err(Error::TooLarge { size, max });
+        }
+        Ok(())
+    }
+
     /// Applies one sequenced operation to the replica and settles what waited on it: the
     /// origin's pending edit (told its fate), and any orphan copy of it.
     pub(crate) fn apply_op(&mut self, epoch: Epoch, s: &Sequenced) -> Vec<Change> {
-        let lww_ignores_blend = self.config.fault == Some(Fault::LwwIgnoresBlend);
-        let (decision, changes) = self.replica.apply(epoch, s, lww_ignores_blend);
+        let (decision, changes) = self.replica.apply(epoch, s, self.config.fault);
         if self.config.fault != Some(Fault::StaleLamport) {
             self.lamport = self.lamport.max(s.ts);
         }
@@ -178,6 +204,12 @@ impl Session {
             position,
             decision: decision.clone(),
         });
+        if let (Command::Permit(p), Decision::Applied) = (&s.command, &decision) {
+            self.events.push_back(Event::PermissionChanged {
+                peer: p.peer,
+                permission: p.permission,
+            });
+        }
         if s.op.peer == self.me {
             self.edits.pending.retain(|p| p.op != s.op.counter);
             self.tell_fate(s.op.counter, position, decision);
@@ -274,6 +306,13 @@ impl Session {
         let Some(host) = self.current_host() else {
             return;
         };
+        // Only a member who may edit forwards other peers' operations (the host takes them
+        // from nobody else; the members who may edit hold them too): one who may not keeps
+        // only its own.
+        if self.permission(self.me) != Permission::ReadWrite {
+            let me = self.me;
+            self.edits.orphans.retain(|o| o.op.peer == me);
+        }
         if !self.edits.orphans.is_empty() {
             let mut ops = self.edits.orphans.clone();
             if self.config.fault == Some(Fault::SortOrphans) {

@@ -3,7 +3,7 @@
 
 use std::cmp::Reverse;
 
-use bassline_protocol::{Epoch, Message, PeerId, Position};
+use bassline_protocol::{Command, Epoch, Message, PeerId, Permission, Position};
 
 use crate::{
     Candidacy, Event, Fault,
@@ -79,6 +79,10 @@ impl Session {
             return;
         }
         let due = self.now + self.config.host_timeout;
+        let outside_lineage = host != self.me
+            && self.may_lead(from)
+            && !self.may_lead(host)
+            && self.is_connected(host);
         match &mut self.role {
             RoleState::Guest(g) if g.host == Some(host) && g.query_deadline.is_some() => {
                 // Others still see the host: no election; wait for our own link to come back.
@@ -86,6 +90,14 @@ impl Session {
                 g.host_deadline = Some(due);
             }
             RoleState::Electing(e) if e.lost == Some(host) => {
+                let mut g = GuestState::new(Some(host), self.config.retry_base);
+                g.host_deadline = Some(due);
+                self.role = RoleState::Guest(g);
+            }
+            // A member our lineage lets lead follows a live host it does not (one that led the
+            // other side of a partition, where the change never happened): that lineage goes
+            // on, so this peer follows it too rather than wait for a host nobody will elect.
+            RoleState::Electing(_) if outside_lineage => {
                 let mut g = GuestState::new(Some(host), self.config.retry_base);
                 g.host_deadline = Some(due);
                 self.role = RoleState::Guest(g);
@@ -104,9 +116,40 @@ impl Session {
                 .is_some_and(|t| t + self.config.host_timeout > self.now)
     }
 
+    /// Whether `peer` may edit, and so stand for host, as this peer's lineage says.
+    pub(crate) fn may_lead(&self, peer: PeerId) -> bool {
+        self.replica.permissions.of(peer) == Permission::ReadWrite
+    }
+
+    /// Whether this peer is electing and found nobody reachable its lineage lets lead.
+    fn leaderless(&self) -> bool {
+        matches!(&self.role, RoleState::Electing(e) if e.leaderless)
+    }
+
+    /// Whether this peer stands for election: it may, it ever held the state, and its lineage
+    /// lets it edit.
+    fn stands(&self) -> bool {
+        self.candidacy() == Candidacy::Stand && self.ever_synced && self.may_lead(self.me)
+    }
+
     pub(crate) fn on_candidate(&mut self, from: PeerId, proposed: Epoch) {
         if proposed.number > self.highest_epoch().saturating_add(MAX_EPOCH_JUMP) {
             self.misbehaved(from, format!("proposed epoch {}", proposed.number));
+            return;
+        }
+        // Only members who may edit take part in choosing a host: another's candidate is
+        // answered (a host announces itself, a guest names its live host) but starts nothing.
+        // (Not reported: a member demoted in a lineage it has not seen yet elects in good faith.)
+        if !self.may_lead(from) || !self.may_lead(proposed.host) {
+            match &self.role {
+                RoleState::Host(_) => self.announce_to(from),
+                RoleState::Guest(g) if self.host_alive() => {
+                    if let Some(host) = g.host {
+                        self.send(from, Message::HostSeen { host, alive: true });
+                    }
+                }
+                _ => {}
+            }
             return;
         }
         match &self.role {
@@ -122,10 +165,7 @@ impl Session {
             RoleState::Guest(_) => self.start_election(),
             RoleState::Electing(_) => {
                 // Proposed by a peer that sees this one as the most up-to-date: agree.
-                if proposed.host == self.me
-                    && self.candidacy() == Candidacy::Stand
-                    && self.ever_synced
-                {
+                if proposed.host == self.me && self.stands() {
                     let number = proposed.number.max(self.highest_epoch() + 1);
                     self.become_host(number);
                 }
@@ -148,12 +188,13 @@ impl Session {
             });
         }
         let recent = self.now.saturating_sub(self.config.host_timeout);
-        let stands = self.candidacy() == Candidacy::Stand && self.ever_synced;
+        let stands = self.stands();
         let mut best: Option<(Position, Reverse<PeerId>)> =
             stands.then_some((self.replica.position, Reverse(self.me)));
         for (id, l) in &self.links {
             let eligible = l.connected
                 && Some(*id) != lost
+                && self.replica.permissions.of(*id) == Permission::ReadWrite
                 && !l.passed_over
                 && l.last_heard.is_some_and(|t| t >= recent);
             if let (true, Some(pos)) = (eligible, l.position) {
@@ -162,6 +203,9 @@ impl Session {
         }
         let number = self.highest_epoch() + 1;
         let due = self.now + self.config.election_timeout;
+        if let RoleState::Electing(e) = &mut self.role {
+            e.leaderless = best.is_none();
+        }
         let Some((_, Reverse(winner))) = best else {
             // Nobody this peer can reach may lead: wait, read-only, and look again later.
             if let RoleState::Electing(e) = &mut self.role {
@@ -212,7 +256,7 @@ impl Session {
             self.announce_to(p);
         }
         for o in std::mem::take(&mut self.edits.orphans) {
-            self.sequence(o.op, o.ts, o.request);
+            self.sequence(o.op, o.ts, o.command);
         }
         let pending: Vec<_> = self.edits.pending.drain(..).collect();
         if self.config.fault == Some(Fault::HostDropsOwnPending) {
@@ -223,7 +267,7 @@ impl Session {
                 peer: self.me,
                 counter: p.op,
             };
-            self.sequence(op, p.ts, p.request);
+            self.sequence(op, p.ts, Command::Request(p.request));
         }
     }
 
@@ -273,6 +317,15 @@ impl Session {
         }
         let led = led || self.config.fault == Some(Fault::SoloOutranks);
         let theirs: Rank = (led, epoch);
+        if !self.may_lead(from)
+            && !self.leaderless()
+            && self.config.fault != Some(Fault::FollowReadOnly)
+        {
+            // Our lineage made it read-only or removed it: it does not lead us. (A host it
+            // outranks hears of it from its followers, see `on_host_named`.) Only a peer left
+            // with nobody else who may lead follows it: its lineage then loses, change and all.
+            return;
+        }
         match &mut self.role {
             RoleState::Host(_) => {
                 let mine: Rank = (self.led(), self.epoch);
@@ -311,6 +364,15 @@ impl Session {
     /// other, so one lasting broken link between them never keeps two hosts. Only news is acted
     /// on (an epoch above the one this peer knows): heartbeats arrive out of order.
     pub(crate) fn on_host_named(&mut self, from: PeerId, host: PeerId, epoch: Epoch) {
+        if !self.may_lead(host) && !self.leaderless() {
+            // Not a host of ours (see `on_announce`).
+            // A third peer's report that it follows it is evidence it leads (its own claim is
+            // not): a host it outranks takes a newer epoch.
+            if matches!(self.role, RoleState::Host(_)) && host != self.me && host != from {
+                self.outrank((true, epoch));
+            }
+            return;
+        }
         if host == from {
             // A host: if we lead too, let the ranks settle it.
             if matches!(self.role, RoleState::Host(_)) && epoch != self.epoch {
@@ -341,10 +403,48 @@ impl Session {
                 }
             }
             RoleState::Electing(_) => {
-                if host != self.me && epoch >= self.epoch && self.is_connected(host) {
+                // A peer left with nobody its lineage lets lead follows whoever leads the
+                // others, whatever its epoch.
+                if host != self.me
+                    && (epoch >= self.epoch || self.leaderless())
+                    && self.is_connected(host)
+                {
                     self.follow(host, theirs);
                 }
             }
+        }
+    }
+
+    /// A host that hears of a higher-ranked host its lineage does not let lead takes an epoch
+    /// above it (keeping its standing), and tells everyone: the peers of the other lineage,
+    /// which let both lead, then follow this one.
+    fn outrank(&mut self, theirs: Rank) {
+        if theirs <= (self.led(), self.epoch) {
+            return;
+        }
+        self.flush_batch();
+        let number = theirs.1.number.max(self.highest_epoch()) + 1;
+        self.epoch = Epoch {
+            number,
+            host: self.me,
+        };
+        if let RoleState::Host(h) = &mut self.role {
+            h.led |= theirs.0;
+        }
+        for l in self.links.values_mut() {
+            l.following = false;
+        }
+        let base = self.replica.position;
+        self.events.push_back(Event::BecameHost {
+            epoch: self.epoch,
+            base,
+        });
+        self.events.push_back(Event::HostChanged {
+            host: self.me,
+            epoch: self.epoch,
+        });
+        for p in self.connected_peers() {
+            self.announce_to(p);
         }
     }
 }

@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use bassline_core::{Change, GroupDocument, Id, Request, StateDocument, StateHash};
-use bassline_protocol::{Epoch, Message, PeerId, Position, Sequenced, StateSync, Writer};
+use bassline_protocol::{
+    Epoch, Message, PeerId, Permissions, Position, Refusal, Refused, Sequenced, StateSync, Writer,
+};
 
 use crate::{
     Event, Fault,
@@ -23,6 +25,7 @@ pub(crate) struct PendingRepair {
     pub groups: Vec<(Id, GroupDocument)>,
     pub remove: Vec<Id>,
     pub writers: Vec<Writer>,
+    pub permissions: Permissions,
 }
 
 impl Session {
@@ -123,6 +126,10 @@ impl Session {
             self.misbehaved(from, format!("sent a state stamped {bad}"));
             return;
         }
+        if !sync.permissions.is_well_formed() {
+            self.misbehaved(from, "sent a malformed permission table".into());
+            return;
+        }
         let Some(mut changes) = self.replace_state(sync.document) else {
             return;
         };
@@ -160,6 +167,7 @@ impl Session {
             sync.log.into()
         };
         self.replica.lineage = sync.lineage.into();
+        self.replica.permissions = sync.permissions;
         self.replica.generation += 1;
         if self.config.fault != Some(Fault::StaleLamport) {
             let newest = self
@@ -174,6 +182,7 @@ impl Session {
         }
         self.synced_now();
         if let RoleState::Guest(g) = &mut self.role {
+            g.removed = false;
             g.check = None;
             g.repair_asked = None;
             g.repair = None;
@@ -420,14 +429,8 @@ impl Session {
     }
 
     /// The host's answer to a reported divergence. Only an answer to a report of ours is taken.
-    pub(crate) fn on_repair(
-        &mut self,
-        from: PeerId,
-        position: Position,
-        groups: Vec<(Id, GroupDocument)>,
-        remove: Vec<Id>,
-        writers: Vec<Writer>,
-    ) {
+    pub(crate) fn on_repair(&mut self, from: PeerId, repair: PendingRepair) {
+        let position = repair.position;
         let at = self.replica.position;
         let RoleState::Guest(g) = &mut self.role else {
             return;
@@ -442,12 +445,11 @@ impl Session {
         if position.seq < at.seq {
             return;
         }
-        g.repair = Some(PendingRepair {
-            position,
-            groups,
-            remove,
-            writers,
-        });
+        if !repair.permissions.is_well_formed() {
+            self.misbehaved(from, "sent a malformed permission table".into());
+            return;
+        }
+        g.repair = Some(repair);
         if position == at {
             let mut changes = self.rollback_tentative();
             changes.extend(self.check_and_repair());
@@ -466,6 +468,7 @@ impl Session {
                         .map(|w| (w.contact.clone(), w))
                         .collect();
                 }
+                self.replica.permissions = r.permissions;
                 self.replica.generation += 1;
                 changes
             }
@@ -474,6 +477,38 @@ impl Session {
                 self.lose_state();
                 Vec::new()
             }
+        }
+    }
+
+    /// The host refused a request of ours. A rate-limited one goes again after the wait; a
+    /// removed peer keeps asking at the slowest retry (the host may take it back).
+    pub(crate) fn on_refused(&mut self, host: PeerId, request: Refused, reason: Refusal) {
+        self.events.push_back(Event::Refused {
+            host,
+            request,
+            reason,
+        });
+        let now = self.now;
+        let max = self.config.retry_max;
+        let RoleState::Guest(g) = &mut self.role else {
+            return;
+        };
+        match (request, reason) {
+            (Refused::Submit { .. }, Refusal::RateLimited { retry_ms }) => {
+                let due = now + std::time::Duration::from_millis(retry_ms);
+                g.resend_due = Some(g.resend_due.map_or(due, |t| t.max(due)));
+            }
+            (Refused::StateRequest, Refusal::RateLimited { retry_ms }) if !g.synced => {
+                g.retry_due = Some(now + std::time::Duration::from_millis(retry_ms));
+            }
+            (_, Refusal::Removed) => {
+                g.removed = true;
+                g.retry_delay = max;
+                g.retry_due = Some(now + max);
+            }
+            // A divergence report is made again after a few heartbeats anyway; an edit over
+            // the size limit was checked before it was sent (the peers' limits differ).
+            _ => {}
         }
     }
 }

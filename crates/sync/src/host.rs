@@ -4,17 +4,20 @@
 use std::collections::BTreeMap;
 
 use bassline_core::{Id, Request, StateHash};
-use bassline_protocol::{Decision, Epoch, Message, OpId, PeerId, Position, Sequenced, StateSync};
+use bassline_protocol::{
+    Command, Decision, Epoch, Message, OpId, PeerId, Permission, Position, Refusal, Refused,
+    Sequenced, StateSync,
+};
 
 use crate::{
     Fault,
-    session::{MAX_CLOCK_JUMP, RoleState, Session},
+    session::{Bucket, MAX_CLOCK_JUMP, RoleState, Session},
 };
 
 impl Session {
     /// Host: gives an operation the next place in the sequence and applies it. Returns `None`
     /// for an operation already decided (a re-send).
-    pub(crate) fn sequence(&mut self, op: OpId, ts: u64, request: Request) -> Option<Decision> {
+    pub(crate) fn sequence(&mut self, op: OpId, ts: u64, command: Command) -> Option<Decision> {
         if self.already_decided(op) {
             return None;
         }
@@ -23,7 +26,7 @@ impl Session {
             seq: base.seq + 1,
             op,
             ts,
-            request,
+            command,
         };
         let epoch = self.epoch;
         let changes = self.apply_op(epoch, &s);
@@ -70,7 +73,14 @@ impl Session {
     }
 
     /// A guest's own edit.
-    pub(crate) fn on_submit(&mut self, from: PeerId, counter: u64, ts: u64, request: Request) {
+    pub(crate) fn on_submit(
+        &mut self,
+        from: PeerId,
+        counter: u64,
+        ts: u64,
+        request: Request,
+        size: usize,
+    ) {
         let op = OpId {
             peer: from,
             counter,
@@ -85,10 +95,79 @@ impl Session {
         if !self.in_order(op) && self.config.fault != Some(Fault::SkipDedup) {
             // An edit sent while this peer did not lead yet went unsequenced: its origin sends
             // everything again, in order, once it syncs with us; taking this one now would make
-            // the one before it count as decided.
+            // the one before it count as decided. (The same holds for the edits after one that
+            // was refused below: its origin sends them all again after it.)
             return;
         }
-        self.sequence(op, ts, request);
+        let max = self.config.limits.max_submit_bytes;
+        if size > max {
+            self.refuse(
+                from,
+                Refused::Submit { op: counter },
+                Refusal::TooLarge {
+                    size: size as u64,
+                    max: max as u64,
+                },
+            );
+            return;
+        }
+        if self.config.fault != Some(Fault::NoSubmitLimit)
+            && !self.take_token(from, Refused::Submit { op: counter })
+        {
+            return;
+        }
+        self.sequence(op, ts, Command::Request(request));
+    }
+
+    /// Takes one token of `from`'s `bucket`; without one, refuses the request (the sender is
+    /// told when to send it again) and reports the sender.
+    pub(crate) fn take_token(&mut self, from: PeerId, request: Refused) -> bool {
+        let bucket = match request {
+            Refused::Submit { .. } => Bucket::Submit,
+            Refused::StateRequest => Bucket::StateRequest,
+            Refused::HashMismatch => Bucket::HashMismatch,
+        };
+        let (now, rate) = (self.now, self.config.limits.rate(bucket));
+        let wait = self.link(from).buckets[bucket as usize].take(now, rate);
+        let Some(retry_ms) = wait else {
+            return true;
+        };
+        self.refuse(from, request, Refusal::RateLimited { retry_ms });
+        false
+    }
+
+    /// Tells `to` that its request is refused, and why; reports it as misbehaving unless it
+    /// was simply removed (it may not know yet).
+    pub(crate) fn refuse(&mut self, to: PeerId, request: Refused, reason: Refusal) {
+        if reason != Refusal::Removed {
+            self.misbehaved(to, format!("{request:?} refused: {reason}"));
+        }
+        self.send(to, Message::Refused { request, reason });
+    }
+
+    /// Host: changes what `peer` (or with `None`, every member not named) may do, as the next
+    /// operation of the sequence.
+    pub(crate) fn permit_as_host(
+        &mut self,
+        peer: Option<PeerId>,
+        permission: Permission,
+    ) -> Result<(OpId, u64), crate::Error> {
+        if peer == Some(self.me) || (peer.is_none() && permission == Permission::Removed) {
+            return Err(crate::Error::InvalidPermit);
+        }
+        let op = OpId {
+            peer: self.me,
+            counter: self.edits.counter + 1,
+        };
+        self.edits.counter = op.counter;
+        self.lamport += 1;
+        let ts = self.lamport;
+        self.sequence(
+            op,
+            ts,
+            Command::Permit(bassline_protocol::Permit { peer, permission }),
+        );
+        Ok((op, ts))
     }
 
     /// Operations a guest saw decided in a lineage that lost: sequenced here unless decided,
@@ -96,7 +175,16 @@ impl Session {
     /// origin's operations must come in counter order; this peer's own are never taken from
     /// anyone (it holds them itself).
     pub(crate) fn on_orphans(&mut self, from: PeerId, ops: Vec<Sequenced>) {
+        // Forwarded operations carry other peers' ids: only a member who may edit forwards
+        // others' (a read-only member's would be edits in a writer's name); any member its own.
+        // An honest member demoted in a race may still send others'; the members who may edit
+        // hold them too, so they are dropped without a report.
+        let writer = self.replica.permissions.of(from) == Permission::ReadWrite
+            || self.config.fault == Some(Fault::TrustForwarders);
         for s in ops {
+            if !writer && s.op.peer != from {
+                continue;
+            }
             let origin = s.op.peer;
             if s.ts > self.lamport.saturating_add(MAX_CLOCK_JUMP) {
                 self.misbehaved(from, format!("forwarded an edit stamped {}", s.ts));
@@ -125,7 +213,7 @@ impl Session {
                 );
                 return;
             }
-            self.sequence(s.op, s.ts, s.request);
+            self.sequence(s.op, s.ts, s.command);
         }
     }
 
@@ -156,12 +244,36 @@ impl Session {
                     ops: ops.clone(),
                 },
             );
+            // A removed member gets the batch that removes it (so it knows), then nothing.
+            if self.replica.permissions.of(g) == Permission::Removed {
+                self.link(g).following = false;
+            }
         }
     }
 
     /// Answers a state request with the operations after `have` when the log still holds them
     /// (this lineage's), or with the whole state. Either way the guest then follows.
     pub(crate) fn serve_state(&mut self, to: PeerId, have: Option<Position>, first: &[Id]) {
+        if self.replica.permissions.of(to) == Permission::Removed {
+            self.link(to).following = false;
+            self.refuse(to, Refused::StateRequest, Refusal::Removed);
+            return;
+        }
+        let max = self.config.limits.max_listed_groups;
+        if first.len() > max {
+            self.refuse(
+                to,
+                Refused::StateRequest,
+                Refusal::TooLarge {
+                    size: first.len() as u64,
+                    max: max as u64,
+                },
+            );
+            return;
+        }
+        if !self.take_token(to, Refused::StateRequest) {
+            return;
+        }
         // Anything sequenced but not yet broadcast goes out first, so the answer and later
         // batches line up.
         self.flush_batch();
@@ -213,6 +325,7 @@ impl Session {
                         writers: Vec::new(),
                         log: Vec::new(),
                         lineage: Vec::new(),
+                        permissions: Default::default(),
                         document: self.replica.net.partial_document(first),
                     };
                     self.send(to, Message::StateSync(Box::new(part)));
@@ -234,6 +347,7 @@ impl Session {
                         .cloned()
                         .collect(),
                     lineage: self.replica.lineage.iter().copied().collect(),
+                    permissions: self.replica.permissions.clone(),
                     document: self.replica.net.export(),
                 };
                 self.send(to, Message::StateSync(Box::new(sync)));
@@ -254,6 +368,24 @@ impl Session {
         _position: Position,
         groups: Vec<(Id, StateHash)>,
     ) {
+        if self.replica.permissions.of(from) == Permission::Removed {
+            return;
+        }
+        let max = self.config.limits.max_listed_groups;
+        if groups.len() > max {
+            self.refuse(
+                from,
+                Refused::HashMismatch,
+                Refusal::TooLarge {
+                    size: groups.len() as u64,
+                    max: max as u64,
+                },
+            );
+            return;
+        }
+        if !self.take_token(from, Refused::HashMismatch) {
+            return;
+        }
         self.flush_batch();
         let theirs: BTreeMap<Id, StateHash> = groups.into_iter().collect();
         let (remove, groups) = self.replica.net.repair_for(&theirs);
@@ -266,6 +398,7 @@ impl Session {
                 groups,
                 remove,
                 writers,
+                permissions: self.replica.permissions.clone(),
             },
         );
     }

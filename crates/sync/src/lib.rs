@@ -37,7 +37,10 @@ mod session;
 use std::time::Duration;
 
 use bassline_core::{Change, Id, StateHash};
-pub use bassline_protocol::{Codec, Decision, Epoch, OpId, PeerId, Position, Presence};
+pub use bassline_protocol::{
+    Codec, Decision, Epoch, OpId, PeerId, Permission, Permissions, Position, Presence, Refusal,
+    Refused,
+};
 pub use session::{HostSnapshot, LocalOutcome, Role, Session, Stats};
 
 /// Session settings. Every peer of a session must use the same engine settings.
@@ -77,6 +80,10 @@ pub struct Config {
     /// way (decided on the far side of a partition), and its epochs start well above any it
     /// sees. Costs a few bytes per edit; leave it off for a fresh id.
     pub reused_id: bool,
+    /// What the host takes from each guest (a member who misbehaves cannot make it do
+    /// unbounded work). Every peer of a session should use the same limits: a guest checks
+    /// its own edits against the size limit before sending them.
+    pub limits: Limits,
     /// Deliberate bugs, for proving that the simulator catches them. Never set in production.
     #[doc(hidden)]
     pub fault: Option<Fault>,
@@ -98,7 +105,64 @@ impl Default for Config {
             codec: Codec::default(),
             candidacy: Candidacy::Stand,
             reused_id: false,
+            limits: Limits::default(),
             fault: None,
+        }
+    }
+}
+
+/// How often a rate-limited request may come: `burst` at once, then `per_second` on average.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// The host's limits on what one guest may ask of it. A request over a rate limit is refused
+/// with the time to wait (the guest sends it again then; nothing is lost), one over a size
+/// limit for good; either way the host reports the guest ([`Event::PeerMisbehaved`]).
+/// The defaults are far above what an honest editor sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Edits submitted (each is sequenced and broadcast).
+    pub submits: Rate,
+    /// State requests (each may send the whole state).
+    pub state_requests: Rate,
+    /// Reported divergences (each compares every group and answers with a repair).
+    pub hash_mismatches: Rate,
+    /// The largest submitted edit, in bytes as received.
+    pub max_submit_bytes: usize,
+    /// The most groups a state request's `first` or a divergence report may list.
+    pub max_listed_groups: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            submits: Rate {
+                per_second: 500,
+                burst: 2_000,
+            },
+            state_requests: Rate {
+                per_second: 4,
+                burst: 40,
+            },
+            hash_mismatches: Rate {
+                per_second: 2,
+                burst: 20,
+            },
+            max_submit_bytes: 16 << 20,
+            max_listed_groups: 100_000,
+        }
+    }
+}
+
+impl Limits {
+    pub(crate) fn rate(&self, bucket: session::Bucket) -> Rate {
+        match bucket {
+            session::Bucket::Submit => self.submits,
+            session::Bucket::StateRequest => self.state_requests,
+            session::Bucket::HashMismatch => self.hash_mismatches,
         }
     }
 }
@@ -152,10 +216,20 @@ pub enum Fault {
     CompareOnlyWhenQuiet,
     /// A repair leaves the last writers as they are.
     RepairSkipsWriters,
+    /// Edits of members who may not edit are applied anyway.
+    IgnorePermissions,
+    /// A permit is applied whoever issued it.
+    PermitsFromAnyone,
+    /// The host takes other members' operations forwarded by a member who may not edit.
+    TrustForwarders,
+    /// The host takes every submit, however many.
+    NoSubmitLimit,
+    /// A member who may not edit is followed when it claims to lead.
+    FollowReadOnly,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 15] = [
+    pub const ALL: [Fault; 20] = [
         Fault::SkipDedup,
         Fault::DropPendingOnResend,
         Fault::HostDropsOwnPending,
@@ -171,6 +245,11 @@ impl Fault {
         Fault::SoloOutranks,
         Fault::CompareOnlyWhenQuiet,
         Fault::RepairSkipsWriters,
+        Fault::IgnorePermissions,
+        Fault::PermitsFromAnyone,
+        Fault::TrustForwarders,
+        Fault::NoSubmitLimit,
+        Fault::FollowReadOnly,
     ];
 
     /// The kebab-case name used on the simulator's command line.
@@ -191,6 +270,11 @@ impl Fault {
             Fault::SoloOutranks => "solo-outranks",
             Fault::CompareOnlyWhenQuiet => "compare-only-when-quiet",
             Fault::RepairSkipsWriters => "repair-skips-writers",
+            Fault::IgnorePermissions => "ignore-permissions",
+            Fault::PermitsFromAnyone => "permits-from-anyone",
+            Fault::TrustForwarders => "trust-forwarders",
+            Fault::NoSubmitLimit => "no-submit-limit",
+            Fault::FollowReadOnly => "follow-read-only",
         }
     }
 
@@ -260,8 +344,24 @@ pub enum Event {
         peer: PeerId,
         presence: bassline_protocol::Presence,
     },
-    /// A peer sent something that could not be decoded or made no sense; it was dropped.
+    /// A peer sent something that could not be decoded or made no sense, or asked more of
+    /// the host than its limits allow; it was dropped or refused.
     PeerMisbehaved { peer: PeerId, reason: String },
+    /// What `peer` may do changed (`None`: every member without a permission of their own),
+    /// by a permit the sequence applied here. This peer's own permission is
+    /// [`Session::permission`] of its id. (A state installed from the host brings its table
+    /// without these events: read [`Session::permissions`] on [`Event::StateReplaced`].)
+    PermissionChanged {
+        peer: Option<PeerId>,
+        permission: Permission,
+    },
+    /// The host refused a request of this peer's (not an edit's decision: that comes as
+    /// [`Event::Decided`]). A rate-limited request is sent again by itself after the wait.
+    Refused {
+        host: PeerId,
+        request: Refused,
+        reason: Refusal,
+    },
 }
 
 /// Why a local edit was not accepted.
@@ -277,4 +377,16 @@ pub enum Error {
     /// The request is invalid against this peer's state.
     #[error(transparent)]
     Request(#[from] bassline_core::Error),
+    /// The host made this peer read-only or removed it: it may look, not edit.
+    #[error("this peer is {0}: the host decides who may edit")]
+    NotPermitted(Permission),
+    /// Only the host changes permissions.
+    #[error("only the host can change permissions; ask the host")]
+    NotHost,
+    /// A permit that would change the host's own permission or remove everyone.
+    #[error("the host's own permission cannot change, and a room cannot remove everyone")]
+    InvalidPermit,
+    /// The edit is larger than the host takes ([`Limits::max_submit_bytes`]).
+    #[error("the edit takes {size} bytes, more than the {max} the host takes; split it")]
+    TooLarge { size: usize, max: usize },
 }

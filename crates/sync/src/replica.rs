@@ -7,7 +7,10 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use bassline_core::{BlendMode, Change, Id, Network, Request, StateHash};
-use bassline_protocol::{Decision, Epoch, LogEntry, OpId, PeerId, Position, Sequenced, Writer};
+use bassline_protocol::{
+    Command, Decision, Epoch, LogEntry, OpId, PeerId, Permission, Permissions, Permit, Position,
+    Sequenced, Writer,
+};
 use rustc_hash::FxHashMap;
 
 /// A peer's counters come in blocks of 2^32: a peer restarted under its id starts a fresh
@@ -86,6 +89,8 @@ pub(crate) struct Replica {
     /// Where each of the latest epochs of this lineage's history begins (epoch, first seq):
     /// tells which positions belong to this history, beyond what the log still holds.
     pub lineage: VecDeque<(Epoch, u64)>,
+    /// Who may do what, as the sequence set it.
+    pub permissions: Permissions,
     /// Bumped whenever `net` changes, to cache its hash.
     pub generation: u64,
     digest_cache: Option<(u64, StateHash)>,
@@ -100,6 +105,7 @@ impl Replica {
             writers: FxHashMap::default(),
             log: VecDeque::new(),
             lineage: VecDeque::new(),
+            permissions: Permissions::default(),
             generation: 0,
             digest_cache: None,
         }
@@ -115,37 +121,24 @@ impl Replica {
         &mut self,
         epoch: Epoch,
         s: &Sequenced,
-        lww_ignores_blend: bool,
+        fault: Option<crate::Fault>,
     ) -> (Decision, Vec<Change>) {
+        let lww_ignores_blend = fault == Some(crate::Fault::LwwIgnoresBlend);
         let mut changes = Vec::new();
-        let decision = match self.superseded_by(s, lww_ignores_blend) {
-            Some(by) => Decision::Superseded { by },
-            None => match self.net.apply(s.request.clone()) {
-                Ok(response) => {
-                    for c in &response.changes {
-                        if let Change::ContactRemoved { id } = c {
-                            self.writers.remove(id);
-                        }
-                    }
-                    if let Request::UpdateContent { contact, .. } = &s.request
-                        && (lww_ignores_blend || self.blend(contact) == Some(BlendMode::AcceptLast))
-                    {
-                        self.writers.insert(
-                            contact.clone(),
-                            Writer {
-                                contact: contact.clone(),
-                                op: s.op,
-                                ts: s.ts,
-                            },
-                        );
-                    }
-                    changes = response.changes;
-                    Decision::Applied
+        let decision = match &s.command {
+            Command::Permit(permit) => self.permit(epoch, s.op, *permit, fault),
+            Command::Request(request) => {
+                let permission = self.permissions.of(s.op.peer);
+                if permission != Permission::ReadWrite
+                    && fault != Some(crate::Fault::IgnorePermissions)
+                {
+                    Decision::Denied { permission }
+                } else {
+                    let (decision, c) = self.edit(s, request, lww_ignores_blend);
+                    changes = c;
+                    decision
                 }
-                Err(e) => Decision::Refused {
-                    reason: e.to_string(),
-                },
-            },
+            }
         };
         self.applied.record(s.op);
         if self.lineage.back().is_none_or(|(e, _)| *e != epoch) {
@@ -164,6 +157,81 @@ impl Replica {
         (decision, changes)
     }
 
+    fn edit(
+        &mut self,
+        s: &Sequenced,
+        request: &Request,
+        lww_ignores_blend: bool,
+    ) -> (Decision, Vec<Change>) {
+        if let Some(by) = self.superseded_by(s, request, lww_ignores_blend) {
+            return (Decision::Superseded { by }, Vec::new());
+        }
+        match self.net.apply(request.clone()) {
+            Ok(response) => {
+                for c in &response.changes {
+                    if let Change::ContactRemoved { id } = c {
+                        self.writers.remove(id);
+                    }
+                }
+                if let Request::UpdateContent { contact, .. } = request
+                    && (lww_ignores_blend || self.blend(contact) == Some(BlendMode::AcceptLast))
+                {
+                    self.writers.insert(
+                        contact.clone(),
+                        Writer {
+                            contact: contact.clone(),
+                            op: s.op,
+                            ts: s.ts,
+                        },
+                    );
+                }
+                (Decision::Applied, response.changes)
+            }
+            Err(e) => (
+                Decision::Refused {
+                    reason: e.to_string(),
+                },
+                Vec::new(),
+            ),
+        }
+    }
+
+    /// A permit takes effect only when the host of the epoch that sequences it issued it (a
+    /// permit forwarded from a lineage that lost is refused unless its issuer leads again),
+    /// never about that host itself, and never turning everyone away. A change of the default
+    /// keeps the epoch's host read-write.
+    fn permit(
+        &mut self,
+        epoch: Epoch,
+        op: OpId,
+        permit: Permit,
+        fault: Option<crate::Fault>,
+    ) -> Decision {
+        let reason = if op.peer != epoch.host && fault != Some(crate::Fault::PermitsFromAnyone) {
+            Some(format!(
+                "only the host (peer {}) may change permissions",
+                epoch.host
+            ))
+        } else if permit.peer == Some(epoch.host) {
+            Some("the host's own permission cannot change".to_owned())
+        } else if permit.peer.is_none() && permit.permission == Permission::Removed {
+            Some("a room cannot remove everyone".to_owned())
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Decision::Refused { reason };
+        }
+        self.permissions.apply(permit);
+        if self.permissions.of(epoch.host) != Permission::ReadWrite {
+            self.permissions.apply(Permit {
+                peer: Some(epoch.host),
+                permission: Permission::ReadWrite,
+            });
+        }
+        Decision::Applied
+    }
+
     fn blend(&self, contact: &Id) -> Option<BlendMode> {
         self.net.contact(contact).map(|c| c.blend)
     }
@@ -172,8 +240,13 @@ impl Replica {
     /// later `(ts, peer)`. An origin's Lamport time has passed everything it applied, so a
     /// write that saw another is always later: only concurrent writes are ever superseded.
     /// Merge contacts join every write instead.
-    fn superseded_by(&self, s: &Sequenced, lww_ignores_blend: bool) -> Option<OpId> {
-        let Request::UpdateContent { contact, .. } = &s.request else {
+    fn superseded_by(
+        &self,
+        s: &Sequenced,
+        request: &Request,
+        lww_ignores_blend: bool,
+    ) -> Option<OpId> {
+        let Request::UpdateContent { contact, .. } = request else {
             return None;
         };
         if !lww_ignores_blend && self.blend(contact) != Some(BlendMode::AcceptLast) {
@@ -201,6 +274,15 @@ impl Replica {
             h.update(&w.op.peer.to_le_bytes());
             h.update(&w.op.counter.to_le_bytes());
             h.update(&w.ts.to_le_bytes());
+        }
+        // Permissions decide future operations too (and a peer that missed one would deny or
+        // apply differently), so they are part of what must agree.
+        let ps = &self.permissions;
+        h.update(&[ps.default as u8]);
+        h.update(&(ps.members.len() as u64).to_le_bytes());
+        for (peer, p) in &ps.members {
+            h.update(&peer.to_le_bytes());
+            h.update(&[*p as u8]);
         }
         let digest = StateHash(*h.finalize().as_bytes());
         self.digest_cache = Some((self.generation, digest));

@@ -11,7 +11,8 @@ use std::{
 
 use bassline_core::{Id, Network, Request, StateHash};
 use bassline_protocol::{
-    Envelope, Epoch, Message, OpId, PeerId, Position, Reassembler, Sequenced, StateSync,
+    Envelope, Epoch, Message, OpId, PeerId, Permission, Permissions, Position, Reassembler,
+    Sequenced, StateSync,
 };
 
 use crate::{Candidacy, Channel, Config, Error, Event, Transmit, edits::Edits, replica::Replica};
@@ -49,6 +50,44 @@ pub struct Stats {
     pub peers: usize,
 }
 
+/// The requests a host rate-limits per guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bucket {
+    Submit = 0,
+    StateRequest = 1,
+    HashMismatch = 2,
+}
+
+/// A token bucket in thousandths of a token, filled by the time the driver passes in.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TokenBucket {
+    /// Thousandths of a token; `None` until first used (a full bucket).
+    milli: Option<u64>,
+    at: Duration,
+}
+
+impl TokenBucket {
+    /// Takes a token, or says how many milliseconds until one is there.
+    pub fn take(&mut self, now: Duration, rate: crate::Rate) -> Option<u64> {
+        let cap = u64::from(rate.burst) * 1000;
+        let elapsed = now.saturating_sub(self.at).as_millis() as u64;
+        let milli = match self.milli {
+            None => cap,
+            Some(m) => m
+                .saturating_add(elapsed.saturating_mul(u64::from(rate.per_second)))
+                .min(cap),
+        };
+        self.at = now.max(self.at);
+        if milli >= 1000 {
+            self.milli = Some(milli - 1000);
+            return None;
+        }
+        self.milli = Some(milli);
+        let per_ms = u64::from(rate.per_second).max(1);
+        Some((1000 - milli).div_ceil(per_ms).max(1))
+    }
+}
+
 /// What this peer knows of one other peer.
 pub(crate) struct Link {
     pub connected: bool,
@@ -67,6 +106,10 @@ pub(crate) struct Link {
     /// already said on the reliable channel is stale (the channels do not keep order between
     /// them) and is dropped.
     pub newest: u64,
+    /// Host side: how much of each rate-limited request this guest may still send.
+    pub buckets: [TokenBucket; 3],
+    /// Bytes of the message being received on each channel, so far.
+    pub rx_bytes: [usize; 2],
 }
 
 impl Link {
@@ -83,6 +126,8 @@ impl Link {
             following: false,
             passed_over: false,
             newest: 0,
+            buckets: Default::default(),
+            rx_bytes: [0; 2],
         }
     }
 }
@@ -129,6 +174,10 @@ pub(crate) struct GuestState {
     pub repair_asked: Option<Duration>,
     /// A repair to apply on reaching its position.
     pub repair: Option<crate::guest::PendingRepair>,
+    /// The host refused our edits for now: send them again then.
+    pub resend_due: Option<Duration>,
+    /// The host said it removed this peer (its state may not show it yet).
+    pub removed: bool,
 }
 
 impl GuestState {
@@ -145,6 +194,8 @@ impl GuestState {
             behind_since: None,
             repair_asked: None,
             repair: None,
+            resend_due: None,
+            removed: false,
         }
     }
 }
@@ -156,6 +207,8 @@ pub(crate) struct ElectingState {
     pub lost: Option<PeerId>,
     pub expected: Option<PeerId>,
     pub deadline: Option<Duration>,
+    /// The last look found nobody reachable whom this peer's lineage lets lead.
+    pub leaderless: bool,
 }
 
 // One per session, never in a collection: the size difference costs nothing worth a box.
@@ -272,6 +325,12 @@ impl Session {
             .collect();
         s.replica.log = state.log.into();
         s.replica.lineage = state.lineage.into();
+        if !state.permissions.is_well_formed() {
+            return Err(bassline_core::Error::InvalidDocument {
+                reason: "the snapshot's permission table is not well formed".into(),
+            });
+        }
+        s.replica.permissions = state.permissions;
         s.lamport = s
             .replica
             .log
@@ -300,6 +359,7 @@ impl Session {
                 writers: self.replica.writers.values().cloned().collect(),
                 log: self.replica.log.iter().cloned().collect(),
                 lineage: self.replica.lineage.iter().copied().collect(),
+                permissions: self.replica.permissions.clone(),
                 document: self.replica.net.export(),
             },
         }
@@ -363,12 +423,28 @@ impl Session {
         }
     }
 
-    /// Whether local edits are refused right now.
+    /// What `peer` may do, as the sequence this peer follows says.
+    pub fn permission(&self, peer: PeerId) -> Permission {
+        self.replica.permissions.of(peer)
+    }
+
+    /// Who may do what, as the sequence this peer follows says.
+    pub fn permissions(&self) -> &Permissions {
+        &self.replica.permissions
+    }
+
+    /// Whether local edits are refused right now (no host, not synced, or this peer is not
+    /// permitted to edit).
     pub fn is_read_only(&self) -> bool {
+        if self.permission(self.me) != Permission::ReadWrite {
+            return true;
+        }
         match &self.role {
             RoleState::Host(_) => false,
             RoleState::Electing(_) => true,
-            RoleState::Guest(g) => !g.synced || !g.host.is_some_and(|h| self.is_connected(h)),
+            RoleState::Guest(g) => {
+                g.removed || !g.synced || !g.host.is_some_and(|h| self.is_connected(h))
+            }
         }
     }
 
@@ -491,7 +567,13 @@ impl Session {
         if from == self.me {
             return;
         }
-        let decoded = self.link(from).rx[channel as usize].push(frame);
+        let link = self.link(from);
+        link.rx_bytes[channel as usize] += frame.len();
+        let decoded = link.rx[channel as usize].push(frame);
+        let size = match decoded {
+            Ok(Some(_)) | Err(_) => std::mem::take(&mut link.rx_bytes[channel as usize]),
+            Ok(None) => 0,
+        };
         let env = match decoded {
             Ok(Some(env)) => env,
             Ok(None) => {
@@ -536,7 +618,7 @@ impl Session {
                 g.query_deadline = None;
             }
         }
-        self.dispatch(from, env.message);
+        self.dispatch(from, env.message, size);
         self.after_input();
     }
 
@@ -547,13 +629,40 @@ impl Session {
         if !request.is_mutation() {
             return Ok(LocalOutcome::Answered(self.replica.net.apply(request)?));
         }
+        let permission = self.permission(self.me);
         let result = match self.role {
+            _ if permission != Permission::ReadWrite => Err(Error::NotPermitted(permission)),
             RoleState::Host(_) => self.edit_as_host(request),
             RoleState::Guest(_) if !self.is_read_only() => self.submit_local(request),
             _ => Err(Error::ReadOnly),
         };
         self.after_input();
         result
+    }
+
+    /// Host: changes what `peer` may do (`None`: every member without a permission of their
+    /// own, members who join later included). Sequenced like an edit, so every peer applies
+    /// it at the same position; returns its operation id. A read-only member can look but not
+    /// edit or lead; a removed one is served nothing more. Its decision comes as
+    /// [`Event::Decided`], like an edit's.
+    pub fn set_permission(
+        &mut self,
+        now: Duration,
+        peer: Option<PeerId>,
+        permission: Permission,
+    ) -> Result<LocalOutcome, Error> {
+        self.now = now;
+        if !matches!(self.role, RoleState::Host(_)) {
+            return Err(Error::NotHost);
+        }
+        let result = self.permit_as_host(peer, permission);
+        self.after_input();
+        let (op, ts) = result?;
+        Ok(LocalOutcome::Submitted {
+            op,
+            ts,
+            reply: bassline_core::Reply::Done,
+        })
     }
 
     /// The groups this user looks at. When this peer next needs the whole state, the host sends
@@ -576,6 +685,17 @@ impl Session {
     #[doc(hidden)]
     pub fn inject_divergence_of_writers(&mut self) {
         self.replica.writers.clear();
+        self.replica.generation += 1;
+    }
+
+    /// Changes a permission here only: the divergence a bug would cause in who may do what.
+    /// For tests of detection and repair; never call it in an application.
+    #[doc(hidden)]
+    pub fn inject_divergence_of_permissions(&mut self, peer: PeerId, permission: Permission) {
+        self.replica.permissions.apply(bassline_protocol::Permit {
+            peer: Some(peer),
+            permission,
+        });
         self.replica.generation += 1;
     }
 
@@ -616,6 +736,11 @@ impl Session {
                     if !g.synced {
                         self.request_state();
                     }
+                } else if g.resend_due.is_some_and(|t| t <= now) {
+                    g.resend_due = None;
+                    if g.synced {
+                        self.resend_pending();
+                    }
                 }
             }
             RoleState::Electing(e) => {
@@ -648,8 +773,12 @@ impl Session {
             RoleState::Guest(g) => [g.host_deadline, g.query_deadline, g.retry_due],
             RoleState::Electing(e) => [e.deadline, None, None],
         };
+        let resend = match &self.role {
+            RoleState::Guest(g) => g.resend_due,
+            _ => None,
+        };
         role.into_iter()
-            .chain([Some(self.next_heartbeat)])
+            .chain([resend, Some(self.next_heartbeat)])
             .flatten()
             .min()
     }
@@ -773,7 +902,7 @@ impl Session {
         }
     }
 
-    fn dispatch(&mut self, from: PeerId, message: Message) {
+    fn dispatch(&mut self, from: PeerId, message: Message, size: usize) {
         match message {
             Message::StateRequest { have, first } => {
                 if matches!(self.role, RoleState::Host(_)) {
@@ -792,7 +921,7 @@ impl Session {
             Message::Ack { position } => self.on_position(from, position),
             Message::Submit { op, ts, request } => {
                 if matches!(self.role, RoleState::Host(_)) {
-                    self.on_submit(from, op, ts, request);
+                    self.on_submit(from, op, ts, request, size);
                 }
             }
             Message::Batch { epoch, base, ops } => match self.role {
@@ -821,7 +950,17 @@ impl Session {
                 groups,
                 remove,
                 writers,
-            } => self.on_repair(from, position, groups, remove, writers),
+                permissions,
+            } => self.on_repair(
+                from,
+                crate::guest::PendingRepair {
+                    position,
+                    groups,
+                    remove,
+                    writers,
+                    permissions,
+                },
+            ),
             Message::Candidate { epoch } => self.on_candidate(from, epoch),
             Message::HostAnnounce { epoch, led } => self.on_announce(from, epoch, led),
             Message::HostQuery { host } => self.on_host_query(from, host),
@@ -831,6 +970,11 @@ impl Session {
                     peer: from,
                     presence,
                 });
+            }
+            Message::Refused { request, reason } => {
+                if self.is_following(from) {
+                    self.on_refused(from, request, reason);
+                }
             }
         }
     }
@@ -937,7 +1081,8 @@ fn speaks_as_host(from: PeerId, message: &Message) -> bool {
         Message::HostAnnounce { .. }
         | Message::Batch { .. }
         | Message::StateSync(_)
-        | Message::Repair { .. } => true,
+        | Message::Repair { .. }
+        | Message::Refused { .. } => true,
         _ => false,
     }
 }

@@ -149,6 +149,12 @@ impl Backend {
                     decision: bassline_sync::Decision::Refused { reason },
                     ..
                 } => out.push(Update::Refused(reason)),
+                Event::Decided {
+                    decision: bassline_sync::Decision::Denied { permission },
+                    ..
+                } => out.push(Update::Refused(format!(
+                    "not applied: the host made this editor {permission}"
+                ))),
                 Event::StateReplaced { .. } | Event::PartialState { .. } => {
                     out.push(Update::Replaced)
                 }
