@@ -120,9 +120,6 @@ impl NetworkClient for NetClient {
 /// Waits until `client`'s status satisfies `pred` (or the session stops).
 pub async fn wait_for(client: &NetClient, pred: impl Fn(&Status) -> bool) -> Result<Status, Error> {
     let mut rx = client.status();
-    let s = rx
-        .wait_for(|s| pred(s))
-        .await
-        .map_err(|_| Error::Stopped)?;
+    let s = rx.wait_for(|s| pred(s)).await.map_err(|_| Error::Stopped)?;
     Ok(s.clone())
 }

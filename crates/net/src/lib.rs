@@ -27,8 +27,13 @@ mod driver;
 mod error;
 mod link;
 mod memory;
+pub mod mesh;
+pub mod p2p;
+pub mod pair;
+pub mod rtc;
 mod status;
 mod transport;
+pub mod ws;
 
 pub use client::{NetClient, wait_for};
 pub use driver::Start;

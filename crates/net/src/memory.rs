@@ -82,7 +82,12 @@ impl MemoryNet {
         let (ca, cb) = (ends_a.close.clone(), ends_b.close.clone());
         let _ = ea.try_send(TransportEvent::Up(la));
         let _ = eb.try_send(TransportEvent::Up(lb));
-        tokio::spawn(carry(ends_a, cb, (b, ida, ea.clone()), (a, idb, eb.clone())));
+        tokio::spawn(carry(
+            ends_a,
+            cb,
+            (b, ida, ea.clone()),
+            (a, idb, eb.clone()),
+        ));
         tokio::spawn(carry(ends_b, ca, (a, idb, eb), (b, ida, ea)));
     }
 
