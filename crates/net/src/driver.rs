@@ -151,7 +151,7 @@ impl Driver {
                 self.connection = status.clone();
                 self.emit(NetEvent::Connection { status });
             }
-            TransportEvent::Fatal(e) => self.emit(NetEvent::error(&e)),
+            TransportEvent::Fatal(e) => self.emit(NetEvent::error(&e, true)),
         }
     }
 
@@ -159,30 +159,31 @@ impl Driver {
     /// different id means the transport lost its place and had to start over, so the session
     /// starts over too (its own unconfirmed edits cannot follow it under another id).
     fn identity(&mut self, now: Duration, me: PeerId, host: Option<PeerId>) {
-        let start = match (self.start.take(), self.session.take()) {
-            (Some(start), _) => start,
-            (None, Some(old)) if old.id() == me => {
-                self.session = Some(old);
-                return;
-            }
-            (None, Some(old)) => {
-                if old.pending() > 0 {
-                    self.emit(NetEvent::error(&Error::Refused {
+        let start =
+            match (self.start.take(), self.session.take()) {
+                (Some(start), _) => start,
+                (None, Some(old)) if old.id() == me => {
+                    self.session = Some(old);
+                    return;
+                }
+                (None, Some(old)) => {
+                    if old.pending() > 0 {
+                        self.emit(NetEvent::error(&Error::Refused {
                         code: "identity-lost".into(),
                         message: format!(
                             "{} edits were not confirmed before this peer lost its place in \
                              the room; make them again",
                             old.pending()
                         ),
-                    }));
+                    }, false));
+                    }
+                    match old.role() {
+                        Role::Host => Start::Host(old.network().clone()),
+                        _ => Start::Guest,
+                    }
                 }
-                match old.role() {
-                    Role::Host => Start::Host(old.network().clone()),
-                    _ => Start::Guest,
-                }
-            }
-            (None, None) => Start::Guest,
-        };
+                (None, None) => Start::Guest,
+            };
         let mut session = match start {
             Start::Host(net) => Session::host(me, self.config.clone(), net),
             Start::Guest => Session::guest(me, host.filter(|h| *h != me), self.config.clone()),

@@ -92,18 +92,27 @@ pub enum NetEvent {
     Decided { op: OpId, decision: Decision },
     /// The connection to the signaling or remote server changed.
     Connection { status: TransportStatus },
-    /// Something went wrong; `message` says what to do.
-    Error { code: String, message: String },
+    /// Something went wrong; `message` says what to do. `fatal`: the session has ended.
+    Error {
+        code: String,
+        message: String,
+        fatal: bool,
+    },
     /// A peer sent something that made no sense; it was ignored.
     Misbehaved { peer: PeerId, reason: String },
 }
 
 impl NetEvent {
     /// The error event for `e`.
-    pub fn error(e: &crate::Error) -> Self {
+    pub fn error(e: &crate::Error, fatal: bool) -> Self {
+        let code = match e {
+            crate::Error::Refused { code, .. } => code.clone(),
+            other => other.code().into(),
+        };
         NetEvent::Error {
-            code: e.code().into(),
+            code,
             message: e.to_string(),
+            fatal,
         }
     }
 }
