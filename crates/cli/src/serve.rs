@@ -163,6 +163,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     };
     let client = NetClient::spawn(Transport::from_receiver(rx), config, Start::Host(network));
     crate::persist::spawn_saver(client.clone(), network_file.clone(), Duration::from_secs(1));
+    // The session ends when every sender of its transport is gone; this one keeps it alive
+    // past the router (dropped at shutdown) for the final save.
+    let keep_session = tx.clone();
     let hub = Arc::new(Hub {
         ids: Mutex::new(ids),
         ids_file,
@@ -201,6 +204,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .await
         .context("serving")?;
     crate::persist::save(&client, &network_file).await?;
+    drop(keep_session);
     Ok(())
 }
 

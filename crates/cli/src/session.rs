@@ -170,6 +170,7 @@ impl Printer {
             NetEvent::ReadOnly { value: true } => println!("read-only: waiting for a host"),
             NetEvent::ReadOnly { value: false } => println!("editable"),
             NetEvent::Synced { hash } => println!("synced (state hash {hash})"),
+            NetEvent::Replaced => println!("received the host's whole state"),
             NetEvent::Peer { peer, state, path } => match path {
                 Some(p) => println!("peer {peer}: {state:?} ({p:?})"),
                 None => println!("peer {peer}: {state:?}"),
@@ -218,8 +219,8 @@ impl Printer {
             }
             return;
         }
-        // Edits typed (or piped) before this peer has a host's state would only be refused:
-        // hold them until the session is editable.
+        // Requests typed (or piped) before this peer has a host's state would only be refused
+        // or answered from an empty network: hold them until the session is editable.
         if let Err(e) = bassline_net::wait_for(client, |s| !s.read_only).await {
             return self.input_error(&e.to_string());
         }
@@ -231,9 +232,18 @@ impl Printer {
                 ));
             }
         };
-        if let Err(e) = client.submit(request).await {
-            let ev = NetEvent::error(&e, false);
-            self.event(&ev);
+        let query = !request.is_mutation();
+        match client.submit(request).await {
+            Ok(response) if query => {
+                let v = json!({"event": "answer", "reply": response.reply});
+                if self.json {
+                    self.print(v);
+                } else {
+                    println!("answer: {}", v["reply"]);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => self.event(&NetEvent::error(&e, false)),
         }
     }
 

@@ -300,6 +300,7 @@ impl Driver {
                 self.emit(NetEvent::Changes { changes });
             }
             Event::ReadOnly(value) => self.emit(NetEvent::ReadOnly { value }),
+            Event::StateReplaced { .. } => self.emit(NetEvent::Replaced),
             Event::Applied { op, decision, .. } if Some(op.peer) == me => {
                 self.emit(NetEvent::Decided { op, decision });
             }

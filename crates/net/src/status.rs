@@ -86,6 +86,9 @@ pub enum NetEvent {
         #[serde(skip_serializing_if = "Option::is_none")]
         path: Option<Path>,
     },
+    /// This peer's state was replaced by a whole copy of the host's (joining, or catching up
+    /// from further back than the host's log reaches).
+    Replaced,
     /// Changes to the network, in order.
     Changes { changes: Vec<Change> },
     /// One of this peer's own edits was decided by the host.
