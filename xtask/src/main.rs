@@ -15,13 +15,17 @@ const HELP: &str = "\
 cargo xtask <command> [args]
 
 Commands:
+  serve [flags]   build and run `bassline serve` (signaling, remote mode, start page on one
+                  port; flags of `bassline serve`, e.g. --listen 0.0.0.0:8080)
   test            fmt check, clippy (warnings are errors), then every test in the workspace
   bench [what]    run the benchmarks, print their figures and rewrite docs/BENCHMARKS.md
                   (what: all (default), core, protocol, sync; automerge runs the state
                   encoding comparison against automerge, a separate heavy build; signal
                   [flags of `bassline bench signal`, e.g. --connections 10000 --rate 20000]
-                  runs the signaling load benchmark; table rewrites docs/BENCHMARKS.md
-                  from the last results)
+                  runs the signaling load benchmark; net measures WebRTC open time,
+                  change latency, throughput and join-to-synced and writes its section of
+                  docs/BENCHMARKS.md; table rewrites docs/BENCHMARKS.md from the last
+                  results)
   sim [--long]    the deterministic simulator over 2,000 seeds (--long: 100,000); a failure
                   prints its seed and the command that replays it
   help            this text
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("serve") => serve(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("sim") => sim(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
@@ -174,6 +179,31 @@ fn test() -> Result<()> {
     }
 }
 
+/// Builds and runs `bassline serve`; it prints its URL itself.
+fn serve(args: &[String]) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "bassline-cli",
+        "--bin",
+        "bassline",
+        "--",
+        "serve",
+    ]);
+    cmd.args(args);
+    step(
+        "building and starting bassline serve (release build; the first build takes a few minutes)",
+    );
+    let status = cmd.status().context("could not start cargo")?;
+    if !status.success() {
+        bail!("bassline serve exited with {status}");
+    }
+    Ok(())
+}
+
 fn sim(args: &[String]) -> Result<()> {
     let mut cmd = cargo();
     cmd.args(["run", "--release", "-p", "bassline-sim", "--"]);
@@ -211,6 +241,7 @@ fn bench(args: &[String]) -> Result<()> {
                 "state encoding: Bassline codecs against automerge (same data)",
             );
         }
+        "net" => return bench_net(),
         "signal" => {
             // `bassline bench signal` starts `bassline signal` as a child process, so the
             // server's memory is read from its own /proc entry and the clients run apart.
@@ -228,7 +259,7 @@ fn bench(args: &[String]) -> Result<()> {
             return run(b, "signal load benchmark (release build)");
         }
         other => bail!(
-            "unknown benchmark `{other}`; known: all, core, protocol, sync, automerge, signal"
+            "unknown benchmark `{other}`; known: all, core, protocol, sync, automerge, signal, net"
         ),
     };
     let mut b = cargo();
@@ -238,6 +269,42 @@ fn bench(args: &[String]) -> Result<()> {
     }
     run(b, &format!("criterion benchmarks: {}", packages.join(", ")))?;
     write_bench_table()
+}
+
+/// The heading of the network section of docs/BENCHMARKS.md, written by `bench net` and kept
+/// by the criterion table.
+const NET_SECTION: &str = "## Network (`cargo xtask bench net`)";
+
+/// The network benchmark: runs it (release), prints its table and puts it in the doc.
+fn bench_net() -> Result<()> {
+    let mut b = cargo();
+    b.args(["bench", "-p", "bassline-net", "--bench", "net"]);
+    step("network benchmark (release build, loopback, webrtc-rs on both ends)");
+    let out = b.output().context("could not start cargo bench")?;
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        bail!("the network benchmark failed ({})", out.status);
+    }
+    let table: String = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    print!("{table}");
+    let path = workspace_root().join("docs/BENCHMARKS.md");
+    let doc = std::fs::read_to_string(&path).unwrap_or_default();
+    let head = doc.split(NET_SECTION).next().unwrap_or("").trim_end();
+    let section = format!(
+        "{NET_SECTION}\n\nOne run on a {}-core machine, loopback, release build; the same run gives \
+         every figure, so compare within it.\n\n{table}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    std::fs::write(&path, format!("{head}\n\n{section}"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
 }
 
 /// Regenerates docs/BENCHMARKS.md from criterion's latest estimates.
@@ -290,7 +357,13 @@ fn write_bench_table() -> Result<()> {
         rows.join("\n")
     );
     let out = root.join("docs/BENCHMARKS.md");
-    std::fs::write(&out, table).with_context(|| format!("writing {}", out.display()))?;
+    // The network section comes from its own command; keep it.
+    let kept = std::fs::read_to_string(&out)
+        .ok()
+        .and_then(|d| d.find(NET_SECTION).map(|i| d[i..].to_owned()))
+        .map(|s| format!("\n{s}"))
+        .unwrap_or_default();
+    std::fs::write(&out, table + &kept).with_context(|| format!("writing {}", out.display()))?;
     eprintln!("wrote {}", out.display());
     Ok(())
 }

@@ -93,14 +93,19 @@ fn main() -> Result<()> {
             state,
             output,
         } => apply(&requests, state.as_deref(), output.as_deref()),
-        Command::Serve(args) => runtime()?.block_on(serve::run(args)),
+        Command::Serve(args) => {
+            logs();
+            runtime()?.block_on(serve::run(args))
+        }
         Command::Host { peer, state } => {
+            logs();
             if let Some(s) = &state {
                 session::check_state_path(s)?;
             }
             exit_on_failure(runtime()?.block_on(session::run(peer, session::Mode::Host { state })))
         }
         Command::Join { code, peer } => {
+            logs();
             exit_on_failure(runtime()?.block_on(session::run(peer, session::Mode::Join { code })))
         }
         Command::Signal(args) => runtime()?.block_on(bassline_signal::server::run(args)),
@@ -178,6 +183,17 @@ fn apply(requests: &Path, state: Option<&Path>, output: Option<&Path>) -> Result
         None => println!("{json}"),
     }
     Ok(())
+}
+
+/// Logs to stderr, filtered by RUST_LOG (default: warnings), for serve, host and join.
+fn logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
 }
 
 /// A session that ended on a fatal error (already printed) exits with status 1.

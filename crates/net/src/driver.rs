@@ -90,6 +90,9 @@ impl Driver {
                 .and_then(Session::poll_timeout)
                 .map(|t| self.origin + t);
             tokio::select! {
+                // Network news first: a request must not overtake the identity that creates
+                // the session, nor frames that arrived before it.
+                biased;
                 ev = self.transport.next_event() => match ev {
                     Some(ev) => self.on_transport(ev),
                     None => break,

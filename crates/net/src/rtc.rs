@@ -223,6 +223,9 @@ async fn send_offer(
         .map_err(|_| "signaling closed".to_string())
 }
 
+/// How long a link may take to open before it is dialled again.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// Restarts that may be tried on one connection before it is torn down and dialled anew.
 const MAX_RESTARTS: u32 = 3;
 
@@ -273,6 +276,9 @@ async fn drive(
     let mut restarts = 0u32;
     let mut lost_since: Option<tokio::time::Instant> = None;
     let (closed_tx, mut closed_rx) = mpsc::channel::<()>(2);
+    // ICE can stay `checking` without ever failing (a peer that vanished mid-handshake); a
+    // link not open by then is given up and dialled again.
+    let connect_deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
     loop {
         let close = async {
             match &link_ends {
@@ -282,6 +288,9 @@ async fn drive(
         };
         tokio::select! {
             () = close => return Ended::Closed,
+            () = tokio::time::sleep_until(connect_deadline), if link_ends.is_none() => {
+                return Ended::Failed("not connected in time".into());
+            }
             _ = closed_rx.recv() => return Ended::Failed("a data channel closed".into()),
             sig = signals.recv() => {
                 let Some(sig) = sig else { return Ended::Closed };

@@ -181,3 +181,30 @@ async fn run_client(url: String, events: Events) {
         tokio::time::sleep(delay).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_carry_their_channel_and_junk_is_refused() {
+        for channel in [Channel::Reliable, Channel::Unreliable] {
+            let m = tag(channel, b"\x01\x00abc");
+            assert_eq!(untag(&m), Some((channel, &b"\x01\x00abc"[..])));
+        }
+        assert_eq!(untag(b""), None);
+        assert_eq!(untag(b"\x02abc"), None);
+    }
+
+    #[test]
+    fn the_documented_welcome_decodes_and_round_trips() {
+        let doc = include_str!("../../../docs/PROTOCOL.md");
+        let start = doc
+            .find(r#"{"type":"welcome","peer""#)
+            .expect("docs/PROTOCOL.md shows the remote-mode welcome");
+        let json = &doc[start..start + doc[start..].find('`').expect("ends its code span")];
+        let w: Welcome = serde_json::from_str(json).expect("decodes");
+        assert_eq!((w.peer, w.host), (5, 4));
+        assert_eq!(serde_json::to_string(&w).expect("encodes"), json);
+    }
+}
