@@ -41,14 +41,20 @@ fn ms(d: Duration) -> String {
 
 struct Row(String, String, String);
 
-/// Our link: both channels open on both sides.
+/// Our link: both channels open on both sides. The links are held until both are up:
+/// letting go of one closes it.
 async fn open_ours(fast: bool) -> Duration {
     let t = Instant::now();
     let (mut a, mut b) = loopback_pair(loopback(fast), 1, 2);
+    let mut links = Vec::new();
     for side in [&mut a, &mut b] {
         loop {
             match side.recv().await {
-                Some(TransportEvent::Up(_)) => break,
+                Some(TransportEvent::Up(link)) => {
+                    links.push(link);
+                    break;
+                }
+                Some(TransportEvent::Fatal(e)) => panic!("link failed: {e}"),
                 Some(_) => continue,
                 None => panic!("link ended before opening"),
             }

@@ -5,8 +5,9 @@ use bassline_sync::PeerId;
 use tokio::sync::mpsc;
 
 use crate::{
+    Error,
     link::{EVENT_QUEUE, TransportEvent},
-    rtc::{RtcConfig, Signal, run_peer},
+    rtc::{Ended, RtcConfig, Signal, run_peer},
 };
 
 /// Starts a link between peers `a` (host, answering) and `b` (offering) on this machine;
@@ -43,8 +44,22 @@ pub fn loopback_pair(
             }
         }
     });
-    // b offers: the peer with the higher number always offers (see p2p's mesh rule).
-    tokio::spawn(run_peer(cfg.clone(), b, false, from_b, out_a, ea));
-    tokio::spawn(run_peer(cfg, a, true, from_a, out_b, eb));
+    // b offers: the peer with the higher number always offers (see p2p's mesh rule). A link
+    // that fails is reported, so a caller waiting for `Up` hears why instead of hanging.
+    for (cfg, peer, offerer, signals, out, events) in [
+        (cfg.clone(), b, false, from_b, out_a, ea),
+        (cfg, a, true, from_a, out_b, eb),
+    ] {
+        tokio::spawn(async move {
+            let ended = run_peer(cfg, peer, offerer, signals, out, events.clone()).await;
+            let reason = match ended {
+                Ended::Failed(reason) => reason,
+                other => format!("{other:?}"),
+            };
+            let _ = events
+                .send(TransportEvent::Fatal(Error::WebRtc(reason)))
+                .await;
+        });
+    }
     (ra, rb)
 }

@@ -18,8 +18,9 @@ use webrtc::{
     data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit},
     peer_connection::{
         PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-        RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer, RTCPeerConnectionIceEvent,
-        RTCSessionDescription, SettingEngine, SettingEngineBuilder,
+        RTCIceCandidateInit, RTCIceCandidateType, RTCIceConnectionState, RTCIceServer,
+        RTCPeerConnectionIceEvent, RTCSessionDescription, RTCStatsReportEntry, SettingEngine,
+        SettingEngineBuilder, StatsSelector,
     },
 };
 
@@ -223,6 +224,36 @@ async fn send_offer(
         .map_err(|_| "signaling closed".to_string())
 }
 
+/// How often a link's path and round-trip time are read from the ICE statistics.
+const MEASURE_EVERY: Duration = Duration::from_secs(2);
+
+/// The path (direct or through a TURN relay) and round-trip time of the link's nominated
+/// candidate pair, from the connection's statistics.
+async fn measure(pc: &Arc<dyn PeerConnection>) -> Option<LinkInfo> {
+    let report = pc
+        .get_stats(std::time::Instant::now(), StatsSelector::None)
+        .await;
+    let pair = report.iter().find_map(|e| match e {
+        RTCStatsReportEntry::IceCandidatePair(p) if p.nominated => Some(p),
+        _ => None,
+    })?;
+    let relay = |id: &str| {
+        matches!(
+            report.get(id),
+            Some(RTCStatsReportEntry::LocalCandidate(c) | RTCStatsReportEntry::RemoteCandidate(c))
+                if c.candidate_type == RTCIceCandidateType::Relay
+        )
+    };
+    let path = if relay(&pair.local_candidate_id) || relay(&pair.remote_candidate_id) {
+        Path::Relayed
+    } else {
+        Path::Direct
+    };
+    let rtt = (pair.current_round_trip_time > 0.0)
+        .then(|| Duration::from_secs_f64(pair.current_round_trip_time));
+    Some(LinkInfo { path, rtt })
+}
+
 /// How long a link may take to open before it is dialled again.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -279,6 +310,7 @@ async fn drive(
     // ICE can stay `checking` without ever failing (a peer that vanished mid-handshake); a
     // link not open by then is given up and dialled again.
     let connect_deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+    let mut measure_every = tokio::time::interval(MEASURE_EVERY);
     loop {
         let close = async {
             match &link_ends {
@@ -290,6 +322,11 @@ async fn drive(
             () = close => return Ended::Closed,
             () = tokio::time::sleep_until(connect_deadline), if link_ends.is_none() => {
                 return Ended::Failed("not connected in time".into());
+            }
+            _ = measure_every.tick(), if link_ends.is_some() => {
+                if let (Some((_, ends)), Some(info)) = (&link_ends, measure(pc).await) {
+                    ends.info.send_if_modified(|old| std::mem::replace(old, info) != info);
+                }
             }
             _ = closed_rx.recv() => return Ended::Failed("a data channel closed".into()),
             sig = signals.recv() => {

@@ -57,6 +57,14 @@ async fn both_channels_open_and_carry_frames() {
             }
             other => panic!("a: expected a frame, got {other:?}"),
         }
+        // The link reports its path and, once ICE has measured one, its round-trip time.
+        bounded(async {
+            while la.info().rtt.is_none() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert_eq!(la.info().path, bassline_net::Path::Direct);
         // Letting go of one end closes the link, and both sides hear of it.
         drop(la);
         assert!(matches!(
