@@ -1,8 +1,6 @@
 //! The network client of the real-network modes: the same interface as local mode
 //! ([`bassline_core::NetworkClient`]), plus a status stream, an event stream and typed errors.
 
-use std::future::Future;
-
 use bassline_core::{ChangeStream, NetworkClient, Request, Response, Subscribers};
 use bassline_sync::Config;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -98,18 +96,13 @@ impl NetClient {
 }
 
 impl NetworkClient for NetClient {
-    fn request(
-        &self,
-        request: Request,
-    ) -> impl Future<Output = Result<Response, bassline_core::Error>> {
-        async move {
-            self.submit(request).await.map_err(|e| match e {
-                Error::Request(r) => r,
-                other => bassline_core::Error::Unavailable {
-                    reason: other.to_string(),
-                },
-            })
-        }
+    async fn request(&self, request: Request) -> Result<Response, bassline_core::Error> {
+        self.submit(request).await.map_err(|e| match e {
+            Error::Request(r) => r,
+            other => bassline_core::Error::Unavailable {
+                reason: other.to_string(),
+            },
+        })
     }
 
     fn subscribe(&self) -> ChangeStream {

@@ -483,10 +483,10 @@ fn serve_link(
         tokio::spawn(async move {
             while let Some(ev) = dc.poll().await {
                 match ev {
-                    DataChannelEvent::OnMessage(m) => {
-                        if !deliver(&events, peer, id, channel, m.data.to_vec()).await {
-                            return;
-                        }
+                    DataChannelEvent::OnMessage(m)
+                        if !deliver(&events, peer, id, channel, m.data.to_vec()).await =>
+                    {
+                        return;
                     }
                     DataChannelEvent::OnClose => break,
                     _ => {}
