@@ -179,8 +179,8 @@ fn test() -> Result<()> {
     }
 }
 
-/// Builds and runs `bassline serve`; it prints its URL itself.
-fn serve(args: &[String]) -> Result<()> {
+/// `cargo run` of the release `bassline` binary; its arguments follow.
+fn bassline_release() -> Command {
     let mut cmd = cargo();
     cmd.args([
         "run",
@@ -191,9 +191,14 @@ fn serve(args: &[String]) -> Result<()> {
         "--bin",
         "bassline",
         "--",
-        "serve",
     ]);
-    cmd.args(args);
+    cmd
+}
+
+/// Builds and runs `bassline serve`; it prints its URL itself.
+fn serve(args: &[String]) -> Result<()> {
+    let mut cmd = bassline_release();
+    cmd.arg("serve").args(args);
     step(
         "building and starting bassline serve (release build; the first build takes a few minutes)",
     );
@@ -245,17 +250,8 @@ fn bench(args: &[String]) -> Result<()> {
         "signal" => {
             // `bassline bench signal` starts `bassline signal` as a child process, so the
             // server's memory is read from its own /proc entry and the clients run apart.
-            let mut b = cargo();
-            b.args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "bassline-cli",
-                "--bin",
-                "bassline",
-            ]);
-            b.args(["--", "bench", "signal"]).args(&args[1..]);
+            let mut b = bassline_release();
+            b.args(["bench", "signal"]).args(&args[1..]);
             return run(b, "signal load benchmark (release build)");
         }
         other => bail!(

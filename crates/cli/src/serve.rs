@@ -200,9 +200,15 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     println!("  remote mode:  ws://{addr}/remote");
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    bassline_signal::server::serve_embedded(listener, cfg, crate::shutdown_signal(), |_| {}, app)
-        .await
-        .context("serving")?;
+    bassline_signal::server::serve_embedded(
+        listener,
+        cfg,
+        bassline_signal::server::shutdown_signal(),
+        |_| {},
+        app,
+    )
+    .await
+    .context("serving")?;
     crate::persist::save(&client, &network_file).await?;
     drop(keep_session);
     Ok(())

@@ -109,7 +109,7 @@ pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
                 // End of input: keep collaborating until interrupted.
                 Ok(None) | Err(_) => stdin_open = false,
             },
-            () = crate::shutdown_signal() => break true,
+            () = bassline_signal::server::shutdown_signal() => break true,
         }
     };
     if let Some(path) = &state {

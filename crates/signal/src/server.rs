@@ -43,7 +43,7 @@ mod args;
 mod listener;
 mod metrics;
 
-pub use args::{SignalArgs, raise_nofile, run};
+pub use args::{SignalArgs, raise_nofile, run, shutdown_signal};
 
 /// Everything the driver needs besides the registry's own [`crate::Config`].
 #[derive(Debug, Clone)]
