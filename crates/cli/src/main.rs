@@ -102,11 +102,11 @@ fn main() -> Result<()> {
             if let Some(s) = &state {
                 session::check_state_path(s)?;
             }
-            exit_on_failure(runtime()?.block_on(session::run(peer, session::Mode::Host { state })))
+            exit_on_failure(run_session(peer, session::Mode::Host { state }))
         }
         Command::Join { code, peer } => {
             logs();
-            exit_on_failure(runtime()?.block_on(session::run(peer, session::Mode::Join { code })))
+            exit_on_failure(run_session(peer, session::Mode::Join { code }))
         }
         Command::Signal(args) => runtime()?.block_on(bassline_signal::server::run(args)),
         Command::Bench {
@@ -194,6 +194,16 @@ fn logs() {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
+}
+
+/// Runs a host or join session. The runtime is shut down without waiting for its blocking
+/// threads: one of them is parked in a read of standard input, which would keep a finished
+/// session (Ctrl-C, SIGTERM) from exiting until someone pressed Enter.
+fn run_session(peer: session::PeerArgs, mode: session::Mode) -> Result<bool> {
+    let rt = runtime()?;
+    let result = rt.block_on(session::run(peer, mode));
+    rt.shutdown_background();
+    result
 }
 
 /// A session that ended on a fatal error (already printed) exits with status 1.

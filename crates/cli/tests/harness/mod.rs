@@ -213,6 +213,21 @@ impl Peer {
         }
     }
 
+    /// SIGTERM (as Ctrl-C would), then wait for the process to exit.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{} did not stop on SIGTERM", self.name);
+    }
+
     /// kill -9.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
