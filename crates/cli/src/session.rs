@@ -89,6 +89,11 @@ pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
     let mut events = client.events();
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
+    // Made once, outside the loop: a signal that arrives while no listener is registered is
+    // lost, and a listener made afresh each time round would leave such a gap (the repeated
+    // --state test caught a host that ignored SIGTERM).
+    let shutdown = bassline_signal::server::shutdown_signal();
+    tokio::pin!(shutdown);
     let result = loop {
         tokio::select! {
             ev = events.recv() => match ev {
@@ -109,7 +114,7 @@ pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
                 // End of input: keep collaborating until interrupted.
                 Ok(None) | Err(_) => stdin_open = false,
             },
-            () = bassline_signal::server::shutdown_signal() => break true,
+            () = &mut shutdown => break true,
         }
     };
     if let Some(path) = &state {

@@ -74,17 +74,7 @@ impl Serve {
 
     /// SIGTERM, then wait for it to exit (it saves on the way out).
     pub fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("bassline serve did not stop on SIGTERM");
+        terminate(&mut self.child, "bassline serve");
     }
 }
 
@@ -215,17 +205,7 @@ impl Peer {
 
     /// SIGTERM (as Ctrl-C would), then wait for the process to exit.
     pub fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("{} did not stop on SIGTERM", self.name);
+        terminate(&mut self.child, &self.name);
     }
 
     /// kill -9.
@@ -240,6 +220,21 @@ impl Drop for Peer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends SIGTERM and waits (bounded) for the process to exit.
+fn terminate(child: &mut Child, name: &str) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{name} did not stop on SIGTERM");
 }
 
 /// Polls every peer's status until all are synced with nothing pending and one state hash;
