@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use bassline_core::{Network, Request, StateDocument};
 use clap::{Parser, Subcommand};
 
+mod editor_files;
 mod persist;
 mod serve;
 mod session;
@@ -45,8 +46,8 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
-    /// Run everything on one port: signaling (/signal), the remote-mode server (/remote),
-    /// /healthz, /metrics, and a start page (/).
+    /// Run everything on one port: the browser editor (/), signaling (/signal), the
+    /// remote-mode server (/remote), /healthz and /metrics.
     Serve(serve::ServeArgs),
     /// Create a peer-to-peer room, print its code and join link, and host it.
     ///

@@ -84,6 +84,40 @@ pub fn spawn_saver(client: NetClient, path: PathBuf, every: Duration) {
     });
 }
 
+/// Saves what the host needs to host the session again ([`bassline_sync::HostSnapshot`]).
+pub async fn save_snapshot(client: &NetClient, path: &Path) -> Result<()> {
+    let snapshot = client
+        .snapshot()
+        .await
+        .context("reading the session to save it")?
+        .context("the session is not hosted here, so there is nothing of it to save")?;
+    let text = serde_json::to_string(&snapshot).expect("snapshots serialize");
+    write_atomic(path, &text)
+}
+
+/// Saves the host's snapshot to `path` at most every `every`, whenever its position moved
+/// (every decided edit moves it, also one that changed nothing), until the client stops.
+pub fn spawn_snapshot_saver(client: NetClient, path: PathBuf, every: Duration) {
+    let mut status = client.status();
+    tokio::spawn(async move {
+        let mut saved = status.borrow_and_update().position;
+        loop {
+            if status.changed().await.is_err() {
+                return;
+            }
+            let now = status.borrow_and_update().position;
+            if now == saved {
+                continue;
+            }
+            tokio::time::sleep(every).await;
+            saved = status.borrow_and_update().position;
+            if let Err(e) = save_snapshot(&client, &path).await {
+                eprintln!("bassline: could not save {}: {e:#}", path.display());
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -188,7 +188,7 @@ impl Printer {
                     );
                 }
             }
-            NetEvent::Decided { op, decision } => {
+            NetEvent::Decided { op, decision, .. } => {
                 println!("decided {}:{}: {decision:?}", op.peer, op.counter)
             }
             NetEvent::Connection { status } => println!("connection: {status:?}"),

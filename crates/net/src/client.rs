@@ -56,12 +56,7 @@ impl NetClient {
     /// Sends a request: a query is answered from this peer's state; an edit is shown here at
     /// once and sent to the host, and its decision arrives later as [`NetEvent::Decided`].
     pub async fn submit(&self, request: Request) -> Result<Response, Error> {
-        let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Request(request, tx))
-            .await
-            .map_err(|_| Error::Stopped)?;
-        rx.await.map_err(|_| Error::Stopped)?
+        self.ask(|tx| Command::Request(request, tx)).await?
     }
 
     /// The status stream: the latest status, and a way to wait for the next change.
@@ -71,9 +66,27 @@ impl NetClient {
 
     /// The full status now, state hash included.
     pub async fn status_now(&self) -> Result<Status, Error> {
+        self.ask(Command::Status).await
+    }
+
+    /// The sizes of what the session buffers (log, pending edits, peers, ...), once it exists.
+    pub async fn stats(&self) -> Result<Option<bassline_sync::Stats>, Error> {
+        self.ask(Command::Stats).await
+    }
+
+    /// What this peer needs to host the session again after a restart
+    /// ([`bassline_sync::Session::host_from`]); `None` unless it is the host.
+    pub async fn snapshot(&self) -> Result<Option<bassline_sync::HostSnapshot>, Error> {
+        self.ask(Command::Snapshot).await
+    }
+
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, Error> {
         let (tx, rx) = oneshot::channel();
         self.commands
-            .send(Command::Status(tx))
+            .send(command(tx))
             .await
             .map_err(|_| Error::Stopped)?;
         rx.await.map_err(|_| Error::Stopped)

@@ -5,8 +5,8 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use bassline_core::{Network, Reply, Request, Response, Subscribers};
-use bassline_sync::{Config, Event, LocalOutcome, PeerId, Role, Session};
+use bassline_core::{Network, Request, Response, Subscribers};
+use bassline_sync::{Config, Event, HostSnapshot, LocalOutcome, PeerId, Role, Session, Stats};
 use tokio::{
     sync::{broadcast, mpsc, oneshot, watch},
     time::Instant,
@@ -26,6 +26,9 @@ pub enum Start {
     Host(Network),
     /// Follows a host, starting empty.
     Guest,
+    /// A session made by the caller (a host resumed from its snapshot with
+    /// [`Session::host_from`]); the transport's identity must be its id.
+    Session(Box<Session>),
 }
 
 /// What the user asks of the driver.
@@ -36,6 +39,10 @@ pub(crate) enum Command {
     Focus(Vec<bassline_core::Id>),
     /// The full status, state hash included.
     Status(oneshot::Sender<Status>),
+    /// The sizes of what the session buffers.
+    Stats(oneshot::Sender<Option<Stats>>),
+    /// What a host needs to host this session again after a restart (`None` unless hosting).
+    Snapshot(oneshot::Sender<Option<HostSnapshot>>),
 }
 
 /// Channels between the driver task and its client handle.
@@ -146,8 +153,13 @@ impl Driver {
             }
             TransportEvent::Room { code } => self.emit(NetEvent::Room { code }),
             TransportEvent::Left { peer } => {
-                self.link_down(now, peer, None);
+                self.drop_link(peer, None);
                 self.peers.insert(peer, LinkState::Left);
+                // Gone for good (its link may have closed long before): it no longer holds
+                // back the log, and no election waits for it.
+                if let Some(s) = self.session.as_mut() {
+                    s.handle_left(now, peer);
+                }
                 tracing::debug!(peer, "left the room");
             }
             TransportEvent::Status(status) => {
@@ -190,6 +202,20 @@ impl Driver {
         let mut session = match start {
             Start::Host(net) => Session::host(me, self.config.clone(), net),
             Start::Guest => Session::guest(me, host.filter(|h| *h != me), self.config.clone()),
+            Start::Session(s) if s.id() == me => *s,
+            Start::Session(s) => {
+                // A caller's mistake: a session cannot run under another id than its link's.
+                // Start over under the id the transport gave, keeping the network.
+                tracing::error!(
+                    made = s.id(),
+                    told = me,
+                    "the session was made for another id"
+                );
+                match s.role() {
+                    Role::Host => Session::host(me, self.config.clone(), s.network().clone()),
+                    _ => Session::guest(me, host.filter(|h| *h != me), self.config.clone()),
+                }
+            }
         };
         for peer in self.links.keys() {
             session.handle_connected(now, *peer);
@@ -200,9 +226,19 @@ impl Driver {
     }
 
     fn link_down(&mut self, now: Duration, peer: PeerId, link: Option<LinkId>) {
+        if self.drop_link(peer, link)
+            && let Some(s) = self.session.as_mut()
+        {
+            s.handle_disconnected(now, peer);
+        }
+    }
+
+    /// Forgets the link to `peer` (only if it is still `link`, when given) and reports it;
+    /// whether there was one.
+    fn drop_link(&mut self, peer: PeerId, link: Option<LinkId>) -> bool {
         let current = self.links.get(&peer).map(|l| l.id);
         if current.is_none() || (link.is_some() && link != current) {
-            return;
+            return false;
         }
         self.links.remove(&peer);
         self.peers.insert(peer, LinkState::Disconnected);
@@ -211,9 +247,7 @@ impl Driver {
             state: LinkState::Disconnected,
             path: None,
         });
-        if let Some(s) = self.session.as_mut() {
-            s.handle_disconnected(now, peer);
-        }
+        true
     }
 
     fn on_command(&mut self, cmd: Command) {
@@ -233,6 +267,17 @@ impl Driver {
                     s.set_focus(groups);
                 }
             }
+            Command::Stats(reply) => {
+                let _ = reply.send(self.session.as_ref().map(Session::stats));
+            }
+            Command::Snapshot(reply) => {
+                let snapshot = self
+                    .session
+                    .as_ref()
+                    .filter(|s| s.role() == Role::Host)
+                    .map(Session::snapshot);
+                let _ = reply.send(snapshot);
+            }
             Command::Status(reply) => {
                 let mut status = self.status();
                 status.hash = self.session.as_mut().map(|s| s.state_hash().to_string());
@@ -249,7 +294,9 @@ impl Driver {
         };
         match s.handle_local(now, request)? {
             LocalOutcome::Answered(response) => Ok(response),
-            LocalOutcome::Submitted { .. } => {
+            // `reply` is what the edit answered where it was shown (an add without an id is
+            // `Created` with the id it was given); the host's decision follows as an event.
+            LocalOutcome::Submitted { reply, .. } => {
                 let mut changes = Vec::new();
                 while let Some(ev) = self.session.as_mut().and_then(Session::poll_event) {
                     if let Event::Changes(c) = &ev {
@@ -257,10 +304,7 @@ impl Driver {
                     }
                     self.on_session_event(ev);
                 }
-                Ok(Response {
-                    reply: Reply::Done,
-                    changes,
-                })
+                Ok(Response { reply, changes })
             }
         }
     }
@@ -293,7 +337,6 @@ impl Driver {
     }
 
     fn on_session_event(&mut self, ev: Event) {
-        let me = self.session.as_ref().map(Session::id);
         match ev {
             Event::Changes(changes) => {
                 if changes.is_empty() {
@@ -304,9 +347,17 @@ impl Driver {
             }
             Event::ReadOnly(value) => self.emit(NetEvent::ReadOnly { value }),
             Event::StateReplaced { .. } => self.emit(NetEvent::Replaced),
-            Event::Applied { op, decision, .. } if Some(op.peer) == me => {
-                self.emit(NetEvent::Decided { op, decision });
-            }
+            // The origin's own edits, once per lineage that decides them: an edit decided on
+            // the losing side of a partition is told again when the sides meet.
+            Event::Decided {
+                op,
+                position,
+                decision,
+            } => self.emit(NetEvent::Decided {
+                op,
+                position,
+                decision,
+            }),
             Event::PeerMisbehaved { peer, reason } => {
                 tracing::warn!(peer, %reason, "peer misbehaved");
                 self.emit(NetEvent::Misbehaved { peer, reason });
@@ -373,6 +424,7 @@ impl Driver {
                 me: Some(s.id()),
                 role: role_name(s.role()),
                 epoch: s.epoch().number,
+                position: s.position(),
                 host: s.current_host(),
                 read_only: s.is_read_only(),
                 synced: s.is_synced(),
@@ -397,6 +449,7 @@ pub(crate) fn initial_status(connection: TransportStatus, peers: Vec<PeerStatus>
         me: None,
         role: "starting",
         epoch: 0,
+        position: Default::default(),
         host: None,
         read_only: true,
         synced: false,

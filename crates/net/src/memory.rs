@@ -115,6 +115,18 @@ impl MemoryNet {
     }
 }
 
+impl MemoryNet {
+    /// Removes a peer for good, as leaving the room does: its links go down and every other
+    /// peer is told it left (as the signaling server's `peer-left`).
+    pub fn leave(&self, me: PeerId) {
+        self.crash(me);
+        let others: Vec<Events> = self.lock().peers.values().cloned().collect();
+        for o in others {
+            let _ = o.try_send(TransportEvent::Left { peer: me });
+        }
+    }
+}
+
 /// Moves one side's frames to the other until either side closes, then tells its own side
 /// the link is down and closes the other half too.
 async fn carry(

@@ -1,7 +1,7 @@
 //! What the driver tells its user: events as they happen, and the status as it is now.
 
 use bassline_core::Change;
-use bassline_sync::{Decision, OpId, PeerId, Role};
+use bassline_sync::{Decision, OpId, PeerId, Position, Role};
 use serde::Serialize;
 
 use crate::link::{Path, TransportStatus};
@@ -15,6 +15,9 @@ pub struct Status {
     pub role: &'static str,
     /// The epoch number (grows with every host change).
     pub epoch: u64,
+    /// The position of the last sequenced operation applied here (it moves with every
+    /// decided edit, even one that changed nothing).
+    pub position: Position,
     /// The host this peer follows.
     pub host: Option<PeerId>,
     /// Edits are refused for now: no host leads, or this peer has no state yet.
@@ -91,8 +94,13 @@ pub enum NetEvent {
     Replaced,
     /// Changes to the network, in order.
     Changes { changes: Vec<Change> },
-    /// One of this peer's own edits was decided by the host.
-    Decided { op: OpId, decision: Decision },
+    /// One of this peer's own edits was decided, at `position` of the lineage this peer
+    /// follows (told again if another lineage decides it after a partition).
+    Decided {
+        op: OpId,
+        position: Position,
+        decision: Decision,
+    },
     /// The connection to the signaling or remote server changed.
     Connection { status: TransportStatus },
     /// Something went wrong; `message` says what to do. `fatal`: the session has ended.

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bassline_sync::{Channel, PeerId};
 use futures_util::{Sink, SinkExt, Stream, StreamExt, future};
-use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::{
@@ -21,33 +20,21 @@ use crate::{
     transport::Transport,
 };
 
-/// The server's first message on a remote-mode connection.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename = "welcome")]
-pub struct Welcome {
-    /// The client's peer id in the session.
-    pub peer: PeerId,
-    /// The server's peer id (the host).
-    pub host: PeerId,
-    /// Give it back as `?resume=` to keep the same peer id after reconnecting.
-    pub token: String,
-}
+pub use bassline_protocol::remote::Welcome;
 
 /// Puts the channel tag in front of a frame.
 pub fn tag(channel: Channel, frame: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(frame.len() + 1);
-    out.push(channel as u8);
-    out.extend_from_slice(frame);
-    out
+    bassline_protocol::remote::tag(channel as u8, frame)
 }
 
 /// Splits a binary message into its channel and frame; `None` for a malformed one.
 pub fn untag(message: &[u8]) -> Option<(Channel, &[u8])> {
-    match message.split_first()? {
-        (0, rest) => Some((Channel::Reliable, rest)),
-        (1, rest) => Some((Channel::Unreliable, rest)),
-        _ => None,
-    }
+    let (c, frame) = bassline_protocol::remote::untag(message)?;
+    let channel = match c {
+        bassline_protocol::remote::RELIABLE => Channel::Reliable,
+        _ => Channel::Unreliable,
+    };
+    Some((channel, frame))
 }
 
 /// Serves one link over a socket of binary messages until either side closes it: reports
@@ -194,17 +181,5 @@ mod tests {
         }
         assert_eq!(untag(b""), None);
         assert_eq!(untag(b"\x02abc"), None);
-    }
-
-    #[test]
-    fn the_documented_welcome_decodes_and_round_trips() {
-        let doc = include_str!("../../../docs/PROTOCOL.md");
-        let start = doc
-            .find(r#"{"type":"welcome","peer""#)
-            .expect("docs/PROTOCOL.md shows the remote-mode welcome");
-        let json = &doc[start..start + doc[start..].find('`').expect("ends its code span")];
-        let w: Welcome = serde_json::from_str(json).expect("decodes");
-        assert_eq!((w.peer, w.host), (5, 4));
-        assert_eq!(serde_json::to_string(&w).expect("encodes"), json);
     }
 }
