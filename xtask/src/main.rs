@@ -18,8 +18,9 @@ const HELP: &str = "\
 cargo xtask <command> [args]
 
 Commands:
-  serve [flags]   build and run `bassline serve` (signaling, remote mode, start page on one
-                  port; flags of `bassline serve`, e.g. --listen 0.0.0.0:8080)
+  serve [flags]   build the browser editor (as `web`) and run `bassline serve` with it: the
+                  editor at /, signaling, remote mode, /healthz and /metrics on one port
+                  (flags of `bassline serve`, e.g. --listen 0.0.0.0:8080)
   test            fmt check, clippy (warnings are errors), wasm32 checks, a browser bundle
                   (dev profile, target/web-test), then every test in the workspace, the
                   editor's in headless Chromium (installed from Debian when missing)
@@ -228,10 +229,16 @@ fn bassline_release() -> Command {
     cmd
 }
 
-/// Builds and runs `bassline serve`; it prints its URL itself.
+/// Builds the editor's bundle (target/web, installing the wasm32 target and the pinned
+/// wasm-bindgen-cli when missing), then builds and runs `bassline serve` serving it at `/`;
+/// serve prints its URL itself.
 fn serve(args: &[String]) -> Result<()> {
+    web::web(&[]).context("building the browser editor (`cargo xtask web`)")?;
     let mut cmd = bassline_release();
     cmd.arg("serve").args(args);
+    if !args.iter().any(|a| a == "--web" || a.starts_with("--web=")) {
+        cmd.arg("--web").arg(web::dist_dir());
+    }
     step(
         "building and starting bassline serve (release build; the first build takes a few minutes)",
     );

@@ -42,10 +42,16 @@ impl Serve {
 
     /// Starts on a given address (a restart on the same port).
     pub fn start_at(data: &Path, listen: &str) -> Serve {
+        Serve::start_with(data, listen, &[])
+    }
+
+    /// Starts with more flags of `bassline serve` (e.g. `--web DIR`).
+    pub fn start_with(data: &Path, listen: &str, extra: &[&std::ffi::OsStr]) -> Serve {
         let mut child = bassline()
             .args(["serve", "--listen", listen, "--stun", ""])
             .arg("--data")
             .arg(data)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
