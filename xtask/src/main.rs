@@ -127,6 +127,14 @@ fn ensure_wasm_target() -> Result<()> {
 const DIST_ENV: &str = "BASSLINE_WEB_DIST";
 const CHROMIUM_ENV: &str = "BASSLINE_CHROMIUM";
 
+/// The remote-mode browser test runs this `bassline serve`: the binary the same test build
+/// makes for the CLI's end-to-end tests (so no second build with other features).
+const BIN_ENV: &str = "BASSLINE_BIN";
+
+fn bassline_test_bin() -> PathBuf {
+    workspace_root().join("target/debug/bassline")
+}
+
 fn has_nextest() -> bool {
     cargo()
         .args(["nextest", "--version"])
@@ -187,7 +195,10 @@ fn test() -> Result<()> {
     // the fallback so a machine without nextest still runs every test.
     if has_nextest() {
         let mut nextest = cargo();
-        nextest.env(DIST_ENV, &dist).env(CHROMIUM_ENV, &chromium);
+        nextest
+            .env(DIST_ENV, &dist)
+            .env(CHROMIUM_ENV, &chromium)
+            .env(BIN_ENV, bassline_test_bin());
         nextest.args([
             "nextest",
             "run",
@@ -200,7 +211,9 @@ fn test() -> Result<()> {
     } else {
         eprintln!("cargo-nextest is not installed; running the tests with cargo test");
         let mut t = cargo();
-        t.env(DIST_ENV, &dist).env(CHROMIUM_ENV, &chromium);
+        t.env(DIST_ENV, &dist)
+            .env(CHROMIUM_ENV, &chromium)
+            .env(BIN_ENV, bassline_test_bin());
         t.args([
             "test",
             "--workspace",
