@@ -27,15 +27,13 @@ use bassline_sync::{Candidacy, Channel, Config, Error, Event, PeerId, Session, T
 
 /// The peer id a local session uses: it talks to nobody, so any id will do.
 pub const LOCAL_PEER: PeerId = 1;
-/// The peer id of the serving process in remote mode.
-pub const SERVER_PEER: PeerId = 0;
 
 /// Which mode the editor runs in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// The engine runs in this tab.
     Local,
-    /// The engine runs in `bassline serve`, reached over a WebSocket at `url`.
+    /// The engine runs in `bassline serve`, reached over a WebSocket at `url` (its `/remote`).
     Remote { url: String },
 }
 
@@ -58,6 +56,9 @@ pub struct Backend {
     session: Session,
     mode: Mode,
     now: Duration,
+    /// Remote mode: (our peer id, the server's), as the server's welcome named them; `None`
+    /// until a welcome arrived.
+    joined: Option<(PeerId, PeerId)>,
 }
 
 impl Backend {
@@ -67,21 +68,45 @@ impl Backend {
             session: Session::host(LOCAL_PEER, Config::default(), network),
             mode: Mode::Local,
             now: Duration::ZERO,
+            joined: None,
         }
     }
 
-    /// Remote mode: a guest of the serving process, which never becomes host itself. Read-only
-    /// until the transport links it to the server and the state arrives.
-    pub fn remote(me: PeerId, url: String) -> Self {
-        let config = Config {
-            candidacy: Candidacy::Never,
-            ..Config::default()
-        };
+    /// Remote mode before the server said who we are: empty and read-only, linked to nobody.
+    pub fn remote_waiting(url: String) -> Self {
         Backend {
-            session: Session::guest(me, Some(SERVER_PEER), config),
+            session: Session::guest(0, None, Self::remote_config(false)),
             mode: Mode::Remote { url },
             now: Duration::ZERO,
+            joined: None,
         }
+    }
+
+    /// Remote mode: a guest of the serving process (`host`, which is the permanent host), with
+    /// the id `me` the server gave; it never becomes host itself. Read-only until the
+    /// transport links it to the server and the state arrives. `reused`: the server gave back
+    /// an id an earlier session of ours used (a reload), so the engine numbers its edits so
+    /// that none can be mistaken for one of that session's.
+    pub fn remote(me: PeerId, host: PeerId, url: String, reused: bool) -> Self {
+        Backend {
+            session: Session::guest(me, Some(host), Self::remote_config(reused)),
+            mode: Mode::Remote { url },
+            now: Duration::ZERO,
+            joined: Some((me, host)),
+        }
+    }
+
+    fn remote_config(reused_id: bool) -> Config {
+        Config {
+            candidacy: Candidacy::Never,
+            reused_id,
+            ..Config::default()
+        }
+    }
+
+    /// Remote mode: (our peer id, the server's), once the server welcomed us.
+    pub fn joined(&self) -> Option<(PeerId, PeerId)> {
+        self.joined
     }
 
     pub fn mode(&self) -> &Mode {
@@ -239,10 +264,14 @@ mod tests {
     /// as changes, and is read-only until it holds the state.
     #[test]
     fn a_remote_guest_follows_its_host_through_the_transport_side() {
+        const SERVER_PEER: PeerId = 1;
         let mut server = Backend::local(Network::new());
-        // The server is peer 0 to its clients; here a local host stands in for it.
+        // A local host stands in for the serving process.
         server.session = Session::host(SERVER_PEER, Config::default(), Network::new());
-        let mut guest = Backend::remote(7, "ws://127.0.0.1:1/sync".into());
+        let waiting = Backend::remote_waiting("ws://127.0.0.1:1/remote".into());
+        assert!(waiting.is_read_only() && waiting.joined().is_none());
+        let mut guest = Backend::remote(7, SERVER_PEER, "ws://127.0.0.1:1/remote".into(), false);
+        assert_eq!(guest.joined(), Some((7, SERVER_PEER)));
         assert!(guest.is_read_only());
         assert!(guest.submit(add("x")).is_err(), "no edits before the state");
         let t = Duration::from_millis(1);

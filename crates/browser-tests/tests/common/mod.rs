@@ -118,6 +118,11 @@ pub struct Session {
 impl Session {
     pub async fn start(name: &str, dist: &Path, chromium: &Path) -> Result<Session> {
         let base = serve(dist.to_path_buf()).await?;
+        Session::start_at(name, base, chromium).await
+    }
+
+    /// A browser of its own showing the page at `base` (e.g. a `bassline serve` process).
+    pub async fn start_at(name: &str, base: String, chromium: &Path) -> Result<Session> {
         let profile = std::env::temp_dir().join(format!(
             "bassline-browser-{name}-{}-{}",
             std::process::id(),

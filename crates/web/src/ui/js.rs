@@ -44,6 +44,23 @@ pub fn local_set(key: &str, value: &str) {
     }
 }
 
+/// This tab's storage: survives a reload, not shared with other tabs.
+pub fn session_get(key: &str) -> Option<String> {
+    window()?.session_storage().ok()??.get_item(key).ok()?
+}
+
+pub fn session_set(key: &str, value: &str) {
+    if let Some(s) = window().and_then(|w| w.session_storage().ok().flatten()) {
+        // Losing it only means a new peer id after a reload.
+        let _ = s.set_item(key, value);
+    }
+}
+
+/// A number in [0, 1), for jitter.
+pub fn random() -> f64 {
+    js_sys::Math::random()
+}
+
 /// Waits for an IndexedDB request to finish, with its result.
 async fn finished(req: &IdbRequest) -> Result<JsValue, String> {
     let promise = js_sys::Promise::new(&mut |resolve, reject| {
@@ -168,11 +185,4 @@ pub fn mark_body(name: &str, value: &str) {
     if let Some(body) = window().and_then(|w| w.document()).and_then(|d| d.body()) {
         let _ = body.set_attribute(&format!("data-{name}"), value);
     }
-}
-
-/// A random peer id for this tab (collaboration needs one per tab; reloads get a new one).
-pub fn random_peer() -> u64 {
-    let hi = (js_sys::Math::random() * f64::from(u32::MAX)) as u64;
-    let lo = (js_sys::Math::random() * f64::from(u32::MAX)) as u64;
-    (hi << 32 | lo).max(2)
 }

@@ -336,7 +336,10 @@ pub fn StatusBar() -> impl IntoView {
             <span class="mode">{mode}</span>
             <span class=move || format!("link {}", link().1)>{move || link().0}</span>
             <Show when=move || ed.read_only.get()>
-                <span class="readonly">"read-only: waiting for the host"</span>
+                <span class="readonly">{move || match ed.mode.get() {
+                    Mode::Local => "read-only: waiting for the host",
+                    Mode::Remote { .. } => "read-only: waiting for the server",
+                }}</span>
             </Show>
             <span class="counts">{counts}</span>
             <span class="saved">{move || match ed.saved.get() {

@@ -1,25 +1,58 @@
 //! The mode switch (Local / Remote) and remote mode's link to `bassline serve`.
 //!
-//! Remote mode runs a guest [`Backend`] whose host is the serving process. The transport is a
-//! WebSocket at `/sync` on the page's own origin (or a URL the person gives). The frames the
-//! session produces travel as binary messages, prefixed with their channel byte; the server
-//! side of that link arrives with `bassline serve`, so until a server answers this module only
-//! says plainly that remote mode needs one. Switching modes never reloads the page, and the
-//! local network is kept aside meanwhile.
+//! Remote mode runs a guest [`Backend`] whose host is the serving process, the session's
+//! permanent host: the tab never stands for election, and while the server is out of reach it
+//! stays read-only and reconnects with backoff. The link is one WebSocket at `/remote` on the
+//! page's own origin (or a URL the person gives), framed as `docs/PROTOCOL.md` ("Remote mode")
+//! says: the server's welcome names our peer id and its own, then every message is a channel
+//! byte and a frame. The welcome's token is kept in this tab's session storage, so a reload
+//! gets the same peer id back while another tab gets its own. Switching modes never reloads
+//! the page, and the local network is kept aside meanwhile.
 
-use std::{cell::RefCell, rc::Rc};
+use std::{cell::RefCell, time::Duration};
 
+use bassline_protocol::remote::{self, Welcome};
 use bassline_sync::Channel;
 use leptos::{html, prelude::*};
 use wasm_bindgen::{JsCast, closure::Closure};
 use web_sys::{BinaryType, MessageEvent, WebSocket};
 
 use super::{Ed, Link, MODE_KEY, REMOTE_URL_KEY, js};
-use crate::backend::{Backend, Mode, SERVER_PEER};
+use crate::{
+    backend::{Backend, Mode},
+    ids::IdGen,
+};
+
+/// This tab's resume token, as `<url> <token>` (a token only means something to its server).
+const TOKEN_KEY: &str = "bassline.remote-token";
+/// Reconnection delays: doubling from the first, capped, each with up to half of it as jitter.
+const RETRY_FIRST_MS: f64 = 250.0;
+const RETRY_MAX_MS: f64 = 5000.0;
+/// How often the session's timers (heartbeats, retries, batching) are looked at.
+const TICK: Duration = Duration::from_millis(100);
+
+/// The handlers of one socket: dropped (and so released) when the socket is replaced.
+struct Handlers {
+    _open: Closure<dyn FnMut()>,
+    _close: Closure<dyn FnMut()>,
+    _message: Closure<dyn FnMut(MessageEvent)>,
+}
+
+/// The link of this tab (one per tab).
+#[derive(Default)]
+struct Conn {
+    socket: Option<WebSocket>,
+    handlers: Option<Handlers>,
+    /// Bumped whenever the link is given up (mode switch, new URL): callbacks and timers of an
+    /// older link see a different number and do nothing.
+    generation: u64,
+    /// Failed attempts since the last welcome.
+    attempt: u32,
+    ticker: Option<leptos::prelude::IntervalHandle>,
+}
 
 thread_local! {
-    /// The open socket, if any (one per tab).
-    static SOCKET: RefCell<Option<WebSocket>> = const { RefCell::new(None) };
+    static CONN: RefCell<Conn> = RefCell::new(Conn::default());
 }
 
 fn default_url() -> String {
@@ -31,19 +64,50 @@ fn default_url() -> String {
     let secure = loc
         .and_then(|l| l.protocol().ok())
         .is_some_and(|p| p == "https:");
-    format!("{}://{host}/sync", if secure { "wss" } else { "ws" })
+    format!("{}://{host}/remote", if secure { "wss" } else { "ws" })
 }
 
-fn close_socket() {
-    SOCKET.with(|s| {
-        if let Some(ws) = s.borrow_mut().take() {
+/// Closes the socket and makes every callback of it stale; the new generation.
+fn give_up_link() -> u64 {
+    CONN.with(|c| {
+        let mut c = c.borrow_mut();
+        c.generation += 1;
+        c.attempt = 0;
+        if let Some(ws) = c.socket.take() {
             ws.set_onopen(None);
             ws.set_onclose(None);
-            ws.set_onerror(None);
             ws.set_onmessage(None);
             let _ = ws.close();
         }
-    });
+        c.handlers = None;
+        c.generation
+    })
+}
+
+fn current(generation: u64) -> bool {
+    CONN.with(|c| c.borrow().generation == generation)
+}
+
+fn set_link(ed: Ed, link: Link) {
+    js::mark_body(
+        "link",
+        match &link {
+            Link::Local => "local",
+            Link::Connecting => "connecting",
+            Link::Connected => "connected",
+            Link::Offline(_) => "offline",
+        },
+    );
+    ed.link.set(link);
+}
+
+/// Shows the session's read-only state as it is now (the status bar and `data-read-only`).
+fn show_read_only(ed: Ed) {
+    let ro = ed.core.with_value(|c| c.backend.is_read_only());
+    js::mark_body("read-only", if ro { "1" } else { "0" });
+    if ed.read_only.get_untracked() != ro {
+        ed.read_only.set(ro);
+    }
 }
 
 /// Shows the network of `bassline serve` at `url` (the saved or default one if `None`).
@@ -53,114 +117,243 @@ pub(super) fn switch_to_remote(ed: Ed, url: Option<String>) {
         .unwrap_or_else(default_url);
     js::local_set(MODE_KEY, "remote");
     js::local_set(REMOTE_URL_KEY, &url);
-    close_socket();
+    let generation = give_up_link();
     ed.core.update_value(|c| {
-        if matches!(c.backend.mode(), Mode::Local) {
-            let local = std::mem::replace(
-                &mut c.backend,
-                Backend::remote(js::random_peer(), url.clone()),
-            );
-            c.parked = Some(local.network().clone());
-        } else {
-            c.backend = Backend::remote(js::random_peer(), url.clone());
+        let waiting = Backend::remote_waiting(url.clone());
+        let was = std::mem::replace(&mut c.backend, waiting);
+        if matches!(was.mode(), Mode::Local) {
+            c.parked = Some(was.network().clone());
         }
         c.history.clear();
     });
     ed.mode.set(Mode::Remote { url: url.clone() });
-    ed.link.set(Link::Connecting);
-    ed.read_only.set(true);
-    ed.selection.set(Default::default());
-    ed.group
-        .set(bassline_core::Id::new(bassline_core::ROOT).expect("valid"));
-    ed.rev.update(|r| *r += 1);
-    ed.mark_state();
-    connect(ed, url);
+    set_link(ed, Link::Connecting);
+    show_read_only(ed);
+    shown_network_replaced(ed);
+    start_ticker(ed);
+    connect(ed, url, generation);
 }
 
 /// Back to the network in this tab.
 pub(super) fn switch_to_local(ed: Ed) {
     js::local_set(MODE_KEY, "local");
-    close_socket();
+    give_up_link();
+    CONN.with(|c| {
+        if let Some(t) = c.borrow_mut().ticker.take() {
+            t.clear();
+        }
+    });
     ed.core.update_value(|c| {
         let net = c.parked.take().unwrap_or_default();
         c.backend = Backend::local(net);
+        c.ids = IdGen::new("");
         c.history.clear();
     });
     ed.mode.set(Mode::Local);
-    ed.link.set(Link::Local);
-    ed.read_only.set(false);
-    ed.selection.set(Default::default());
-    ed.rev.update(|r| *r += 1);
-    ed.mark_state();
+    set_link(ed, Link::Local);
+    show_read_only(ed);
+    shown_network_replaced(ed);
     ed.fit();
 }
 
-fn connect(ed: Ed, url: String) {
-    let ws = match WebSocket::new(&url) {
+/// Another network is on screen: nothing of the old one stays selected.
+fn shown_network_replaced(ed: Ed) {
+    ed.selection.set(Default::default());
+    ed.editing.set(None);
+    ed.group
+        .set(bassline_core::Id::new(bassline_core::ROOT).expect("valid"));
+    ed.rev.update(|r| *r += 1);
+    ed.mark_state();
+}
+
+/// Fires the session's due timers (heartbeats, re-requests) while in remote mode.
+fn start_ticker(ed: Ed) {
+    let running = CONN.with(|c| c.borrow().ticker.is_some());
+    if running {
+        return;
+    }
+    let handle = set_interval_with_handle(
+        move || {
+            ed.core.update_value(|c| c.backend.tick(js::now()));
+            flush(ed);
+            ed.pump();
+            show_read_only(ed);
+        },
+        TICK,
+    )
+    .ok();
+    CONN.with(|c| c.borrow_mut().ticker = handle);
+}
+
+fn saved_token(url: &str) -> Option<String> {
+    let saved = js::session_get(TOKEN_KEY)?;
+    let (for_url, token) = saved.split_once(' ')?;
+    (for_url == url).then(|| token.to_owned())
+}
+
+fn connect(ed: Ed, url: String, generation: u64) {
+    let address = match saved_token(&url) {
+        Some(t) => format!("{url}?resume={t}"),
+        None => url.clone(),
+    };
+    let ws = match WebSocket::new(&address) {
         Ok(ws) => ws,
         Err(_) => {
-            ed.link.set(Link::Offline(format!(
-                "{url} is not a WebSocket address; remote mode needs `bassline serve`"
-            )));
+            set_link(
+                ed,
+                Link::Offline(format!(
+                    "{url} is not a WebSocket address; remote mode needs `bassline serve` \
+                     (its /remote)"
+                )),
+            );
             return;
         }
     };
     ws.set_binary_type(BinaryType::Arraybuffer);
-    let opened = Rc::new(RefCell::new(false));
-    let on_open = {
-        let opened = opened.clone();
-        Closure::<dyn FnMut()>::new(move || {
-            *opened.borrow_mut() = true;
-            ed.link.set(Link::Connected);
-            ed.core
-                .update_value(|c| c.backend.handle_link_up(js::now(), SERVER_PEER));
-            flush(ed);
-        })
-    };
+    let on_open = Closure::<dyn FnMut()>::new(move || {
+        if current(generation) {
+            set_link(ed, Link::Connected);
+        }
+    });
     let on_close = {
         let url = url.clone();
         Closure::<dyn FnMut()>::new(move || {
-            let why = if *opened.borrow() {
-                format!("lost the link to {url}; read-only until it is back")
+            if !current(generation) {
+                return;
+            }
+            let joined = ed.core.with_value(|c| c.backend.joined());
+            let linked = matches!(ed.link.get_untracked(), Link::Connected);
+            if let Some((_, host)) = joined {
+                ed.core
+                    .update_value(|c| c.backend.handle_link_down(js::now(), host));
+            }
+            let delay = next_delay();
+            let why = if linked || joined.is_some() {
+                format!(
+                    "lost the link to {url}; read-only until it is back (retrying in {:.1} s)",
+                    delay.as_secs_f64()
+                )
             } else {
                 format!(
-                    "no server answers at {url}: remote mode needs `bassline serve` (cargo xtask serve)"
+                    "no server answers at {url}: remote mode needs `bassline serve` (cargo \
+                     xtask serve); retrying in {:.1} s",
+                    delay.as_secs_f64()
                 )
             };
-            ed.link.set(Link::Offline(why));
-            ed.core
-                .update_value(|c| c.backend.handle_link_down(js::now(), SERVER_PEER));
+            set_link(ed, Link::Offline(why));
             ed.pump();
+            show_read_only(ed);
+            let url = url.clone();
+            set_timeout(
+                move || {
+                    if current(generation) {
+                        connect(ed, url, generation);
+                    }
+                },
+                delay,
+            );
         })
     };
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-        let Ok(buf) = ev.data().dyn_into::<js_sys::ArrayBuffer>() else {
-            return;
-        };
-        let bytes = js_sys::Uint8Array::new(&buf).to_vec();
-        let Some((&ch, frame)) = bytes.split_first() else {
-            return;
-        };
-        let channel = if ch == 0 {
-            Channel::Reliable
-        } else {
-            Channel::Unreliable
-        };
-        ed.core.update_value(|c| {
-            c.backend
-                .handle_frame(js::now(), SERVER_PEER, channel, frame)
-        });
-        flush(ed);
-        ed.pump();
-    });
+    let on_message = {
+        let url = url.clone();
+        Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            if !current(generation) {
+                return;
+            }
+            let data = ev.data();
+            if let Some(text) = data.as_string() {
+                welcomed(ed, &url, &text);
+            } else if let Ok(buf) = data.dyn_into::<js_sys::ArrayBuffer>() {
+                received(ed, &js_sys::Uint8Array::new(&buf).to_vec());
+            }
+        })
+    };
     ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    // The socket lives as long as the page or until the mode changes; its handlers with it.
-    on_open.forget();
-    on_close.forget();
-    on_message.forget();
-    SOCKET.with(|s| *s.borrow_mut() = Some(ws));
+    CONN.with(|c| {
+        let mut c = c.borrow_mut();
+        c.socket = Some(ws);
+        c.handlers = Some(Handlers {
+            _open: on_open,
+            _close: on_close,
+            _message: on_message,
+        });
+    });
+}
+
+/// The delay before the next attempt, counting this failure.
+fn next_delay() -> Duration {
+    let attempt = CONN.with(|c| {
+        let mut c = c.borrow_mut();
+        c.attempt = c.attempt.saturating_add(1);
+        c.attempt
+    });
+    let base = (RETRY_FIRST_MS * 2f64.powi(attempt.min(16) as i32 - 1)).min(RETRY_MAX_MS);
+    Duration::from_secs_f64(base * (0.5 + 0.5 * js::random()) / 1000.0)
+}
+
+/// Ends the current socket (its close handler reconnects).
+fn drop_socket() {
+    CONN.with(|c| {
+        if let Some(ws) = c.borrow().socket.as_ref() {
+            let _ = ws.close();
+        }
+    });
+}
+
+/// The server's welcome: who we are in its session. The same ids as before (a reconnect)
+/// carry the session on, unconfirmed edits and all; other ids (a new tab, a server that lost
+/// its data) start a new session.
+fn welcomed(ed: Ed, url: &str, text: &str) {
+    let Ok(w) = serde_json::from_str::<Welcome>(text) else {
+        ed.toast(
+            format!("{url} does not speak Bassline's remote mode (its first message: {text:.80})"),
+            true,
+        );
+        drop_socket();
+        return;
+    };
+    js::session_set(TOKEN_KEY, &format!("{url} {}", w.token));
+    CONN.with(|c| c.borrow_mut().attempt = 0);
+    let mut replaced = false;
+    ed.core.update_value(|c| {
+        if c.backend.joined() != Some((w.peer, w.host)) {
+            c.backend = Backend::remote(w.peer, w.host, url.to_owned(), w.resumed);
+            // New items get ids of our own, so two tabs adding at once never clash.
+            c.ids = IdGen::new(&format!("p{}-", w.peer));
+            c.history.clear();
+            replaced = true;
+        }
+        c.backend.handle_link_up(js::now(), w.host);
+    });
+    js::mark_body("peer", &w.peer.to_string());
+    set_link(ed, Link::Connected);
+    if replaced {
+        shown_network_replaced(ed);
+    }
+    flush(ed);
+    ed.pump();
+    show_read_only(ed);
+}
+
+/// A binary message: a channel byte and a frame for the session. Anything else ends the link.
+fn received(ed: Ed, message: &[u8]) {
+    let joined = ed.core.with_value(|c| c.backend.joined());
+    let (Some((_, host)), Some((tag, frame))) = (joined, remote::untag(message)) else {
+        drop_socket();
+        return;
+    };
+    let channel = if tag == remote::RELIABLE {
+        Channel::Reliable
+    } else {
+        Channel::Unreliable
+    };
+    ed.core
+        .update_value(|c| c.backend.handle_frame(js::now(), host, channel, frame));
+    flush(ed);
+    ed.pump();
+    show_read_only(ed);
 }
 
 /// Sends whatever the session queued.
@@ -171,13 +364,15 @@ fn flush(ed: Ed) {
             frames.push(t);
         }
     });
-    SOCKET.with(|s| {
-        if let Some(ws) = s.borrow().as_ref() {
+    if frames.is_empty() {
+        return;
+    }
+    CONN.with(|c| {
+        if let Some(ws) = c.borrow().socket.as_ref()
+            && ws.ready_state() == WebSocket::OPEN
+        {
             for t in frames {
-                let mut bytes = Vec::with_capacity(t.frame.len() + 1);
-                bytes.push(t.channel as u8);
-                bytes.extend_from_slice(&t.frame);
-                let _ = ws.send_with_u8_array(&bytes);
+                let _ = ws.send_with_u8_array(&remote::tag(t.channel as u8, &t.frame));
             }
         }
     });
