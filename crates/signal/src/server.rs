@@ -42,8 +42,11 @@ use crate::{
 mod args;
 mod listener;
 mod metrics;
+mod store;
+mod tls;
 
 pub use args::{SignalArgs, raise_nofile, run, shutdown_signal};
+pub use tls::TlsFiles;
 
 /// Everything the driver needs besides the registry's own [`crate::Config`].
 #[derive(Debug, Clone)]
@@ -68,6 +71,11 @@ pub struct ServerConfig {
     /// eagerly for every connection (default 128 KiB); signaling messages are a few hundred
     /// bytes, and a larger frame simply grows the buffer for that frame.
     pub read_buffer_size: usize,
+    /// Share rooms with other instances through the Redis server at this URL
+    /// (`redis://host:port/db`); `None` keeps everything in this process.
+    pub redis: Option<String>,
+    /// Serve `wss://` directly with this certificate chain and key (PEM files).
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +90,8 @@ impl Default for ServerConfig {
             write_timeout: Duration::from_secs(10),
             password: PasswordParams::default(),
             read_buffer_size: 128,
+            redis: None,
+            tls: None,
         }
     }
 }
@@ -144,6 +154,8 @@ struct Shared {
     argon2_slots: Arc<tokio::sync::Semaphore>,
     /// Zero point of `ConnHandle::last_seen_ms`.
     started: Instant,
+    /// The shared room store, with `--redis`.
+    store: Option<Arc<store::Store>>,
 }
 
 enum Action {
@@ -156,6 +168,7 @@ enum Action {
         crate::Password,
         crate::PasswordHash,
     ),
+    Store(Output),
 }
 
 fn os_entropy(buf: &mut [u8]) {
@@ -211,6 +224,12 @@ impl Shared {
                         password,
                         hash,
                     } => actions.push(Action::Verify(conn, ticket, password, hash)),
+                    out @ (Output::Load { .. }
+                    | Output::Commit { .. }
+                    | Output::Carry { .. }
+                    | Output::SaveToken { .. }
+                    | Output::RecordFailure { .. }
+                    | Output::Touch { .. }) => actions.push(Action::Store(out)),
                 }
             }
             let after = st.reg.poll_timeout();
@@ -270,6 +289,11 @@ impl Shared {
                         reg.handle_password_hashed(now, conn, hash, max_peers)
                     });
                 });
+            }
+            Action::Store(out) => {
+                if let Some(store) = &self.store {
+                    store.perform(self, out);
+                }
             }
             Action::Verify(conn, ticket, pw, hash) => {
                 let params = self.cfg.password;
@@ -353,9 +377,25 @@ async fn serve_routes(
     on_start: impl FnOnce(Handle),
     app: Option<Router>,
 ) -> std::io::Result<()> {
+    let (reg, store) = match &cfg.redis {
+        None => (Registry::new(cfg.registry.clone(), os_entropy), None),
+        Some(url) => {
+            let mut id = [0u8; 8];
+            os_entropy(&mut id);
+            let me = crate::InstanceId(u64::from_le_bytes(id));
+            let (store, writes) = store::Store::connect(url, me, cfg.registry.grace)
+                .await
+                .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+            tracing::info!(instance = %format!("{:016x}", me.0), "sharing rooms through Redis");
+            (
+                Registry::new_shared(cfg.registry.clone(), os_entropy, me),
+                Some((store, writes)),
+            )
+        }
+    };
     let shared = Arc::new(Shared {
         state: Mutex::new(State_ {
-            reg: Registry::new(cfg.registry.clone(), os_entropy),
+            reg,
             conns: HashMap::new(),
         }),
         timer_wake: Notify::new(),
@@ -366,7 +406,14 @@ async fn serve_routes(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),
         started: Instant::now(),
+        store: store.as_ref().map(|(s, _)| s.clone()),
     });
+    let mut store_tasks = Vec::new();
+    if let Some((store, writes)) = store {
+        store_tasks.push(tokio::spawn(store.clone().writer(writes)));
+        store_tasks.push(tokio::spawn(store.clone().heartbeat(shared.clone())));
+        store_tasks.push(tokio::spawn(store.subscriber(shared.clone())));
+    }
     on_start(Handle {
         shared: shared.clone(),
     });
@@ -396,13 +443,26 @@ async fn serve_routes(
         .saturating_mul(2)
         .max(1);
     let on_refuse = shared.clone();
-    let listener = listener::CappedListener::new(listener, hard_cap, move |ip| {
-        tracing::debug!(%ip, "refused at accept: too many connections from this address");
-        on_refuse
-            .lock()
-            .reg
-            .count_rejection(ErrorCode::TooManyConnections);
-    });
+    let tls = match &shared.cfg.tls {
+        Some(files) => Some(
+            files
+                .load()
+                .map_err(|e| std::io::Error::other(format!("{e:#}")))?,
+        ),
+        None => None,
+    };
+    let listener = listener::CappedListener::new(
+        listener,
+        hard_cap,
+        move |ip| {
+            tracing::debug!(%ip, "refused at accept: too many connections from this address");
+            on_refuse
+                .lock()
+                .reg
+                .count_rejection(ErrorCode::TooManyConnections);
+        },
+        tls,
+    );
     let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<listener::PeerAddr>(),
@@ -420,6 +480,9 @@ async fn serve_routes(
     }
     timers.abort();
     keepalive.abort();
+    for t in store_tasks {
+        t.abort();
+    }
     result
 }
 
