@@ -643,6 +643,7 @@ async fn drive(shared: &Arc<Shared>, ws: &mut WebSocket, conn: ConnId, h: &ConnH
                     (std::mem::take(&mut ob.msgs), ob.close, std::mem::take(&mut ob.ping))
                 };
                 let now = Instant::now();
+                let batch = msgs.len() as u64;
                 let write = async {
                     let mut wrote = false;
                     if ping {
@@ -686,6 +687,9 @@ async fn drive(shared: &Arc<Shared>, ws: &mut WebSocket, conn: ConnId, h: &ConnH
                     Ok(Err(_)) => return End::Gone,
                     Err(_) => {
                         tracing::debug!(conn = conn.0, "write timed out: the client does not read");
+                        // The connection ends with this batch unread: count it as dropped,
+                        // like the outbox a slow reader overflows.
+                        shared.counters.dropped_stale.fetch_add(batch.max(1), Ordering::Relaxed);
                         return End::Gone;
                     }
                 }
