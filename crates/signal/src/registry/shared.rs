@@ -728,3 +728,7 @@ impl Registry {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "shared_tests.rs"]
+mod tests;
