@@ -101,6 +101,8 @@ enum Timer {
     RoomIdle(RoomCode),
     Queue(PeerId),
     Ip(IpAddr),
+    /// (Shared registries.) A leave whose write found the store unreachable is written again.
+    Releave(RoomCode, PeerId),
 }
 
 /// The room registry. See the module documentation for how to drive it.
@@ -418,6 +420,7 @@ impl Registry {
                 Timer::RoomIdle(code) => self.expire_room(now, code),
                 Timer::Queue(pid) => self.prune_queue(now, pid),
                 Timer::Ip(ip) => self.prune_ip(now, ip),
+                Timer::Releave(code, pid) => self.shared_releave(code, pid),
             }
         }
     }

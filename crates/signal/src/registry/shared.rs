@@ -82,6 +82,8 @@ enum Op {
     },
     /// A periodic look at a room held here: expired, or members whose instance died?
     Check { code: RoomCode },
+    /// A leave to write again: is the peer still listed here?
+    Releave { pid: PeerId, code: RoomCode },
     /// A room written again after the store lost it.
     Restore { code: RoomCode },
     /// Removal of members whose instance died.
@@ -231,6 +233,21 @@ impl Registry {
         );
     }
 
+    fn releave_later(&mut self, now: Instant, code: RoomCode, pid: PeerId) {
+        let at = now + (self.config.grace / 4).max(Duration::from_secs(1));
+        self.timers.push(Reverse((at, Timer::Releave(code, pid))));
+    }
+
+    pub(super) fn shared_releave(&mut self, code: RoomCode, pid: PeerId) {
+        let op = self.start(Op::Releave { pid, code });
+        self.out.push_back(Output::Load {
+            op,
+            room: Some(code),
+            failures: None,
+            token: None,
+        });
+    }
+
     pub(super) fn shared_check(&mut self, code: RoomCode) {
         let op = self.start(Op::Check { code });
         self.out.push_back(Output::Load {
@@ -318,6 +335,20 @@ impl Registry {
                 password,
             } => self.loaded_join(now, conn, pid, &typed, password, loaded),
             Op::Check { code } => self.loaded_check(now, code, loaded),
+            Op::Releave { pid, code } => match loaded {
+                None => self.releave_later(now, code, pid),
+                Some(l) => {
+                    let listed = l
+                        .room
+                        .as_ref()
+                        .is_some_and(|(r, _)| r.member(pid).is_some_and(|m| m.instance == self.me));
+                    let here = self.peers.get(&pid).is_some_and(|p| p.room == Some(code));
+                    if let (true, false, Some((rec, _))) = (listed, here, l.room) {
+                        let next = rec.without(pid);
+                        self.shared_leave(now, pid, code, rec, next);
+                    }
+                }
+            },
             // Only loads are answered here.
             _ => {}
         }
@@ -476,12 +507,33 @@ impl Registry {
             }
             return self.close_expired(now, code);
         };
-        if rec
+        // Members the store says are held here but are not (a leave whose write was lost
+        // while the store was unreachable) go the same way as those of dead instances.
+        let me = self.me;
+        let in_flight = |pid: PeerId| {
+            self.shared.as_ref().is_some_and(|sh| {
+                sh.ops.values().any(|op| {
+                    matches!(op, Op::Join { pid: p, .. } | Op::Resume { pid: p, .. } if *p == pid)
+                })
+            })
+        };
+        let stale: Vec<PeerId> = rec
             .members
             .iter()
-            .any(|m| loaded.dead.contains(&m.instance))
+            .filter(|m| m.instance == me && !in_flight(m.peer))
+            .filter(|m| self.peers.get(&m.peer).is_none_or(|p| p.room != Some(code)))
+            .map(|m| m.peer)
+            .collect();
+        if !stale.is_empty()
+            || rec
+                .members
+                .iter()
+                .any(|m| loaded.dead.contains(&m.instance))
         {
-            let next = without_dead(&rec, &loaded.dead);
+            let mut next = without_dead(&rec, &loaded.dead);
+            for pid in stale {
+                next = next.and_then(|n| n.without(pid));
+            }
             self.commit(
                 Op::Reap {
                     code,
@@ -537,9 +589,11 @@ impl Registry {
                 }
             }
             Op::Leave { pid, code, next } => match result {
-                CommitResult::Done | CommitResult::Unavailable => {
-                    // Unreachable store: the members here still see the change.
+                CommitResult::Done => self.replace_record(now, code, next),
+                CommitResult::Unavailable => {
+                    // The members here see the change now; the store gets it when it is back.
                     self.replace_record(now, code, next);
+                    self.releave_later(now, code, pid);
                 }
                 CommitResult::Conflict(Some(rec)) => {
                     if rec.member(pid).is_some_and(|m| m.instance == self.me) {
@@ -600,7 +654,7 @@ impl Registry {
                 }
             }
             // Only commits are answered here.
-            Op::Hello { .. } | Op::JoinLoad { .. } | Op::Check { .. } => {}
+            Op::Hello { .. } | Op::JoinLoad { .. } | Op::Check { .. } | Op::Releave { .. } => {}
         }
     }
 

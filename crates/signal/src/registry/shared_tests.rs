@@ -18,6 +18,8 @@ struct Store {
     tokens: HashMap<u128, TokenRecord>,
     failures: HashMap<IpAddr, Vec<Instant>>,
     held: Vec<(usize, Output)>,
+    /// Unreachable: loads answer `None`, commits `Unavailable`, writes are lost.
+    down: bool,
 }
 
 struct World {
@@ -85,6 +87,9 @@ impl World {
                 failures,
                 token,
             } => {
+                if self.store.down {
+                    return self.regs[i].handle_loaded(now, op, None);
+                }
                 let token = token.and_then(|t| self.store.tokens.get(&t).copied());
                 let room = room.or(token.and_then(|t| t.room));
                 let loaded = Loaded {
@@ -99,7 +104,11 @@ impl World {
                 };
                 self.regs[i].handle_loaded(now, op, Some(loaded));
             }
+            Output::Commit { op, .. } if self.store.down => {
+                self.regs[i].handle_committed(now, op, CommitResult::Unavailable);
+            }
             out @ Output::Commit { .. } => self.store.held.push((i, out)),
+            _ if self.store.down => {}
             Output::Carry { to, what } => {
                 let j = (to.0 - 1) as usize;
                 self.regs[j].handle_carried(now, what);
@@ -259,4 +268,49 @@ fn two_instances_taking_the_last_place_at_once_admit_exactly_one() {
         *w.last_to(0, 1),
         ServerMessage::PeerJoined { peer: a, number: 2 }
     );
+}
+
+#[test]
+fn a_leave_written_while_the_store_is_unreachable_is_written_when_it_is_back() {
+    let mut w = World::new(2);
+    let host = w.greet(0, 1);
+    let now = w.now;
+    w.regs[0].handle_message(
+        now,
+        ConnId(1),
+        ClientMessage::CreateRoom {
+            password: None,
+            max_peers: None,
+        },
+    );
+    w.settle();
+    let ServerMessage::RoomCreated { code, .. } = *w.last_to(0, 1) else {
+        panic!("expected room-created")
+    };
+    let guest = w.greet(1, 1);
+    w.regs[1].handle_message(
+        now,
+        ConnId(1),
+        ClientMessage::JoinRoom {
+            code: code.to_string(),
+            password: None,
+        },
+    );
+    w.settle();
+    assert!(matches!(w.last_to(1, 1), ServerMessage::Joined { .. }));
+
+    w.store.down = true;
+    w.regs[1].handle_message(now, ConnId(1), ClientMessage::LeaveRoom);
+    w.settle();
+    assert_eq!(*w.last_to(1, 1), ServerMessage::Left { code });
+    assert!(w.store.rooms[&code].member(guest).is_some(), "not written yet");
+
+    w.store.down = false;
+    w.now += Duration::from_secs(3);
+    let now = w.now;
+    w.regs[1].handle_timeout(now);
+    w.settle();
+    assert!(w.store.rooms[&code].member(guest).is_none());
+    assert_eq!(*w.last_to(0, 1), ServerMessage::PeerLeft { peer: guest });
+    let _ = host;
 }
