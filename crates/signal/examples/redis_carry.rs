@@ -62,7 +62,9 @@ fn latency_us(base: Instant, payload: &[u8]) -> Option<u64> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> redis::RedisResult<()> {
     let args: Vec<String> = std::env::args().collect();
-    let url = args.get(1).map_or("redis://127.0.0.1:6379/", |s| s.as_str());
+    let url = args
+        .get(1)
+        .map_or("redis://127.0.0.1:6379/", |s| s.as_str());
     let rate: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let secs: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
     let client = redis::Client::open(url)?;
@@ -75,9 +77,7 @@ async fn main() -> redis::RedisResult<()> {
         let mut lat = Vec::new();
         let mut msgs = ps.on_message();
         let deadline = Instant::now() + Duration::from_secs(secs + 2);
-        while let Ok(Some(m)) =
-            tokio::time::timeout_at(deadline.into(), msgs.next()).await
-        {
+        while let Ok(Some(m)) = tokio::time::timeout_at(deadline.into(), msgs.next()).await {
             if let Some(l) = latency_us(base, m.get_payload_bytes()) {
                 lat.push(l);
             }
@@ -93,11 +93,15 @@ async fn main() -> redis::RedisResult<()> {
     println!("pub/sub   {}", percentiles(lat));
 
     // Streams: XADD with an approximate cap, XREAD BLOCK on its own connection.
-    let _: () = redis::cmd("DEL").arg("bench:stream").query_async(&mut conn).await?;
-    let mut rconn = client.get_multiplexed_async_connection_with_config(
-        &redis::AsyncConnectionConfig::new().set_response_timeout(None),
-    )
-    .await?;
+    let _: () = redis::cmd("DEL")
+        .arg("bench:stream")
+        .query_async(&mut conn)
+        .await?;
+    let mut rconn = client
+        .get_multiplexed_async_connection_with_config(
+            &redis::AsyncConnectionConfig::new().set_response_timeout(None),
+        )
+        .await?;
     let reader = tokio::spawn(async move {
         let mut lat = Vec::new();
         let mut last = "$".to_string();
@@ -113,9 +117,13 @@ async fn main() -> redis::RedisResult<()> {
                 .arg(&last)
                 .query_async(&mut rconn)
                 .await;
-            let Ok(redis::Value::Array(streams)) = r else { continue };
+            let Ok(redis::Value::Array(streams)) = r else {
+                continue;
+            };
             for s in streams {
-                let redis::Value::Array(parts) = s else { continue };
+                let redis::Value::Array(parts) = s else {
+                    continue;
+                };
                 let Some(redis::Value::Array(entries)) = parts.into_iter().nth(1) else {
                     continue;
                 };
@@ -151,6 +159,9 @@ async fn main() -> redis::RedisResult<()> {
     .await;
     let lat = reader.await.expect("the reader does not panic");
     println!("streams   {}", percentiles(lat));
-    let _: () = redis::cmd("DEL").arg("bench:stream").query_async(&mut conn).await?;
+    let _: () = redis::cmd("DEL")
+        .arg("bench:stream")
+        .query_async(&mut conn)
+        .await?;
     Ok(())
 }

@@ -303,7 +303,10 @@ fn a_leave_written_while_the_store_is_unreachable_is_written_when_it_is_back() {
     w.regs[1].handle_message(now, ConnId(1), ClientMessage::LeaveRoom);
     w.settle();
     assert_eq!(*w.last_to(1, 1), ServerMessage::Left { code });
-    assert!(w.store.rooms[&code].member(guest).is_some(), "not written yet");
+    assert!(
+        w.store.rooms[&code].member(guest).is_some(),
+        "not written yet"
+    );
 
     w.store.down = false;
     w.now += Duration::from_secs(3);

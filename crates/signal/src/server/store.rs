@@ -36,6 +36,10 @@ use crate::{Carried, CommitResult, InstanceId, Loaded, Output, RoomCode, RoomRec
 
 const PREFIX: &str = "bassline:";
 
+/// Most writes waiting for Redis (relays to other instances, mostly): about three seconds of
+/// cross-instance relays at 20,000 a second, a few MB.
+const MAX_QUEUED_WRITES: usize = 65_536;
+
 /// Longest wait for one store request: past it the store counts as unreachable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -71,7 +75,7 @@ pub(super) enum Write {
 pub(super) struct Store {
     client: Client,
     conn: Mutex<Option<MultiplexedConnection>>,
-    writes: mpsc::UnboundedSender<Write>,
+    writes: mpsc::Sender<Write>,
     me: InstanceId,
     grace: Duration,
     /// The last request reached Redis; for the log, to say "unreachable" and "back" once.
@@ -142,10 +146,10 @@ impl Store {
         url: &str,
         me: InstanceId,
         grace: Duration,
-    ) -> anyhow::Result<(Arc<Self>, mpsc::UnboundedReceiver<Write>)> {
+    ) -> anyhow::Result<(Arc<Self>, mpsc::Receiver<Write>)> {
         use anyhow::Context as _;
         let client = Client::open(url).with_context(|| format!("bad --redis URL {url:?}"))?;
-        let (writes, rx) = mpsc::unbounded_channel();
+        let (writes, rx) = mpsc::channel(MAX_QUEUED_WRITES);
         let store = Arc::new(Self {
             client,
             conn: Mutex::new(None),
@@ -248,21 +252,29 @@ impl Store {
             }
             Output::Carry { to, what } => {
                 let payload = serde_json::to_string(&what).expect("carried messages serialize");
-                let _ = self.writes.send(Write::Publish(channel(to), payload));
+                self.write(Write::Publish(channel(to), payload));
             }
             Output::SaveToken { token, record, ttl } => {
-                let _ = self.writes.send(Write::Token(token, record, ttl));
+                self.write(Write::Token(token, record, ttl));
             }
             Output::RecordFailure { ip, keep, window } => {
-                let _ = self.writes.send(Write::Failure(ip, keep, window));
+                self.write(Write::Failure(ip, keep, window));
             }
             Output::Touch { code, ttl } => {
-                let _ = self.writes.send(Write::Touch(code, ttl));
+                self.write(Write::Touch(code, ttl));
             }
             Output::Send { .. }
             | Output::Close { .. }
             | Output::HashPassword { .. }
             | Output::VerifyPassword { .. } => {}
+        }
+    }
+
+    /// Queues a write; dropped (like a relay to a dead instance) when Redis has been unreachable
+    /// long enough to fill the queue, so an outage cannot grow memory without bound.
+    fn write(&self, w: Write) {
+        if self.writes.try_send(w).is_err() {
+            tracing::debug!("room store write queue full: dropping a write");
         }
     }
 
@@ -371,7 +383,7 @@ impl Store {
     }
 
     /// Does the writes that need no answer, in order, a pipeline per batch.
-    pub(super) async fn writer(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Write>) {
+    pub(super) async fn writer(self: Arc<Self>, mut rx: mpsc::Receiver<Write>) {
         let mut batch = Vec::new();
         while rx.recv_many(&mut batch, 512).await > 0 {
             let mut p = redis::pipe();
