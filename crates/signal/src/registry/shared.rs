@@ -74,11 +74,12 @@ enum Op {
         code: RoomCode,
         next: Option<RoomRecord>,
     },
-    /// A peer resumed here from another instance.
+    /// A peer resumed here from instance `from`.
     Resume {
         pid: PeerId,
         code: RoomCode,
         next: RoomRecord,
+        from: InstanceId,
     },
     /// A periodic look at a room held here: expired, or members whose instance died?
     Check { code: RoomCode },
@@ -407,14 +408,6 @@ impl Registry {
                 ice_servers: Vec::new(),
             },
         );
-        // The old instance closes the old connection and passes on what it queued.
-        self.out.push_back(Output::Carry {
-            to: rec.instance,
-            what: Carried::Moved {
-                peer: pid,
-                to: self.me,
-            },
-        });
         let room = rec.room.zip(loaded.room).and_then(|(code, (old, _))| {
             old.member(pid)?;
             // Moved first: its old instance being dead must not remove it, it is right here.
@@ -434,11 +427,14 @@ impl Registry {
                     pid,
                     code,
                     next: next.clone(),
+                    from: rec.instance,
                 },
                 code,
                 Some(old),
                 Some(next),
             );
+        } else {
+            self.moved_here(pid, rec.instance);
         }
         self.save_token(pid);
     }
@@ -605,11 +601,18 @@ impl Registry {
                 }
                 CommitResult::Conflict(None) => self.close_expired(now, code),
             },
-            Op::Resume { pid, code, next } => match result {
+            Op::Resume {
+                pid,
+                code,
+                next,
+                from,
+            } => match result {
                 CommitResult::Done | CommitResult::Unavailable => {
                     if let Some(conn) = self.peers.get(&pid).and_then(|p| p.conn) {
                         self.send(conn, next.joined(code, pid));
                     }
+                    // After `joined`, so what the old instance queued arrives after it.
+                    self.moved_here(pid, from);
                 }
                 CommitResult::Conflict(Some(rec)) if rec.member(pid).is_some() => {
                     let again = rec.moved(pid, self.me);
@@ -619,6 +622,7 @@ impl Registry {
                             pid,
                             code,
                             next: again.clone(),
+                            from,
                         },
                         code,
                         Some(rec),
@@ -635,8 +639,12 @@ impl Registry {
                     }
                     self.save_token(pid);
                     self.replace_record(now, code, Some(rec));
+                    self.moved_here(pid, from);
                 }
-                CommitResult::Conflict(None) => self.close_expired(now, code),
+                CommitResult::Conflict(None) => {
+                    self.close_expired(now, code);
+                    self.moved_here(pid, from);
+                }
             },
             Op::Restore { code } => {
                 if let CommitResult::Conflict(Some(rec)) = result {
@@ -709,6 +717,18 @@ impl Registry {
         for pid in peers {
             self.save_token(pid);
         }
+    }
+
+    /// Tells instance `from` that `pid` now lives here: it closes the old connection and passes
+    /// on what it queued.
+    fn moved_here(&mut self, pid: PeerId, from: InstanceId) {
+        self.out.push_back(Output::Carry {
+            to: from,
+            what: Carried::Moved {
+                peer: pid,
+                to: self.me,
+            },
+        });
     }
 
     /// Something another instance sent this one through the store.

@@ -317,3 +317,97 @@ fn a_leave_written_while_the_store_is_unreachable_is_written_when_it_is_back() {
     assert_eq!(*w.last_to(0, 1), ServerMessage::PeerLeft { peer: guest });
     let _ = host;
 }
+
+#[test]
+fn a_peer_that_reconnects_to_another_live_instance_moves_with_its_queue() {
+    let mut w = World::new(3);
+    let host = w.greet(0, 1);
+    let now = w.now;
+    w.regs[0].handle_message(
+        now,
+        ConnId(1),
+        ClientMessage::CreateRoom {
+            password: None,
+            max_peers: None,
+        },
+    );
+    w.settle();
+    let ServerMessage::RoomCreated { code, .. } = *w.last_to(0, 1) else {
+        panic!("expected room-created")
+    };
+    let guest = w.greet(1, 1);
+    let ServerMessage::Welcome { resume_token, .. } = w.sent[1][0].1.clone() else {
+        panic!("expected welcome first")
+    };
+    w.regs[1].handle_message(
+        now,
+        ConnId(1),
+        ClientMessage::JoinRoom {
+            code: code.to_string(),
+            password: None,
+        },
+    );
+    w.settle();
+
+    // The guest's connection drops; the host's offer waits in its old instance's queue.
+    w.regs[1].handle_disconnect(now, ConnId(1));
+    w.regs[0].handle_message(
+        now,
+        ConnId(1),
+        ClientMessage::Offer {
+            to: guest,
+            sdp: "v=0 queued".into(),
+        },
+    );
+    w.settle();
+
+    // It comes back through another instance, which has never seen it.
+    w.regs[2].handle_connect(now, ConnId(9), "10.0.0.2".parse().unwrap());
+    w.regs[2].handle_message(
+        now,
+        ConnId(9),
+        ClientMessage::Hello {
+            version: 1,
+            resume: Some(resume_token),
+        },
+    );
+    w.settle();
+    let to_guest: Vec<&ServerMessage> = w.sent[2]
+        .iter()
+        .filter(|(c, _)| *c == ConnId(9))
+        .map(|(_, m)| m)
+        .collect();
+    assert!(
+        matches!(to_guest[0], ServerMessage::Welcome { peer_id, resumed: true, .. } if *peer_id == guest)
+    );
+    assert!(
+        matches!(to_guest[1], ServerMessage::Joined { members, host: h, .. } if *members == vec![host, guest] && *h == host)
+    );
+    assert_eq!(
+        *to_guest[2],
+        ServerMessage::Offer {
+            from: host,
+            sdp: "v=0 queued".into()
+        }
+    );
+    // The store and the host's instance know where it is now; the old instance let go.
+    let rec = &w.store.rooms[&code];
+    assert_eq!(rec.member(guest).map(|m| m.instance), Some(InstanceId(3)));
+    assert_eq!(w.regs[1].metrics().peers, 0);
+    w.regs[0].handle_message(
+        now,
+        ConnId(1),
+        ClientMessage::Offer {
+            to: guest,
+            sdp: "v=0 after".into(),
+        },
+    );
+    w.settle();
+    assert_eq!(
+        *w.last_to(2, 9),
+        ServerMessage::Offer {
+            from: host,
+            sdp: "v=0 after".into()
+        }
+    );
+}
