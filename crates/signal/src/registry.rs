@@ -908,14 +908,11 @@ impl Registry {
         }
     }
 
-    /// How long after the last look a room is looked at again: when it would expire here, or,
-    /// sharing rooms, after a grace period (to notice members whose instance died).
+    /// How long after the last look a room is looked at again: when it would expire (sharing
+    /// rooms, the store's lifetime decides then; members of dead instances are noticed by
+    /// instance, not by looking at every room).
     fn room_check_after(&self) -> Duration {
-        if self.shared.is_some() {
-            self.config.grace.min(self.config.room_idle)
-        } else {
-            self.config.room_idle
-        }
+        self.config.room_idle
     }
 
     fn leave_room(&mut self, now: Instant, pid: PeerId) -> Result<(), Error> {

@@ -87,10 +87,11 @@ enum Op {
     Releave { pid: PeerId, code: RoomCode },
     /// A room written again after the store lost it.
     Restore { code: RoomCode },
-    /// Removal of members whose instance died.
+    /// Removal of members whose instance died (those of `dead`).
     Reap {
         code: RoomCode,
         next: Option<RoomRecord>,
+        dead: Vec<InstanceId>,
     },
 }
 
@@ -534,6 +535,7 @@ impl Registry {
                 Op::Reap {
                     code,
                     next: next.clone(),
+                    dead: loaded.dead.clone(),
                 },
                 code,
                 Some(rec),
@@ -656,11 +658,33 @@ impl Registry {
                     }
                 }
             }
-            Op::Reap { code, next } => {
-                if matches!(result, CommitResult::Done) {
-                    self.replace_record(now, code, next);
+            Op::Reap { code, next, dead } => match result {
+                CommitResult::Done => self.replace_record(now, code, next),
+                CommitResult::Conflict(Some(rec)) => {
+                    // Changed meanwhile (maybe another instance reaped first): reap what is left.
+                    if rec.members.iter().any(|m| dead.contains(&m.instance)) {
+                        let next = without_dead(&rec, &dead);
+                        self.commit(
+                            Op::Reap {
+                                code,
+                                next: next.clone(),
+                                dead,
+                            },
+                            code,
+                            Some(rec),
+                            next,
+                        );
+                    } else {
+                        let newer = self.rooms.get(&code).is_some_and(|r| {
+                            r.record.generation == rec.generation && rec.version > r.record.version
+                        });
+                        if newer {
+                            self.replace_record(now, code, Some(rec));
+                        }
+                    }
                 }
-            }
+                CommitResult::Conflict(None) | CommitResult::Unavailable => {}
+            },
             // Only commits are answered here.
             Op::Hello { .. } | Op::JoinLoad { .. } | Op::Check { .. } | Op::Releave { .. } => {}
         }
@@ -686,7 +710,16 @@ impl Registry {
                     self.open_room(now, pid, code, record);
                 } else {
                     // The creator left meanwhile: nobody is in the room.
-                    self.commit(Op::Reap { code, next: None }, code, Some(record), None);
+                    self.commit(
+                        Op::Reap {
+                            code,
+                            next: None,
+                            dead: Vec::new(),
+                        },
+                        code,
+                        Some(record),
+                        None,
+                    );
                 }
             }
             CommitResult::Conflict(_) if tries + 1 < CREATE_TRIES => {
@@ -698,6 +731,50 @@ impl Registry {
             }
             CommitResult::Conflict(_) => self.reject(conn, &Error::TooManyRooms),
             CommitResult::Unavailable => self.reject(conn, &Error::Unavailable),
+        }
+    }
+
+    /// The other instances holding members of rooms held here: the driver watches their
+    /// liveness and reports the dead through [`Registry::handle_dead_instances`].
+    pub fn peer_instances(&self) -> Vec<InstanceId> {
+        let mut out: Vec<InstanceId> = self
+            .rooms
+            .values()
+            .flat_map(|r| r.record.members.iter().map(|m| m.instance))
+            .filter(|&i| i != self.me)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Instances in `dead` stopped renewing their liveness a grace period ago: their members are
+    /// removed from the rooms held here, by the ordinary leave rule (host moves, others told).
+    /// One check per instance instead of one per room keeps this cheap with thousands of rooms.
+    pub fn handle_dead_instances(&mut self, _now: Instant, dead: &[InstanceId]) {
+        if self.shared.is_none() || dead.is_empty() {
+            return;
+        }
+        let mut codes: Vec<RoomCode> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.record.members.iter().any(|m| dead.contains(&m.instance)))
+            .map(|(c, _)| *c)
+            .collect();
+        codes.sort();
+        for code in codes {
+            let old = self.rooms[&code].record.clone();
+            let next = without_dead(&old, dead);
+            self.commit(
+                Op::Reap {
+                    code,
+                    next: next.clone(),
+                    dead: dead.to_vec(),
+                },
+                code,
+                Some(old),
+                next,
+            );
         }
     }
 

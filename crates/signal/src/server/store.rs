@@ -449,8 +449,42 @@ impl Store {
             }
             if prev.is_some() {
                 first = false;
+                self.watch_instances(&shared).await;
             }
             tokio::time::sleep(every).await;
+        }
+    }
+
+    /// Asks Redis which of the instances sharing rooms with this one stopped renewing their
+    /// liveness, and tells the registry.
+    async fn watch_instances(&self, shared: &Arc<Shared>) {
+        let others = shared.lock().reg.peer_instances();
+        if others.is_empty() {
+            return;
+        }
+        let alive = self
+            .run(async |c| {
+                let mut p = redis::pipe();
+                for &i in &others {
+                    p.cmd("EXISTS").arg(instance_key(i));
+                }
+                p.query_async::<Vec<bool>>(c).await
+            })
+            .await;
+        // Unknown when Redis did not answer: nobody is presumed dead for that.
+        let Some(alive) = alive else { return };
+        let dead: Vec<InstanceId> = others
+            .into_iter()
+            .zip(alive)
+            .filter(|(_, a)| !a)
+            .map(|(i, _)| i)
+            .collect();
+        if !dead.is_empty() {
+            tracing::info!(
+                count = dead.len(),
+                "instances presumed dead: removing their members"
+            );
+            shared.with_registry(|reg, now| reg.handle_dead_instances(now, &dead));
         }
     }
 
