@@ -52,6 +52,10 @@ pub struct ServeArgs {
         default_value = "stun:stun.l.google.com:19302"
     )]
     pub stun: Vec<String>,
+    /// Share the signaling rooms at /signal with other instances through this Redis
+    /// (redis://host:port/db); see docs/DEPLOY.md.
+    #[arg(long, env = "BASSLINE_REDIS", hide_env_values = true)]
+    pub redis: Option<String>,
 }
 
 /// The per-user data directory: $XDG_DATA_HOME/bassline, ~/.local/share/bassline, or
@@ -256,6 +260,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .filter(|s| !s.is_empty())
         .cloned()
         .collect();
+    cfg.redis = args.redis.clone().filter(|u| !u.is_empty());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {

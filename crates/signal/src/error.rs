@@ -107,6 +107,12 @@ pub enum Error {
         /// The sustained rate the server accepts.
         per_sec: u32,
     },
+    /// (Servers sharing rooms through Redis.) The shared store cannot be reached, so no room
+    /// can be created or joined; rooms already open keep relaying.
+    #[error(
+        "the signaling service cannot create or join rooms right now (its room store is unreachable); try again in a few seconds"
+    )]
+    Unavailable,
 }
 
 /// The stable, machine-readable reason carried by an error message and by the
@@ -136,11 +142,12 @@ pub enum ErrorCode {
     Busy,
     RateLimited,
     OriginNotAllowed,
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, for metrics that list all reasons (zeros included).
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         Self::BadMessage,
         Self::BinaryFrame,
         Self::FrameTooLarge,
@@ -161,6 +168,7 @@ impl ErrorCode {
         Self::Busy,
         Self::RateLimited,
         Self::OriginNotAllowed,
+        Self::Unavailable,
     ];
 
     /// The kebab-case name used on the wire and in metrics.
@@ -186,6 +194,7 @@ impl ErrorCode {
             Self::Busy => "busy",
             Self::RateLimited => "rate-limited",
             Self::OriginNotAllowed => "origin-not-allowed",
+            Self::Unavailable => "unavailable",
         }
     }
 }
@@ -214,6 +223,7 @@ impl Error {
             Self::Busy => ErrorCode::Busy,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::OriginNotAllowed => ErrorCode::OriginNotAllowed,
+            Self::Unavailable => ErrorCode::Unavailable,
         }
     }
 

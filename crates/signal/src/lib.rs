@@ -36,4 +36,7 @@ pub use protocol::{
     ClientMessage, CloseReason, IceServer, MAX_FRAME_BYTES, MemberNumber, PROTOCOL_VERSION,
     Password, PeerId, RoomCode, ServerMessage, decode_client,
 };
-pub use registry::{Config, ConnId, Entropy, JoinTicket, Metrics, Output, PasswordHash, Registry};
+pub use registry::{
+    Carried, CommitResult, Config, ConnId, Entropy, InstanceId, JoinTicket, Loaded, Member,
+    Metrics, OpId, Output, PasswordHash, Registry, RoomRecord, TokenRecord,
+};

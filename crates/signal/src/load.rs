@@ -7,6 +7,10 @@
 //! the run began) into the message, the partner client (same process, same clock) reads it when
 //! the relayed copy arrives. It therefore includes the client's own scheduling; on a 2-core
 //! machine shared by server and client that is a real part of the figure.
+//!
+//! With `--instances N` (N > 1) it starts a `redis-server` and N `bassline signal --redis`
+//! instances and puts each room's host and guest on different instances, so every relay crosses
+//! instances through Redis; memory is the sum over the instances (Redis reported apart).
 
 use std::{
     io::{BufRead as _, BufReader},
@@ -58,6 +62,10 @@ pub struct LoadArgs {
     /// Raise this process's open-files soft limit to this (0 = the hard limit).
     #[arg(long, env = "BASSLINE_BENCH_NOFILE", default_value_t = 0)]
     pub nofile: u64,
+    /// Signaling instances to start, sharing rooms through a `redis-server` the benchmark starts
+    /// (needs Debian's redis-server); each room's two members on different instances.
+    #[arg(long, env = "BASSLINE_BENCH_INSTANCES", default_value_t = 1)]
+    pub instances: usize,
 }
 
 /// What one run measured.
@@ -87,6 +95,10 @@ pub struct LoadReport {
     pub traffic_time: Duration,
     /// Relay latency percentiles, microseconds: p50, p99, p99.9, max.
     pub latency_us: [u64; 4],
+    /// Signaling instances (1: no Redis).
+    pub instances: usize,
+    /// Redis VmRSS after traffic, KiB (0 without Redis).
+    pub redis_rss_kib: u64,
 }
 
 impl LoadReport {
@@ -95,8 +107,18 @@ impl LoadReport {
         let n = self.connections.max(1) as f64;
         let per_conn = |kib: u64| (kib.saturating_sub(self.rss_idle_kib)) as f64 * 1024.0 / n;
         let secs = self.traffic_time.as_secs_f64().max(1e-9);
+        let redis = if self.instances > 1 {
+            format!(
+                "instances (sharing Redis)   {}, every relay crossing instances\n\
+                 redis RSS after traffic     {} KiB\n",
+                self.instances, self.redis_rss_kib
+            )
+        } else {
+            "instances                   1 (no Redis)\n".to_string()
+        };
         format!(
             "bassline signal load benchmark\n\
+             {redis}\
              connections held            {held} / {n}\n\
              connect + hello, all        {ct:.3} s\n\
              create + join, all pairs    {pt:.3} s\n\
@@ -147,6 +169,7 @@ pub fn proc_memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// A child process (server or redis-server) this benchmark started.
 struct ChildServer(Child);
 
 impl Drop for ChildServer {
@@ -157,21 +180,45 @@ impl Drop for ChildServer {
     }
 }
 
-fn spawn_server(args: &LoadArgs) -> anyhow::Result<(ChildServer, String)> {
+fn spawn_redis() -> anyhow::Result<(ChildServer, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--maxclients", "1000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting redis-server (apt-get install -y redis-server)")?;
+    let child = ChildServer(child);
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok((child, format!("redis://127.0.0.1:{port}/")));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("redis-server did not listen on port {port} within 10 s")
+}
+
+fn spawn_server(args: &LoadArgs, redis: Option<&str>) -> anyhow::Result<(ChildServer, String)> {
     let exe = std::env::current_exe().context("finding the bassline executable")?;
-    let mut child = Command::new(exe)
-        .args([
-            "signal",
-            "--listen",
-            "127.0.0.1:0",
-            "--stun",
-            "",
-            "--log",
-            "warn",
-        ])
-        .args(["--max-conns-per-ip", &(args.connections + 64).to_string()])
-        .args(["--max-rooms", &(args.connections / 2 + 64).to_string()])
-        .args(["--max-msgs-per-sec", "10000"])
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "signal",
+        "--listen",
+        "127.0.0.1:0",
+        "--stun",
+        "",
+        "--log",
+        "warn",
+    ])
+    .args(["--max-conns-per-ip", &(args.connections + 64).to_string()])
+    .args(["--max-rooms", &(args.connections / 2 + 64).to_string()])
+    .args(["--max-msgs-per-sec", "10000"]);
+    if let Some(url) = redis {
+        cmd.args(["--redis", url]);
+    }
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -209,31 +256,71 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<LoadReport> {
             args.connections
         );
     }
-    let (child, url, pid) = match &args.url {
-        Some(url) => (None, url.clone(), args.server_pid),
+    let mut children = Vec::new();
+    let mut redis_pid = None;
+    let (urls, pids) = match &args.url {
+        Some(url) => (vec![url.clone()], args.server_pid.into_iter().collect()),
+        None if args.instances > 1 => {
+            let (redis, redis_url) = spawn_redis()?;
+            redis_pid = Some(redis.0.id());
+            children.push(redis);
+            let (mut urls, mut pids) = (Vec::new(), Vec::new());
+            for _ in 0..args.instances {
+                let (child, url) = spawn_server(&args, Some(&redis_url))?;
+                pids.push(child.0.id());
+                urls.push(url);
+                children.push(child);
+            }
+            (urls, pids)
+        }
         None => {
-            let (child, url) = spawn_server(&args)?;
+            let (child, url) = spawn_server(&args, None)?;
             let pid = child.0.id();
-            (Some(child), url, Some(pid))
+            children.push(child);
+            (vec![url], vec![pid])
         }
     };
-    for host in ["127.0.0.1", "[::1]", "localhost"] {
-        if url.starts_with(&format!("ws://{host}")) {
-            let report = run_phases(&args, &url, pid).await;
-            drop(child);
-            return report;
-        }
+    let loopback = |url: &String| {
+        ["127.0.0.1", "[::1]", "localhost"]
+            .iter()
+            .any(|h| url.starts_with(&format!("ws://{h}")))
+    };
+    if let Some(url) = urls.iter().find(|u| !loopback(u)) {
+        bail!("the benchmark only connects to loopback servers; got {url}")
     }
-    bail!("the benchmark only connects to loopback servers; got {url}")
+    let report = run_phases(&args, &urls, &pids, redis_pid).await;
+    drop(children);
+    report
 }
 
-async fn run_phases(args: &LoadArgs, url: &str, pid: Option<u32>) -> anyhow::Result<LoadReport> {
-    let mem = |pid: Option<u32>| pid.map_or(Ok((0, 0)), proc_memory_kib);
+async fn run_phases(
+    args: &LoadArgs,
+    urls: &[String],
+    pids: &[u32],
+    redis_pid: Option<u32>,
+) -> anyhow::Result<LoadReport> {
+    // Summed over the instances.
+    let mem = || -> anyhow::Result<(u64, u64)> {
+        let mut sum = (0, 0);
+        for &pid in pids {
+            let (rss, hwm) = proc_memory_kib(pid)?;
+            sum = (sum.0 + rss, sum.1 + hwm);
+        }
+        Ok(sum)
+    };
+    let n_inst = urls.len();
+    // Pair p's host on instance p, its guest on the next one: with several instances every
+    // relay crosses between them.
+    let url_of = |i: usize| {
+        let pair = i / 2;
+        &urls[(pair + i % 2) % n_inst]
+    };
     let mut report = LoadReport {
         connections: args.connections,
+        instances: n_inst,
         ..LoadReport::default()
     };
-    report.rss_idle_kib = mem(pid)?.0;
+    report.rss_idle_kib = mem()?.0;
 
     // Phase 1: connect and greet everyone.
     let cfg = WebSocketConfig::default()
@@ -242,6 +329,7 @@ async fn run_phases(args: &LoadArgs, url: &str, pid: Option<u32>) -> anyhow::Res
     let t0 = Instant::now();
     let mut clients: Vec<(usize, Ws, PeerId)> = stream::iter(0..args.connections)
         .map(|i| async move {
+            let url = url_of(i);
             let (mut ws, _) = connect_async_with_config(url, Some(cfg), true).await?;
             ws.send(Message::text(r#"{"type":"hello","version":1}"#))
                 .await?;
@@ -296,7 +384,7 @@ async fn run_phases(args: &LoadArgs, url: &str, pid: Option<u32>) -> anyhow::Res
         .into_iter()
         .collect::<anyhow::Result<_>>()?;
     report.pair_time = t1.elapsed();
-    report.rss_held_kib = mem(pid)?.0;
+    report.rss_held_kib = mem()?.0;
 
     // Phase 3: relay traffic. Each client sends to its partner every `period`, phases spread
     // evenly so the total rate is smooth.
@@ -326,7 +414,7 @@ async fn run_phases(args: &LoadArgs, url: &str, pid: Option<u32>) -> anyhow::Res
     }
     // Clients keep their sockets open for 2 s after sending stops; read the server in between.
     tokio::time::sleep_until((end + Duration::from_millis(800)).into()).await;
-    report.rss_after_traffic_kib = mem(pid)?.0;
+    report.rss_after_traffic_kib = mem()?.0;
     let mut latencies: Vec<u32> = Vec::new();
     let mut held = 0;
     for t in tasks {
@@ -338,7 +426,10 @@ async fn run_phases(args: &LoadArgs, url: &str, pid: Option<u32>) -> anyhow::Res
     }
     report.held = held;
     report.traffic_time = traffic;
-    report.hwm_kib = mem(pid)?.1;
+    report.hwm_kib = mem()?.1;
+    if let Some(r) = redis_pid {
+        report.redis_rss_kib = proc_memory_kib(r)?.0;
+    }
     latencies.sort_unstable();
     let pct = |p: f64| {
         if latencies.is_empty() {

@@ -38,13 +38,19 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod room;
+mod shared;
 mod types;
 
-pub use types::{Config, ConnId, Entropy, JoinTicket, Metrics, Output, PasswordHash};
+pub use room::{Carried, Member, RoomRecord, TokenRecord};
+pub use types::{
+    CommitResult, Config, ConnId, Entropy, InstanceId, JoinTicket, Loaded, Metrics, OpId, Output,
+    PasswordHash,
+};
 
 use crate::{
-    ClientMessage, Error, ErrorCode, MemberNumber, PROTOCOL_VERSION, Password, PeerId, RoomCode,
-    ServerMessage, protocol::CODE_LEN,
+    ClientMessage, Error, ErrorCode, PROTOCOL_VERSION, Password, PeerId, RoomCode, ServerMessage,
+    protocol::CODE_LEN,
 };
 
 #[derive(Debug)]
@@ -55,6 +61,8 @@ struct Conn {
     pending: bool,
     window_start: Instant,
     window_count: u32,
+    /// (Shared registries.) The room record a password check in flight was started against.
+    joining: Option<RoomRecord>,
 }
 
 #[derive(Debug)]
@@ -70,18 +78,14 @@ struct Peer {
     away_until: Option<Instant>,
 }
 
+/// A room as this registry knows it: the whole room when it is the only registry, or its copy
+/// of the shared record while it holds at least one member (shared registries).
 #[derive(Debug)]
 struct Room {
-    /// In joining order, each with its member number.
-    members: Vec<(PeerId, MemberNumber)>,
-    /// The number the next member gets: numbers only grow, so none is reused while the room
-    /// lives.
-    next_number: MemberNumber,
-    host: PeerId,
-    password: Option<PasswordHash>,
-    max_peers: u16,
+    record: RoomRecord,
     last_activity: Instant,
-    generation: u64,
+    /// When the store was last asked to extend the room's lifetime (shared registries).
+    last_touch: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -97,6 +101,8 @@ enum Timer {
     RoomIdle(RoomCode),
     Queue(PeerId),
     Ip(IpAddr),
+    /// (Shared registries.) A leave whose write found the store unreachable is written again.
+    Releave(RoomCode, PeerId),
 }
 
 /// The room registry. See the module documentation for how to drive it.
@@ -113,6 +119,10 @@ pub struct Registry {
     out: VecDeque<Output>,
     next_generation: u64,
     metrics: Metrics,
+    /// This registry's instance: members it holds carry it. Zero when it is the only one.
+    me: InstanceId,
+    /// Set when rooms live in a store shared with other instances.
+    shared: Option<shared::SharedState>,
 }
 
 impl fmt::Debug for Registry {
@@ -140,7 +150,26 @@ impl Registry {
             out: VecDeque::new(),
             next_generation: 0,
             metrics: Metrics::default(),
+            me: InstanceId(0),
+            shared: None,
         }
+    }
+
+    /// A registry that shares rooms, tokens and failed-join records with other instances
+    /// through a store. It decides by the same rules as [`Registry::new`], but reads and
+    /// writes rooms through [`Output::Load`] and [`Output::Commit`], whose answers come back
+    /// through [`Registry::handle_loaded`] and [`Registry::handle_committed`], and reaches
+    /// peers held by other instances through [`Output::Carry`].
+    pub fn new_shared(config: Config, entropy: impl Entropy + 'static, me: InstanceId) -> Self {
+        let mut reg = Self::new(config, entropy);
+        reg.me = me;
+        reg.shared = Some(shared::SharedState::default());
+        reg
+    }
+
+    /// This registry's instance.
+    pub fn instance(&self) -> InstanceId {
+        self.me
     }
 
     /// The limits in force.
@@ -184,6 +213,7 @@ impl Registry {
                 pending: false,
                 window_start: now,
                 window_count: 0,
+                joining: None,
             },
         );
         self.timers.push(Reverse((
@@ -261,6 +291,10 @@ impl Registry {
             return;
         }
         let peer = c.peer;
+        if peer.is_none() && c.pending {
+            // A shared registry is still looking up this connection's resume token.
+            return self.reject(conn, &Error::Busy);
+        }
         let result = match (peer, msg) {
             (None, ClientMessage::Hello { version, resume }) => {
                 self.hello(now, conn, version, resume);
@@ -321,7 +355,7 @@ impl Registry {
         let Some((pid, _)) = self.finish_password_job(conn) else {
             return;
         };
-        if let Err(e) = self.insert_room(now, pid, Some(hash), max_peers) {
+        if let Err(e) = self.insert_room(now, conn, pid, Some(hash), max_peers) {
             self.reject(conn, &e);
         }
     }
@@ -337,10 +371,13 @@ impl Registry {
         let Some((pid, ip)) = self.finish_password_job(conn) else {
             return;
         };
+        if self.shared.is_some() {
+            return self.shared_password_verified(now, conn, pid, ip, ticket, ok);
+        }
         let result = if self
             .rooms
             .get(&ticket.code)
-            .is_none_or(|r| r.generation != ticket.generation)
+            .is_none_or(|r| r.record.generation != ticket.generation)
         {
             // The room closed while the hash was checked; not the joiner's fault, not a failure.
             Err(Error::RoomNotFound)
@@ -383,6 +420,7 @@ impl Registry {
                 Timer::RoomIdle(code) => self.expire_room(now, code),
                 Timer::Queue(pid) => self.prune_queue(now, pid),
                 Timer::Ip(ip) => self.prune_ip(now, ip),
+                Timer::Releave(code, pid) => self.shared_releave(code, pid),
             }
         }
     }
@@ -425,13 +463,21 @@ impl Registry {
                 },
             );
         }
-        let known = resume
-            .as_deref()
-            .and_then(parse_token)
-            .and_then(|t| self.tokens.get(&t).copied());
-        if let Some(pid) = known {
+        let token = resume.as_deref().and_then(parse_token);
+        if let Some(pid) = token.and_then(|t| self.tokens.get(&t).copied()) {
             return self.resume(now, conn, pid);
         }
+        if let Some(token) = token
+            && self.shared.is_some()
+        {
+            // Maybe a peer of another instance (one that died, or that the client left).
+            return self.shared_hello(conn, token);
+        }
+        self.new_peer(conn);
+    }
+
+    /// Greets `conn` as a new peer with a fresh id and resume token.
+    fn new_peer(&mut self, conn: ConnId) {
         let pid = loop {
             let id = PeerId(self.random_u64());
             if !self.peers.contains_key(&id) {
@@ -460,6 +506,7 @@ impl Registry {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.peer = Some(pid);
         }
+        self.save_token(pid);
         self.send(
             conn,
             ServerMessage::Welcome {
@@ -509,7 +556,7 @@ impl Registry {
         if let Some(code) = room
             && let Some(r) = self.rooms.get(&code)
         {
-            let msg = r.joined(code, pid);
+            let msg = r.record.joined(code, pid);
             self.send(conn, msg);
         }
         for (deadline, msg) in queued {
@@ -549,7 +596,7 @@ impl Registry {
                 });
                 Ok(())
             }
-            None => self.insert_room(now, pid, None, max_peers),
+            None => self.insert_room(now, conn, pid, None, max_peers),
         }
     }
 
@@ -572,6 +619,7 @@ impl Registry {
     fn insert_room(
         &mut self,
         now: Instant,
+        conn: ConnId,
         pid: PeerId,
         password: Option<PasswordHash>,
         max_peers: u16,
@@ -580,31 +628,48 @@ impl Registry {
             return Err(Error::TooManyRooms);
         }
         let code = self.fresh_code().ok_or(Error::TooManyRooms)?;
-        let password_set = password.is_some();
-        self.next_generation += 1;
+        // Unique across instances too, so a result about a closed room never acts on a room
+        // another instance opened under the same code.
+        let generation = if self.shared.is_some() {
+            self.random_u64()
+        } else {
+            self.next_generation += 1;
+            self.next_generation
+        };
+        let record = RoomRecord::new(pid, self.me, password, max_peers, generation);
+        if self.shared.is_some() {
+            self.shared_create(conn, pid, code, record, 0);
+            return Ok(());
+        }
+        self.open_room(now, pid, code, record);
+        Ok(())
+    }
+
+    /// Makes `record` (a room just created by `pid`) live here and tells its creator.
+    fn open_room(&mut self, now: Instant, pid: PeerId, code: RoomCode, record: RoomRecord) {
+        let max_peers = record.max_peers;
+        tracing::debug!(%code, max_peers, password = record.password.is_some(), "room created");
         self.rooms.insert(
             code,
             Room {
-                members: vec![(pid, 1)],
-                next_number: 2,
-                host: pid,
-                password,
-                max_peers,
+                record,
                 last_activity: now,
-                generation: self.next_generation,
+                last_touch: now,
             },
         );
         self.timers.push(Reverse((
-            now + self.config.room_idle,
+            now + self.room_check_after(),
             Timer::RoomIdle(code),
         )));
         self.metrics.rooms_created += 1;
-        tracing::debug!(%code, max_peers, password = password_set, "room created");
-        let peer = self
-            .peers
-            .get_mut(&pid)
-            .expect("create-room comes from a greeted peer");
+        let Some(peer) = self.peers.get_mut(&pid) else {
+            return;
+        };
         peer.room = Some(code);
+        self.save_token(pid);
+        let Some(peer) = self.peers.get(&pid) else {
+            return;
+        };
         if let Some(conn) = peer.conn {
             self.send(
                 conn,
@@ -615,7 +680,6 @@ impl Registry {
                 },
             );
         }
-        Ok(())
     }
 
     /// A code no live room uses, or `None` if 64 draws all collided (the code space is 36^6, so
@@ -652,7 +716,35 @@ impl Registry {
         password: Option<Password>,
     ) -> Result<(), Error> {
         self.check_not_busy(conn, pid)?;
-        let ip = self.conns[&conn].ip;
+        if self.shared.is_some() {
+            self.shared_join(conn, pid, typed, password);
+            return Ok(());
+        }
+        let room = RoomCode::parse(typed)
+            .ok()
+            .and_then(|code| self.rooms.get(&code))
+            .map(|r| r.record.clone());
+        match self.decide_join(now, conn, typed, password, room.as_ref())? {
+            JoinStep::Admit(code) => self.admit(now, pid, code),
+            JoinStep::Verify(out) => {
+                self.set_pending(conn);
+                self.out.push_back(*out);
+                Ok(())
+            }
+        }
+    }
+
+    /// The rules of a join, given the room the typed code names (as this registry or the
+    /// shared store knows it): throttle, code, existence, capacity, password.
+    fn decide_join(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        typed: &str,
+        password: Option<Password>,
+        room: Option<&RoomRecord>,
+    ) -> Result<JoinStep, Error> {
+        let ip = self.conns.get(&conn).ok_or(Error::RoomNotFound)?.ip;
         self.check_throttle(now, ip)?;
         let code = match RoomCode::parse(typed) {
             Ok(code) => code,
@@ -661,23 +753,23 @@ impl Registry {
                 return Err(e);
             }
         };
-        let Some(room) = self.rooms.get(&code) else {
+        let Some(room) = room else {
             self.record_failure(now, ip);
             return Err(Error::RoomNotFound);
         };
-        if room.members.len() >= usize::from(room.max_peers) {
+        if room.is_full() {
             return Err(Error::RoomFull {
                 max: room.max_peers,
             });
         }
         match (&room.password, password) {
-            (None, _) => self.admit(now, pid, code),
+            (None, _) => Ok(JoinStep::Admit(code)),
             (Some(_), None) => {
                 self.record_failure(now, ip);
                 Err(Error::WrongPassword)
             }
             (Some(hash), Some(password)) => {
-                let out = Output::VerifyPassword {
+                Ok(JoinStep::Verify(Box::new(Output::VerifyPassword {
                     conn,
                     ticket: JoinTicket {
                         code,
@@ -685,10 +777,7 @@ impl Registry {
                     },
                     password,
                     hash: hash.clone(),
-                };
-                self.set_pending(conn);
-                self.out.push_back(out);
-                Ok(())
+                })))
             }
         }
     }
@@ -717,6 +806,13 @@ impl Registry {
     }
 
     fn record_failure(&mut self, now: Instant, ip: IpAddr) {
+        if self.shared.is_some() {
+            self.out.push_back(Output::RecordFailure {
+                ip,
+                keep: self.config.failed_join_limit.max(1),
+                window: self.config.failed_join_window,
+            });
+        }
         let state = self.ips.entry(ip).or_default();
         state.failures.push_back(now);
         // Bounded: check_throttle refuses before lookups once `limit` failures are in the window.
@@ -730,31 +826,93 @@ impl Registry {
     }
 
     fn admit(&mut self, now: Instant, pid: PeerId, code: RoomCode) -> Result<(), Error> {
-        let room = self.rooms.get_mut(&code).ok_or(Error::RoomNotFound)?;
-        if room.members.len() >= usize::from(room.max_peers) {
+        let room = self.rooms.get(&code).ok_or(Error::RoomNotFound)?;
+        if room.record.is_full() {
             return Err(Error::RoomFull {
-                max: room.max_peers,
+                max: room.record.max_peers,
             });
         }
-        let others: Vec<PeerId> = room.members.iter().map(|&(m, _)| m).collect();
-        let number = room.next_number;
-        room.next_number += 1;
-        room.members.push((pid, number));
-        room.last_activity = now;
-        let joined = room.joined(code, pid);
+        let (next, _) = room.record.admit(pid, self.me);
+        self.enter(now, pid, code, next);
+        Ok(())
+    }
+
+    /// `pid` is a member of `next`, the room's record from now on: tell it, then the others.
+    fn enter(&mut self, now: Instant, pid: PeerId, code: RoomCode, next: RoomRecord) {
+        let joined = next.joined(code, pid);
         self.metrics.joins += 1;
-        let peer = self
-            .peers
-            .get_mut(&pid)
-            .expect("joins come from greeted peers");
+        let Some(peer) = self.peers.get_mut(&pid) else {
+            return;
+        };
         peer.room = Some(code);
         if let Some(conn) = peer.conn {
             self.send(conn, joined);
         }
-        for other in others {
-            self.deliver(now, other, ServerMessage::PeerJoined { peer: pid, number });
+        self.save_token(pid);
+        self.replace_record(now, code, Some(next));
+    }
+
+    /// The room's record is now `next` (`None`: it closed): members held here who were in it
+    /// before and still are get told what changed, in the same order everywhere.
+    fn replace_record(&mut self, now: Instant, code: RoomCode, next: Option<RoomRecord>) {
+        let me = self.me;
+        let Some(next) = next else {
+            if let Some(room) = self.rooms.remove(&code) {
+                for m in room.record.members.iter().filter(|m| m.instance == me) {
+                    if let Some(p) = self.peers.get_mut(&m.peer)
+                        && p.room == Some(code)
+                    {
+                        p.room = None;
+                    }
+                }
+            }
+            return;
+        };
+        let Some(room) = self.rooms.get_mut(&code) else {
+            if next.members.iter().any(|m| m.instance == me) {
+                self.rooms.insert(
+                    code,
+                    Room {
+                        record: next,
+                        last_activity: now,
+                        last_touch: now,
+                    },
+                );
+                self.timers.push(Reverse((
+                    now + self.room_check_after(),
+                    Timer::RoomIdle(code),
+                )));
+            }
+            return;
+        };
+        let notices = room.record.notices(&next);
+        let told: Vec<PeerId> = room
+            .record
+            .members
+            .iter()
+            .filter(|m| m.instance == me && next.member(m.peer).is_some())
+            .map(|m| m.peer)
+            .collect();
+        room.last_activity = now;
+        let keep = next.members.iter().any(|m| m.instance == me);
+        room.record = next;
+        if !keep {
+            self.rooms.remove(&code);
         }
-        Ok(())
+        for msg in notices {
+            for &m in &told {
+                if self.peers.get(&m).is_some_and(|p| p.room == Some(code)) {
+                    self.deliver(now, m, msg.clone());
+                }
+            }
+        }
+    }
+
+    /// How long after the last look a room is looked at again: when it would expire (sharing
+    /// rooms, the store's lifetime decides then; members of dead instances are noticed by
+    /// instance, not by looking at every room).
+    fn room_check_after(&self) -> Duration {
+        self.config.room_idle
     }
 
     fn leave_room(&mut self, now: Instant, pid: PeerId) -> Result<(), Error> {
@@ -774,28 +932,24 @@ impl Registry {
         let Some(code) = self.peers.get_mut(&pid).and_then(|p| p.room.take()) else {
             return;
         };
-        let Some(room) = self.rooms.get_mut(&code) else {
+        self.save_token(pid);
+        let Some(room) = self.rooms.get(&code) else {
             return;
         };
-        room.members.retain(|&(m, _)| m != pid);
-        room.last_activity = now;
-        if room.members.is_empty() {
-            self.rooms.remove(&code);
+        if room
+            .record
+            .member(pid)
+            .is_none_or(|m| m.instance != self.me)
+        {
+            // It moved to another instance, which speaks for it now.
             return;
         }
-        let new_host = (room.host == pid).then(|| {
-            room.host = room.members[0].0;
-            room.host
-        });
-        let rest: Vec<PeerId> = room.members.iter().map(|&(m, _)| m).collect();
-        for &m in &rest {
-            self.deliver(now, m, ServerMessage::PeerLeft { peer: pid });
+        let next = room.record.without(pid);
+        if self.shared.is_some() {
+            let old = room.record.clone();
+            return self.shared_leave(now, pid, code, old, next);
         }
-        if let Some(host) = new_host {
-            for &m in &rest {
-                self.deliver(now, m, ServerMessage::HostChanged { host });
-            }
-        }
+        self.replace_record(now, code, next);
     }
 
     fn relay(
@@ -810,17 +964,48 @@ impl Registry {
             .get(&from)
             .and_then(|p| p.room)
             .ok_or(Error::NotInRoom)?;
-        let same_room = to != from && self.peers.get(&to).is_some_and(|p| p.room == Some(code));
-        if !same_room {
+        let target = self
+            .rooms
+            .get(&code)
+            .and_then(|r| r.record.member(to))
+            .filter(|_| to != from)
+            .map(|m| m.instance);
+        let Some(instance) = target else {
             return Err(Error::UnknownPeer {
                 peer: to.to_string(),
             });
-        }
+        };
+        let touch_every = self.config.room_idle / 8;
+        let mut touch = false;
         if let Some(room) = self.rooms.get_mut(&code) {
             room.last_activity = now;
+            if self.shared.is_some()
+                && now.saturating_duration_since(room.last_touch) >= touch_every
+            {
+                room.last_touch = now;
+                touch = true;
+            }
+        }
+        if touch {
+            self.out.push_back(Output::Touch {
+                code,
+                ttl: self.config.room_idle,
+            });
         }
         self.metrics.relayed += 1;
-        self.deliver(now, to, msg);
+        if instance == self.me {
+            self.deliver(now, to, msg);
+        } else {
+            self.metrics.carried += 1;
+            self.out.push_back(Output::Carry {
+                to: instance,
+                what: Carried::Relay {
+                    to,
+                    msg,
+                    forwarded: false,
+                },
+            });
+        }
         Ok(())
     }
 
@@ -864,24 +1049,48 @@ impl Registry {
         let peer = self.peers.remove(&pid).expect("checked above");
         self.tokens.remove(&peer.token);
         self.metrics.dropped += peer.queue.len() as u64;
+        if self.shared.is_some() {
+            self.out.push_back(Output::SaveToken {
+                token: peer.token,
+                record: None,
+                ttl: Duration::ZERO,
+            });
+        }
     }
 
     fn expire_room(&mut self, now: Instant, code: RoomCode) {
         let Some(room) = self.rooms.get(&code) else {
             return;
         };
+        if self.shared.is_some() {
+            // The store keeps the room's lifetime (every instance's activity extends it).
+            return self.shared_check(code);
+        }
         let due = room.last_activity + self.config.room_idle;
         if due > now {
             self.timers.push(Reverse((due, Timer::RoomIdle(code))));
             return;
         }
-        let room = self.rooms.remove(&code).expect("checked above");
+        self.close_expired(now, code);
+    }
+
+    /// The room expired: its members held here are told and leave it.
+    fn close_expired(&mut self, now: Instant, code: RoomCode) {
+        let Some(room) = self.rooms.remove(&code) else {
+            return;
+        };
         self.metrics.rooms_expired += 1;
         tracing::debug!(%code, "room expired");
-        for (m, _) in room.members {
-            if let Some(p) = self.peers.get_mut(&m) {
-                p.room = None;
+        for m in room.record.members {
+            if m.instance != self.me {
+                continue;
             }
+            let m = m.peer;
+            match self.peers.get_mut(&m) {
+                Some(p) if p.room == Some(code) => p.room = None,
+                _ => continue,
+            }
+            self.save_token(m);
             self.deliver(
                 now,
                 m,
@@ -912,21 +1121,12 @@ impl Registry {
     }
 }
 
-impl Room {
-    /// The `joined` message telling `to` who is in the room now.
-    fn joined(&self, code: RoomCode, to: PeerId) -> ServerMessage {
-        ServerMessage::Joined {
-            code,
-            members: self.members.iter().map(|&(m, _)| m).collect(),
-            numbers: self.members.iter().map(|&(_, n)| n).collect(),
-            host: self.host,
-            number: self
-                .members
-                .iter()
-                .find(|&&(m, _)| m == to)
-                .map_or(0, |&(_, n)| n),
-        }
-    }
+/// What a join that passed the rules does next.
+enum JoinStep {
+    /// Admit the joiner.
+    Admit(RoomCode),
+    /// Check the password first (this output).
+    Verify(Box<Output>),
 }
 
 /// A resume token as sent: exactly 32 hex digits.

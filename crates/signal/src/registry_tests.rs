@@ -759,7 +759,7 @@ fn a_connection_that_never_says_hello_is_closed() {
 }
 
 /// The number in the `joined` a connection received.
-fn joined_number(out: &[Output], conn: u64) -> (MemberNumber, Vec<MemberNumber>) {
+fn joined_number(out: &[Output], conn: u64) -> (crate::MemberNumber, Vec<crate::MemberNumber>) {
     to(out, conn)
         .into_iter()
         .find_map(|m| match m {

@@ -43,8 +43,11 @@ mod args;
 mod listener;
 mod metrics;
 pub mod proxy;
+mod store;
+mod tls;
 
 pub use args::{SignalArgs, raise_nofile, run, shutdown_signal};
+pub use tls::TlsFiles;
 
 /// Everything the driver needs besides the registry's own [`crate::Config`].
 #[derive(Debug, Clone)]
@@ -71,6 +74,11 @@ pub struct ServerConfig {
     pub read_buffer_size: usize,
     /// Reverse proxies whose forwarding header names the client (`--trusted-proxies`).
     pub trusted_proxies: proxy::TrustedProxies,
+    /// Share rooms with other instances through the Redis server at this URL
+    /// (`redis://host:port/db`); `None` keeps everything in this process.
+    pub redis: Option<String>,
+    /// Serve `wss://` directly with this certificate chain and key (PEM files).
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +94,8 @@ impl Default for ServerConfig {
             password: PasswordParams::default(),
             read_buffer_size: 128,
             trusted_proxies: proxy::TrustedProxies::default(),
+            redis: None,
+            tls: None,
         }
     }
 }
@@ -148,6 +158,8 @@ struct Shared {
     argon2_slots: Arc<tokio::sync::Semaphore>,
     /// Zero point of `ConnHandle::last_seen_ms`.
     started: Instant,
+    /// The shared room store, with `--redis`.
+    store: Option<Arc<store::Store>>,
 }
 
 enum Action {
@@ -160,6 +172,7 @@ enum Action {
         crate::Password,
         crate::PasswordHash,
     ),
+    Store(Output),
 }
 
 fn os_entropy(buf: &mut [u8]) {
@@ -215,6 +228,12 @@ impl Shared {
                         password,
                         hash,
                     } => actions.push(Action::Verify(conn, ticket, password, hash)),
+                    out @ (Output::Load { .. }
+                    | Output::Commit { .. }
+                    | Output::Carry { .. }
+                    | Output::SaveToken { .. }
+                    | Output::RecordFailure { .. }
+                    | Output::Touch { .. }) => actions.push(Action::Store(out)),
                 }
             }
             let after = st.reg.poll_timeout();
@@ -274,6 +293,11 @@ impl Shared {
                         reg.handle_password_hashed(now, conn, hash, max_peers)
                     });
                 });
+            }
+            Action::Store(out) => {
+                if let Some(store) = &self.store {
+                    store.perform(self, out);
+                }
             }
             Action::Verify(conn, ticket, pw, hash) => {
                 let params = self.cfg.password;
@@ -357,9 +381,25 @@ async fn serve_routes(
     on_start: impl FnOnce(Handle),
     app: Option<Router>,
 ) -> std::io::Result<()> {
+    let (reg, store) = match &cfg.redis {
+        None => (Registry::new(cfg.registry.clone(), os_entropy), None),
+        Some(url) => {
+            let mut id = [0u8; 8];
+            os_entropy(&mut id);
+            let me = crate::InstanceId(u64::from_le_bytes(id));
+            let (store, writes) = store::Store::connect(url, me, cfg.registry.grace)
+                .await
+                .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+            tracing::info!(instance = %format!("{:016x}", me.0), "sharing rooms through Redis");
+            (
+                Registry::new_shared(cfg.registry.clone(), os_entropy, me),
+                Some((store, writes)),
+            )
+        }
+    };
     let shared = Arc::new(Shared {
         state: Mutex::new(State_ {
-            reg: Registry::new(cfg.registry.clone(), os_entropy),
+            reg,
             conns: HashMap::new(),
         }),
         timer_wake: Notify::new(),
@@ -370,7 +410,14 @@ async fn serve_routes(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),
         started: Instant::now(),
+        store: store.as_ref().map(|(s, _)| s.clone()),
     });
+    let mut store_tasks = Vec::new();
+    if let Some((store, writes)) = store {
+        store_tasks.push(tokio::spawn(store.clone().writer(writes)));
+        store_tasks.push(tokio::spawn(store.clone().heartbeat(shared.clone())));
+        store_tasks.push(tokio::spawn(store.subscriber(shared.clone())));
+    }
     on_start(Handle {
         shared: shared.clone(),
     });
@@ -400,14 +447,27 @@ async fn serve_routes(
         .saturating_mul(2)
         .max(1);
     let on_refuse = shared.clone();
-    let proxies = shared.cfg.trusted_proxies.clone();
-    let listener = listener::CappedListener::new(listener, hard_cap, proxies, move |ip| {
-        tracing::debug!(%ip, "refused at accept: too many connections from this address");
-        on_refuse
-            .lock()
-            .reg
-            .count_rejection(ErrorCode::TooManyConnections);
-    });
+    let tls = match &shared.cfg.tls {
+        Some(files) => Some(
+            files
+                .load()
+                .map_err(|e| std::io::Error::other(format!("{e:#}")))?,
+        ),
+        None => None,
+    };
+    let listener = listener::CappedListener::new(
+        listener,
+        hard_cap,
+        shared.cfg.trusted_proxies.clone(),
+        move |ip| {
+            tracing::debug!(%ip, "refused at accept: too many connections from this address");
+            on_refuse
+                .lock()
+                .reg
+                .count_rejection(ErrorCode::TooManyConnections);
+        },
+        tls,
+    );
     let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<listener::PeerAddr>(),
@@ -425,6 +485,9 @@ async fn serve_routes(
     }
     timers.abort();
     keepalive.abort();
+    for t in store_tasks {
+        t.abort();
+    }
     result
 }
 
@@ -589,6 +652,7 @@ async fn drive(shared: &Arc<Shared>, ws: &mut WebSocket, conn: ConnId, h: &ConnH
                     (std::mem::take(&mut ob.msgs), ob.close, std::mem::take(&mut ob.ping))
                 };
                 let now = Instant::now();
+                let batch = msgs.len() as u64;
                 let write = async {
                     let mut wrote = false;
                     if ping {
@@ -632,6 +696,9 @@ async fn drive(shared: &Arc<Shared>, ws: &mut WebSocket, conn: ConnId, h: &ConnH
                     Ok(Err(_)) => return End::Gone,
                     Err(_) => {
                         tracing::debug!(conn = conn.0, "write timed out: the client does not read");
+                        // The connection ends with this batch unread: count it as dropped,
+                        // like the outbox a slow reader overflows.
+                        shared.counters.dropped_stale.fetch_add(batch.max(1), Ordering::Relaxed);
                         return End::Gone;
                     }
                 }

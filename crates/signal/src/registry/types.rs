@@ -1,7 +1,15 @@
 //! The registry's public value types: identifiers, configuration, outputs, metrics.
 
-use std::{collections::BTreeMap, fmt, time::Duration};
+use std::{
+    collections::BTreeMap,
+    fmt,
+    net::IpAddr,
+    time::{Duration, Instant},
+};
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::room::{Carried, RoomRecord, TokenRecord};
 use crate::{ErrorCode, Password, RoomCode, ServerMessage};
 
 /// A connection, numbered by the driver. Never reused while the registry knows it.
@@ -85,6 +93,72 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
+impl Serialize for PasswordHash {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut hex = String::with_capacity(96);
+        for b in self.salt.iter().chain(&self.hash) {
+            hex.push_str(&format!("{b:02x}"));
+        }
+        s.serialize_str(&hex)
+    }
+}
+
+impl<'de> Deserialize<'de> for PasswordHash {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let hex = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let bad = || serde::de::Error::custom("a password hash is 96 hex digits");
+        if hex.len() != 96 || !hex.is_ascii() {
+            return Err(bad());
+        }
+        let mut bytes = [0u8; 48];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        let mut out = PasswordHash {
+            salt: [0; 16],
+            hash: [0; 32],
+        };
+        out.salt.copy_from_slice(&bytes[..16]);
+        out.hash.copy_from_slice(&bytes[16..]);
+        Ok(out)
+    }
+}
+
+/// One server process among several that share rooms through a store (`--redis`). Drawn at
+/// random when the process starts, so a restarted process is a new instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InstanceId(pub u64);
+
+/// Names one store request of a shared registry, so its answer finds its way back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OpId(pub u64);
+
+/// What a [`Output::Load`] found in the store.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// The room asked for (or named by the token's record), and how long until it expires.
+    pub room: Option<(RoomRecord, Duration)>,
+    /// Failed joins recorded for the address asked for, oldest first.
+    pub failures: Vec<Instant>,
+    /// The resume token's record.
+    pub token: Option<TokenRecord>,
+    /// Instances named in `room` or `token` that are gone: they stopped renewing their
+    /// liveness in the store more than a grace period ago.
+    pub dead: Vec<InstanceId>,
+}
+
+/// The answer to an [`Output::Commit`].
+#[derive(Debug, Clone)]
+pub enum CommitResult {
+    /// The store held `old` and now holds `new`; the notified instances were told in the same
+    /// step.
+    Done,
+    /// The store held something else (another instance changed the room first): this.
+    Conflict(Option<RoomRecord>),
+    /// The store could not be reached.
+    Unavailable,
+}
+
 /// Identifies the room a password verification was started for, so a result that comes back
 /// after the room closed (and its code was reused) cannot admit anyone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +208,74 @@ pub enum Output {
         /// The room's stored hash.
         hash: PasswordHash,
     },
+    /// (Shared registries only.) Read from the store the room `room` (or, with a `token`, the
+    /// token's record and the room it names) and the failed joins of `failures`, and which
+    /// instances they name are dead, then call [`Registry::handle_loaded`] (with `None` if the
+    /// store could not be reached).
+    Load {
+        /// Pass back.
+        op: OpId,
+        /// A room to read.
+        room: Option<RoomCode>,
+        /// An address whose failed joins to read.
+        failures: Option<IpAddr>,
+        /// A resume token whose record to read.
+        token: Option<u128>,
+    },
+    /// (Shared registries only.) If the store holds exactly `old` for room `code`, replace it
+    /// with `new` (delete it when `None`) with a lifetime of `ttl`, and in the same atomic step
+    /// carry [`Carried::Room`] with `new` to each of `notify`; then call
+    /// [`Registry::handle_committed`].
+    Commit {
+        /// Pass back.
+        op: OpId,
+        /// The room.
+        code: RoomCode,
+        /// What the registry read.
+        old: Option<RoomRecord>,
+        /// What it decided.
+        new: Option<RoomRecord>,
+        /// The record's lifetime in the store.
+        ttl: Duration,
+        /// Other instances with members in the room, before or after.
+        notify: Vec<InstanceId>,
+    },
+    /// (Shared registries only.) Carry `what` to instance `to`, whose driver hands it to
+    /// [`Registry::handle_carried`]. Best effort: lost if `to` is gone.
+    Carry {
+        /// The instance.
+        to: InstanceId,
+        /// The message.
+        what: Carried,
+    },
+    /// (Shared registries only.) Store `record` under resume token `token` for `ttl` (delete
+    /// it when `None`).
+    SaveToken {
+        /// The token.
+        token: u128,
+        /// The record.
+        record: Option<TokenRecord>,
+        /// Its lifetime.
+        ttl: Duration,
+    },
+    /// (Shared registries only.) Append a failed join from `ip` at the present time to the
+    /// store, keep the newest `keep`, and let the list live `window`.
+    RecordFailure {
+        /// The address (already reduced to its limit key).
+        ip: IpAddr,
+        /// Entries to keep.
+        keep: usize,
+        /// How long the list lives after this failure.
+        window: Duration,
+    },
+    /// (Shared registries only.) A member was active in room `code`: extend its lifetime in the
+    /// store to `ttl` from now.
+    Touch {
+        /// The room.
+        code: RoomCode,
+        /// The new lifetime.
+        ttl: Duration,
+    },
 }
 
 /// Counters and gauges for `/metrics`.
@@ -157,6 +299,10 @@ pub struct Metrics {
     pub dropped: u64,
     /// Peers that took back their place after a reconnect.
     pub resumes: u64,
+    /// Relayed messages handed to another instance.
+    pub carried: u64,
+    /// Store requests that failed because the store could not be reached.
+    pub store_errors: u64,
     /// Refused requests by reason.
     pub rejections: BTreeMap<ErrorCode, u64>,
 }

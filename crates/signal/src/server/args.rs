@@ -113,6 +113,16 @@ pub struct SignalArgs {
     /// Raise the open-files soft limit to this (capped at the hard limit); 0 = the hard limit.
     #[arg(long, env = "BASSLINE_SIGNAL_NOFILE", default_value_t = 0)]
     pub nofile: u64,
+    /// Share rooms with every other instance started with the same Redis (redis://host:port/db),
+    /// so any number of instances behind a load balancer serve the same rooms.
+    #[arg(long, env = "BASSLINE_SIGNAL_REDIS", hide_env_values = true)]
+    pub redis: Option<String>,
+    /// Serve wss:// directly with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "BASSLINE_SIGNAL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "BASSLINE_SIGNAL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "bassline_signal=debug".
     #[arg(long, env = "BASSLINE_SIGNAL_LOG", default_value = "info")]
     pub log: String,
@@ -170,6 +180,12 @@ impl SignalArgs {
                 networks: self.trusted_proxies.clone(),
                 header: self.forwarded_header,
             },
+            redis: self.redis.clone().filter(|u| !u.is_empty()),
+            tls: self
+                .tls_cert
+                .clone()
+                .zip(self.tls_key.clone())
+                .map(|(cert, key)| super::TlsFiles { cert, key }),
         }
     }
 }
@@ -219,7 +235,8 @@ pub async fn run(args: SignalArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, nofile, ?cfg.ice, "signaling server listening");
     // One machine-readable line on stdout, so scripts (and `bassline bench signal`) can find the
     // port when --listen asked for port 0.
-    println!("bassline signal listening on ws://{addr}/");
+    let scheme = if cfg.tls.is_some() { "wss" } else { "ws" };
+    println!("bassline signal listening on {scheme}://{addr}/");
     let _ = std::io::stdout().flush();
     super::serve(listener, cfg, shutdown_signal()).await?;
     tracing::info!("stopped");

@@ -81,6 +81,18 @@ pub(super) fn render(m: &Metrics, d: &DriverCounters) -> String {
         "Messages dropped undelivered (older than the ttl, or over a queue cap).",
         m.dropped + d.dropped_stale.load(Ordering::Relaxed),
     );
+    metric(
+        "signal_messages_carried_total",
+        "counter",
+        "Relayed messages handed to another instance through Redis (--redis).",
+        m.carried,
+    );
+    metric(
+        "signal_store_errors_total",
+        "counter",
+        "Requests to Redis that failed because it could not be reached (--redis).",
+        m.store_errors,
+    );
     let _ = writeln!(
         s,
         "# HELP signal_rejections_total Requests refused, by reason.\n# TYPE signal_rejections_total counter"

@@ -98,7 +98,11 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(server: &Server) -> Self {
-        let (ws, _) = bounded(connect_async(server.url())).await.unwrap();
+        Self::connect_url(&server.url()).await
+    }
+
+    pub async fn connect_url(url: &str) -> Self {
+        let (ws, _) = bounded(connect_async(url)).await.unwrap();
         Self { ws }
     }
 
