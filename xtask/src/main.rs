@@ -11,12 +11,16 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+mod benchdoc;
 mod web;
 
 const HELP: &str = "\
 cargo xtask <command> [args]
 
 Commands:
+  serve [flags]   build the browser editor (as `web`) and run `bassline serve` with it: the
+                  editor at /, signaling, remote mode, /healthz and /metrics on one port
+                  (flags of `bassline serve`, e.g. --listen 0.0.0.0:8080)
   test            fmt check, clippy (warnings are errors), wasm32 checks, a browser bundle
                   (dev profile, target/web-test), then every test in the workspace, the
                   editor's in headless Chromium (installed from Debian when missing)
@@ -28,8 +32,10 @@ Commands:
                   writes its bundle size (raw and gzip) into the doc; automerge runs the state
                   encoding comparison against automerge, a separate heavy build; signal
                   [flags of `bassline bench signal`, e.g. --connections 10000 --rate 20000]
-                  runs the signaling load benchmark; table rewrites docs/BENCHMARKS.md
-                  from the last results)
+                  runs the signaling load benchmark; net measures WebRTC open time,
+                  change latency, throughput and join-to-synced and writes its section of
+                  docs/BENCHMARKS.md; table rewrites docs/BENCHMARKS.md from the last
+                  results)
   sim [--long]    the deterministic simulator over 2,000 seeds (--long: 100,000); a failure
                   prints its seed and the command that replays it. Other flags go to
                   bassline-sim: --faults (each deliberate bug and the check that caught it),
@@ -44,6 +50,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("web") => web::web(&args[1..]),
+        Some("serve") => serve(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("sim") => sim(&args[1..]),
         Some("mutants") => mutants(&args[1..]),
@@ -244,6 +251,42 @@ fn mutants(args: &[String]) -> Result<()> {
     )
 }
 
+/// `cargo run` of the release `bassline` binary; its arguments follow.
+fn bassline_release() -> Command {
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "bassline-cli",
+        "--bin",
+        "bassline",
+        "--",
+    ]);
+    cmd
+}
+
+/// Builds the editor's bundle (target/web, installing the wasm32 target and the pinned
+/// wasm-bindgen-cli when missing), then builds and runs `bassline serve` serving it at `/`;
+/// serve prints its URL itself.
+fn serve(args: &[String]) -> Result<()> {
+    web::web(&[]).context("building the browser editor (`cargo xtask web`)")?;
+    let mut cmd = bassline_release();
+    cmd.arg("serve").args(args);
+    if !args.iter().any(|a| a == "--web" || a.starts_with("--web=")) {
+        cmd.arg("--web").arg(web::dist_dir());
+    }
+    step(
+        "building and starting bassline serve (release build; the first build takes a few minutes)",
+    );
+    let status = cmd.status().context("could not start cargo")?;
+    if !status.success() {
+        bail!("bassline serve exited with {status}");
+    }
+    Ok(())
+}
+
 fn sim(args: &[String]) -> Result<()> {
     let mut cmd = cargo();
     cmd.args(["run", "--release", "-p", "bassline-sim", "--"]);
@@ -288,25 +331,17 @@ fn bench(args: &[String]) -> Result<()> {
                 "state encoding: Bassline codecs against automerge (same data)",
             );
         }
+        "net" => return bench_net(),
         "signal" => {
             // `bassline bench signal` starts `bassline signal` as a child process, so the
             // server's memory is read from its own /proc entry and the clients run apart.
-            let mut b = cargo();
-            b.args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "bassline-cli",
-                "--bin",
-                "bassline",
-            ]);
-            b.args(["--", "bench", "signal"]).args(&args[1..]);
+            let mut b = bassline_release();
+            b.args(["bench", "signal"]).args(&args[1..]);
             return run(b, "signal load benchmark (release build)");
         }
         other => bail!(
             "unknown benchmark `{other}`; known: all, core, protocol, sync, trust, web, \
-             automerge, signal"
+             automerge, signal, net"
         ),
     };
     let mut b = cargo();
@@ -316,6 +351,36 @@ fn bench(args: &[String]) -> Result<()> {
     }
     run(b, &format!("criterion benchmarks: {}", packages.join(", ")))?;
     write_bench_table()
+}
+
+/// The heading of the network section of docs/BENCHMARKS.md, written by `bench net` and kept
+/// by the criterion table.
+const NET_SECTION: &str = "## Network (`cargo xtask bench net`)";
+
+/// The network benchmark: runs it (release), prints its table and puts it in the doc.
+fn bench_net() -> Result<()> {
+    let mut b = cargo();
+    b.args(["bench", "-p", "bassline-net", "--bench", "net"]);
+    step("network benchmark (release build, loopback, webrtc-rs on both ends)");
+    let out = b.output().context("could not start cargo bench")?;
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        bail!("the network benchmark failed ({})", out.status);
+    }
+    let table: String = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    print!("{table}");
+    let section = format!(
+        "{NET_SECTION}\n\nOne run on a {}-core machine, loopback, release build; the same run gives \
+         every figure, so compare within it.\n\n{table}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    benchdoc::write_section(NET_SECTION, &section)
 }
 
 /// Regenerates docs/BENCHMARKS.md from criterion's latest estimates.
@@ -368,10 +433,11 @@ fn write_bench_table() -> Result<()> {
         rows.join("\n")
     );
     let out = root.join("docs/BENCHMARKS.md");
-    // The browser bundle's figures come from `cargo xtask bench web`, not criterion: keep them.
+    // The sections of the other benchmark commands (browser bundle, network) are not
+    // criterion's: keep them.
     let old = std::fs::read_to_string(&out).unwrap_or_default();
-    let table = match web::section_of(&old) {
-        Some(section) => web::with_section(&table, section),
+    let table = match benchdoc::sections(&old) {
+        Some(kept) => format!("{}\n\n{}", table.trim_end(), kept),
         None => table,
     };
     std::fs::write(&out, table).with_context(|| format!("writing {}", out.display()))?;

@@ -220,12 +220,7 @@ pub fn bench_bundle() -> Result<()> {
          {}.\n",
         browser_figures()?
     ));
-    let path = workspace_root().join("docs/BENCHMARKS.md");
-    let doc = std::fs::read_to_string(&path).unwrap_or_default();
-    std::fs::write(&path, with_section(&doc, &section))
-        .with_context(|| format!("writing {}", path.display()))?;
-    eprintln!("wrote the bundle section of {}", path.display());
-    Ok(())
+    crate::benchdoc::write_section(BUNDLE_HEADING, &section)
 }
 
 /// Runs the browser benchmark (first paint, panning 1,000 contacts) and returns its line.
@@ -255,35 +250,5 @@ fn kb(bytes: u64) -> String {
     format!("{:.1} KB", bytes as f64 / 1000.0)
 }
 
-/// The heading of the section `cargo xtask bench` keeps when it rewrites the table.
+/// The heading of the bundle section of docs/BENCHMARKS.md.
 pub const BUNDLE_HEADING: &str = "## Browser bundle";
-
-/// `doc` with its bundle section replaced by (or extended with) `section`.
-pub fn with_section(doc: &str, section: &str) -> String {
-    let before = match doc.find(BUNDLE_HEADING) {
-        Some(at) => &doc[..at],
-        None => doc,
-    };
-    format!("{}\n\n{}", before.trim_end(), section.trim_end()) + "\n"
-}
-
-/// The bundle section of `doc`, if it has one.
-pub fn section_of(doc: &str) -> Option<&str> {
-    doc.find(BUNDLE_HEADING).map(|at| &doc[at..])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_bundle_section_survives_a_table_rewrite_and_is_replaced_whole() {
-        let doc = "# Benchmarks\n\n| a | b |\n\n## Browser bundle\n\nold\n";
-        let kept = section_of(doc).expect("has one");
-        let regenerated = with_section("# Benchmarks\n\n| new |\n", kept);
-        assert!(regenerated.contains("| new |") && regenerated.contains("old"));
-        let replaced = with_section(&regenerated, "## Browser bundle\n\nfresh");
-        assert!(replaced.contains("fresh") && !replaced.contains("old"));
-        assert_eq!(replaced.matches(BUNDLE_HEADING).count(), 1);
-    }
-}

@@ -10,6 +10,11 @@ use anyhow::{Context, Result, bail};
 use bassline_core::{Network, Request, StateDocument};
 use clap::{Parser, Subcommand};
 
+mod editor_files;
+mod persist;
+mod serve;
+mod session;
+
 /// Bassline: collaborative editing of propagation networks.
 #[derive(Debug, Parser)]
 #[command(name = "bassline", version, about, long_about = None)]
@@ -41,6 +46,31 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Run everything on one port: the browser editor (/), signaling (/signal), the
+    /// remote-mode server (/remote), /healthz and /metrics.
+    Serve(serve::ServeArgs),
+    /// Create a peer-to-peer room, print its code and join link, and host it.
+    ///
+    /// Edits are read from standard input, one JSON request per line as in `bassline apply`;
+    /// the line {"type":"status"} prints the status. Stop with Ctrl-C.
+    Host {
+        #[command(flatten)]
+        peer: session::PeerArgs,
+        /// Load the network from this file (when it exists) and save it there every few
+        /// seconds and on exit.
+        #[arg(long)]
+        state: Option<PathBuf>,
+    },
+    /// Join a peer-to-peer room by its code.
+    ///
+    /// Edits are read from standard input, one JSON request per line as in `bassline apply`;
+    /// the line {"type":"status"} prints the status. Stop with Ctrl-C.
+    Join {
+        /// The room's six-character code, as the host printed it.
+        code: String,
+        #[command(flatten)]
+        peer: session::PeerArgs,
+    },
     /// Run the signaling server peers use to find each other (rooms, codes, WebRTC offers).
     Signal(bassline_signal::server::SignalArgs),
     /// Run a benchmark and print its figures.
@@ -64,6 +94,21 @@ fn main() -> Result<()> {
             state,
             output,
         } => apply(&requests, state.as_deref(), output.as_deref()),
+        Command::Serve(args) => {
+            logs();
+            runtime()?.block_on(serve::run(args))
+        }
+        Command::Host { peer, state } => {
+            logs();
+            if let Some(s) = &state {
+                session::check_state_path(s)?;
+            }
+            exit_on_failure(run_session(peer, session::Mode::Host { state }))
+        }
+        Command::Join { code, peer } => {
+            logs();
+            exit_on_failure(run_session(peer, session::Mode::Join { code }))
+        }
         Command::Signal(args) => runtime()?.block_on(bassline_signal::server::run(args)),
         Command::Bench {
             what: Bench::Signal(args),
@@ -137,6 +182,35 @@ fn apply(requests: &Path, state: Option<&Path>, output: Option<&Path>) -> Result
             );
         }
         None => println!("{json}"),
+    }
+    Ok(())
+}
+
+/// Logs to stderr, filtered by RUST_LOG (default: warnings), for serve, host and join.
+fn logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Runs a host or join session. The runtime is shut down without waiting for its blocking
+/// threads: one of them is parked in a read of standard input, which would keep a finished
+/// session (Ctrl-C, SIGTERM) from exiting until someone pressed Enter.
+fn run_session(peer: session::PeerArgs, mode: session::Mode) -> Result<bool> {
+    let rt = runtime()?;
+    let result = rt.block_on(session::run(peer, mode));
+    rt.shutdown_background();
+    result
+}
+
+/// A session that ended on a fatal error (already printed) exits with status 1.
+fn exit_on_failure(ended_well: Result<bool>) -> Result<()> {
+    if !ended_well? {
+        std::process::exit(1);
     }
     Ok(())
 }

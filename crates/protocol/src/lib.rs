@@ -1,4 +1,5 @@
-//! Bassline's peer-to-peer wire protocol: the envelope, every message, and the frame codec.
+//! Bassline's wire protocol: the envelope, every message, the frame codec, and remote mode's
+//! framing over WebSocket ([`remote`]).
 //!
 //! This crate has no I/O and builds for wasm32. The wire format is described, with examples the
 //! tests decode, in `docs/PROTOCOL.md`.
@@ -25,6 +26,7 @@ pub mod bench_data;
 mod codec;
 mod message;
 mod msgpack;
+pub mod remote;
 
 pub use codec::{COMPRESS_ABOVE, Codec, Format, MAX_FRAME, Reassembler, VERSION};
 pub use message::{

@@ -2,6 +2,9 @@
 //! the peer-to-peer section followed by a ```hex block must be the same envelope, the hex must be
 //! exactly what the default codec writes, and both must decode.
 //!
+//! The remote-mode section's examples are decoded the same way: its welcome, and each ```json
+//! envelope followed by the ```hex binary WebSocket message carrying it (channel tag first).
+//!
 //! After a deliberate format change the test fails and prints the examples as they now belong
 //! in the doc.
 
@@ -12,10 +15,12 @@ use bassline_core::{
 use bassline_protocol::{
     Codec, Decision, Envelope, Epoch, Format, LogEntry, Message, OpId, Position, Presence,
     Reassembler, Sequenced, StateSync, Writer,
+    remote::{self, RELIABLE, UNRELIABLE, Welcome},
 };
 
 const DOC: &str = include_str!("../../../docs/PROTOCOL.md");
 const SECTION: &str = "## Peer-to-peer (data channels)";
+const REMOTE_SECTION: &str = "## Remote mode (WebSocket)";
 
 fn pos(seq: u64) -> Position {
     Position {
@@ -333,12 +338,12 @@ fn regenerated() -> String {
         .join("\n")
 }
 
-/// The (json, hex) code block pairs of the peer-to-peer section.
-fn documented() -> Vec<(String, String)> {
+/// The code blocks of a section: (language, body).
+fn blocks(heading: &str) -> Vec<(String, String)> {
     let start = DOC
-        .find(SECTION)
-        .expect("docs/PROTOCOL.md has the peer-to-peer section");
-    let rest = &DOC[start + SECTION.len()..];
+        .find(heading)
+        .unwrap_or_else(|| panic!("docs/PROTOCOL.md has the section {heading}"));
+    let rest = &DOC[start + heading.len()..];
     // The section ends at the next second-level heading.
     let section = rest.find("\n## ").map_or(rest, |end| &rest[..end]);
     let mut blocks = Vec::new();
@@ -349,6 +354,12 @@ fn documented() -> Vec<(String, String)> {
             blocks.push((lang.to_owned(), body.join("\n")));
         }
     }
+    blocks
+}
+
+/// The (json, hex) code block pairs of a section.
+fn documented(heading: &str) -> Vec<(String, String)> {
+    let blocks = blocks(heading);
     let mut pairs = Vec::new();
     for w in blocks.windows(2) {
         if w[0].0 == "json" && w[1].0 == "hex" {
@@ -360,7 +371,7 @@ fn documented() -> Vec<(String, String)> {
 
 #[test]
 fn the_documented_examples_decode() {
-    let pairs = documented();
+    let pairs = documented(SECTION);
     assert_eq!(
         pairs.len(),
         examples().len(),
@@ -385,5 +396,111 @@ fn the_documented_examples_decode() {
         assert_eq!(decode(&bytes), expected, "{name}: hex example decodes");
         let from_json = from_json.expect("checked above");
         assert_eq!(decode(&frame(&json_codec, &from_json)), expected, "{name}");
+    }
+}
+
+/// The remote-mode examples: a client's first request, one of its edits, and the server's
+/// heartbeat on the unreliable channel.
+fn remote_examples() -> Vec<(&'static str, u8, Envelope)> {
+    vec![
+        (
+            "state-request (client to server, reliable)",
+            RELIABLE,
+            env(
+                1,
+                0,
+                5,
+                Message::StateRequest {
+                    have: None,
+                    first: Vec::new(),
+                },
+            ),
+        ),
+        (
+            "submit (client to server, reliable)",
+            RELIABLE,
+            env(
+                2,
+                3,
+                5,
+                Message::Submit {
+                    op: 1,
+                    ts: 3,
+                    request: Request::UpdateContent {
+                        contact: id!("c1"),
+                        value: Value::Number(42.0),
+                    },
+                },
+            ),
+        ),
+        (
+            "heartbeat (server to client, unreliable)",
+            UNRELIABLE,
+            env(
+                9,
+                4,
+                1,
+                Message::Heartbeat {
+                    position: Position {
+                        epoch: Epoch { number: 3, host: 1 },
+                        seq: 12,
+                    },
+                    hash: StateHash([0xab; 32]),
+                    host: Some(1),
+                    epoch: Epoch { number: 3, host: 1 },
+                },
+            ),
+        ),
+    ]
+}
+
+fn remote_regenerated() -> String {
+    remote_examples()
+        .into_iter()
+        .map(|(name, channel, env)| {
+            let json = serde_json::to_string(&env).expect("envelopes serialize");
+            let message = remote::tag(channel, &frame(&Codec::default(), &env));
+            format!(
+                "{name}:\n\n```json\n{json}\n```\n\n```hex\n{}\n```\n",
+                hex(&message)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_documented_remote_mode_examples_decode() {
+    let welcome = blocks(REMOTE_SECTION)
+        .into_iter()
+        .find(|(_, body)| body.starts_with(r#"{"type":"welcome""#))
+        .expect("the remote-mode section shows the welcome")
+        .1;
+    let w: Welcome = serde_json::from_str(&welcome).expect("the welcome decodes");
+    assert_eq!((w.peer, w.host, w.resumed), (5, 1, false));
+    assert_eq!(
+        serde_json::to_string(&w).expect("encodes"),
+        welcome,
+        "round trip"
+    );
+    let pairs = documented(REMOTE_SECTION);
+    assert_eq!(
+        pairs.len(),
+        remote_examples().len(),
+        "one json + hex pair per example; they now read:\n\n{}",
+        remote_regenerated()
+    );
+    for ((json, hex_text), (name, channel, expected)) in pairs.iter().zip(remote_examples()) {
+        let message = unhex(hex_text);
+        let (tag, frame_bytes) = remote::untag(&message).expect("a known channel tag");
+        let current = serde_json::from_str::<Envelope>(json).ok().as_ref() == Some(&expected)
+            && tag == channel
+            && frame_bytes == frame(&Codec::default(), &expected);
+        assert!(
+            current,
+            "{name}: the documented example is not what the code writes; they now read:\n\n{}",
+            remote_regenerated()
+        );
+        assert_eq!(decode(frame_bytes), expected, "{name}: the frame decodes");
     }
 }

@@ -102,6 +102,8 @@ pub enum ServerMessage {
         code: RoomCode,
         /// The room's peer limit.
         max_peers: u16,
+        /// The creator's member number: always 1.
+        number: MemberNumber,
     },
     /// The sender is a member of the room (after join-room, or again after resuming).
     Joined {
@@ -109,8 +111,12 @@ pub enum ServerMessage {
         code: RoomCode,
         /// Every member, in joining order, the receiver included.
         members: Vec<PeerId>,
+        /// Each member's number, in the order of `members`.
+        numbers: Vec<MemberNumber>,
         /// Which member is the host.
         host: PeerId,
+        /// The receiver's own member number.
+        number: MemberNumber,
     },
     /// The sender is no longer in the room (after leave-room).
     Left {
@@ -121,6 +127,8 @@ pub enum ServerMessage {
     PeerJoined {
         /// The new member.
         peer: PeerId,
+        /// Its member number.
+        number: MemberNumber,
     },
     /// Another peer left the receiver's room (or its reconnect grace ran out).
     PeerLeft {
@@ -240,6 +248,13 @@ pub fn decode_client(frame: &[u8]) -> Result<ClientMessage, Error> {
         detail: e.to_string(),
     })
 }
+
+/// A member's number within its room: 1 for the creator, then 2, 3, ... in joining order. Every
+/// member of the room sees the same number for the same member, and a number is never given to
+/// anyone else while the room lives (a resumed connection keeps its number; a new `hello` that
+/// joins again gets a new one). Small, so it serves as the compact peer id of a collaboration
+/// session without making its frames bigger.
+pub type MemberNumber = u64;
 
 /// A peer's id: 64 random bits, written as 16 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

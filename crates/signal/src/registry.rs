@@ -43,8 +43,8 @@ mod types;
 pub use types::{Config, ConnId, Entropy, JoinTicket, Metrics, Output, PasswordHash};
 
 use crate::{
-    ClientMessage, Error, ErrorCode, PROTOCOL_VERSION, Password, PeerId, RoomCode, ServerMessage,
-    protocol::CODE_LEN,
+    ClientMessage, Error, ErrorCode, MemberNumber, PROTOCOL_VERSION, Password, PeerId, RoomCode,
+    ServerMessage, protocol::CODE_LEN,
 };
 
 #[derive(Debug)]
@@ -72,7 +72,11 @@ struct Peer {
 
 #[derive(Debug)]
 struct Room {
-    members: Vec<PeerId>,
+    /// In joining order, each with its member number.
+    members: Vec<(PeerId, MemberNumber)>,
+    /// The number the next member gets: numbers only grow, so none is reused while the room
+    /// lives.
+    next_number: MemberNumber,
     host: PeerId,
     password: Option<PasswordHash>,
     max_peers: u16,
@@ -505,11 +509,7 @@ impl Registry {
         if let Some(code) = room
             && let Some(r) = self.rooms.get(&code)
         {
-            let msg = ServerMessage::Joined {
-                code,
-                members: r.members.clone(),
-                host: r.host,
-            };
+            let msg = r.joined(code, pid);
             self.send(conn, msg);
         }
         for (deadline, msg) in queued {
@@ -585,7 +585,8 @@ impl Registry {
         self.rooms.insert(
             code,
             Room {
-                members: vec![pid],
+                members: vec![(pid, 1)],
+                next_number: 2,
                 host: pid,
                 password,
                 max_peers,
@@ -605,7 +606,14 @@ impl Registry {
             .expect("create-room comes from a greeted peer");
         peer.room = Some(code);
         if let Some(conn) = peer.conn {
-            self.send(conn, ServerMessage::RoomCreated { code, max_peers });
+            self.send(
+                conn,
+                ServerMessage::RoomCreated {
+                    code,
+                    max_peers,
+                    number: 1,
+                },
+            );
         }
         Ok(())
     }
@@ -728,14 +736,12 @@ impl Registry {
                 max: room.max_peers,
             });
         }
-        let others = room.members.clone();
-        room.members.push(pid);
+        let others: Vec<PeerId> = room.members.iter().map(|&(m, _)| m).collect();
+        let number = room.next_number;
+        room.next_number += 1;
+        room.members.push((pid, number));
         room.last_activity = now;
-        let joined = ServerMessage::Joined {
-            code,
-            members: room.members.clone(),
-            host: room.host,
-        };
+        let joined = room.joined(code, pid);
         self.metrics.joins += 1;
         let peer = self
             .peers
@@ -746,7 +752,7 @@ impl Registry {
             self.send(conn, joined);
         }
         for other in others {
-            self.deliver(now, other, ServerMessage::PeerJoined { peer: pid });
+            self.deliver(now, other, ServerMessage::PeerJoined { peer: pid, number });
         }
         Ok(())
     }
@@ -771,17 +777,17 @@ impl Registry {
         let Some(room) = self.rooms.get_mut(&code) else {
             return;
         };
-        room.members.retain(|&m| m != pid);
+        room.members.retain(|&(m, _)| m != pid);
         room.last_activity = now;
         if room.members.is_empty() {
             self.rooms.remove(&code);
             return;
         }
         let new_host = (room.host == pid).then(|| {
-            room.host = room.members[0];
+            room.host = room.members[0].0;
             room.host
         });
-        let rest = room.members.clone();
+        let rest: Vec<PeerId> = room.members.iter().map(|&(m, _)| m).collect();
         for &m in &rest {
             self.deliver(now, m, ServerMessage::PeerLeft { peer: pid });
         }
@@ -872,7 +878,7 @@ impl Registry {
         let room = self.rooms.remove(&code).expect("checked above");
         self.metrics.rooms_expired += 1;
         tracing::debug!(%code, "room expired");
-        for m in room.members {
+        for (m, _) in room.members {
             if let Some(p) = self.peers.get_mut(&m) {
                 p.room = None;
             }
@@ -902,6 +908,23 @@ impl Registry {
             if state.conns == 0 && state.failures.is_empty() {
                 self.ips.remove(&ip);
             }
+        }
+    }
+}
+
+impl Room {
+    /// The `joined` message telling `to` who is in the room now.
+    fn joined(&self, code: RoomCode, to: PeerId) -> ServerMessage {
+        ServerMessage::Joined {
+            code,
+            members: self.members.iter().map(|&(m, _)| m).collect(),
+            numbers: self.members.iter().map(|&(_, n)| n).collect(),
+            host: self.host,
+            number: self
+                .members
+                .iter()
+                .find(|&&(m, _)| m == to)
+                .map_or(0, |&(_, n)| n),
         }
     }
 }

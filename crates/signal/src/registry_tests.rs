@@ -182,10 +182,18 @@ fn whole_flow_create_join_relay_leave() {
         vec![ServerMessage::Joined {
             code,
             members: vec![host, guest],
-            host
+            numbers: vec![1, 2],
+            host,
+            number: 2,
         }]
     );
-    assert_eq!(to(&out, 1), vec![ServerMessage::PeerJoined { peer: guest }]);
+    assert_eq!(
+        to(&out, 1),
+        vec![ServerMessage::PeerJoined {
+            peer: guest,
+            number: 2
+        }]
+    );
 
     let out = h.msg(
         2,
@@ -355,7 +363,9 @@ fn passwords_gate_joins() {
         vec![ServerMessage::Joined {
             code,
             members: vec![host, guest],
-            host
+            numbers: vec![1, 2],
+            host,
+            number: 2,
         }]
     );
 }
@@ -450,7 +460,9 @@ fn reconnect_within_grace_keeps_place_and_gets_queued_messages() {
         ServerMessage::Joined {
             code,
             members: vec![host, guest],
-            host
+            numbers: vec![1, 2],
+            host,
+            number: 2,
         }
     );
     assert_eq!(
@@ -744,4 +756,51 @@ fn a_connection_that_never_says_hello_is_closed() {
     assert_eq!(err_code(&out, 1), ErrorCode::HelloRequired);
     assert!(closed(&out, 1));
     assert!(!closed(&out, 2), "a greeted connection stays");
+}
+
+/// The number in the `joined` a connection received.
+fn joined_number(out: &[Output], conn: u64) -> (MemberNumber, Vec<MemberNumber>) {
+    to(out, conn)
+        .into_iter()
+        .find_map(|m| match m {
+            ServerMessage::Joined {
+                number, numbers, ..
+            } => Some((number, numbers)),
+            _ => None,
+        })
+        .expect("a joined message")
+}
+
+#[test]
+fn member_numbers_are_agreed_kept_on_resume_and_never_reused() {
+    let mut h = H::new();
+    h.peer(1);
+    let (b, _) = h.peer(2);
+    let (_, c_token) = h.peer(3);
+    let code = h.create(1, r#"{"type":"create-room"}"#);
+    let out = h.json(2, &join(code));
+    assert_eq!(joined_number(&out, 2), (2, vec![1, 2]));
+    assert!(to(&out, 1).contains(&ServerMessage::PeerJoined { peer: b, number: 2 }));
+    let out = h.json(3, &join(code));
+    assert_eq!(joined_number(&out, 3), (3, vec![1, 2, 3]));
+
+    // Member 2 leaves; a newcomer gets 4, never 2 again.
+    h.json(2, r#"{"type":"leave-room"}"#);
+    h.peer(4);
+    let out = h.json(4, &join(code));
+    assert_eq!(joined_number(&out, 4), (4, vec![1, 3, 4]));
+
+    // Member 3's connection drops and resumes: it keeps its number.
+    h.disconnect(3);
+    h.connect(5, "127.0.0.1");
+    let out = h.json(
+        5,
+        &format!(r#"{{"type":"hello","version":1,"resume":"{c_token}"}}"#),
+    );
+    assert_eq!(joined_number(&out, 5), (3, vec![1, 3, 4]));
+
+    // The same connection joining again after leaving is a new member with a new number.
+    h.json(4, r#"{"type":"leave-room"}"#);
+    let out = h.json(4, &join(code));
+    assert_eq!(joined_number(&out, 4), (5, vec![1, 3, 5]));
 }

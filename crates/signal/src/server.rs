@@ -44,7 +44,7 @@ mod listener;
 mod metrics;
 pub mod proxy;
 
-pub use args::{SignalArgs, raise_nofile, run};
+pub use args::{SignalArgs, raise_nofile, run, shutdown_signal};
 
 /// Everything the driver needs besides the registry's own [`crate::Config`].
 #[derive(Debug, Clone)]
@@ -335,6 +335,28 @@ pub async fn serve_with_handle(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_start: impl FnOnce(Handle),
 ) -> std::io::Result<()> {
+    serve_routes(listener, cfg, shutdown, on_start, None).await
+}
+
+/// Serves signaling at `/signal` beside the routes of `app` (which must not use `/signal`,
+/// `/healthz` or `/metrics`) on one listener: how `bassline serve` puts everything on one port.
+pub async fn serve_embedded(
+    listener: TcpListener,
+    cfg: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_start: impl FnOnce(Handle),
+    app: Router,
+) -> std::io::Result<()> {
+    serve_routes(listener, cfg, shutdown, on_start, Some(app)).await
+}
+
+async fn serve_routes(
+    listener: TcpListener,
+    cfg: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_start: impl FnOnce(Handle),
+    app: Option<Router>,
+) -> std::io::Result<()> {
     let shared = Arc::new(Shared {
         state: Mutex::new(State_ {
             reg: Registry::new(cfg.registry.clone(), os_entropy),
@@ -354,12 +376,20 @@ pub async fn serve_with_handle(
     });
     let timers = tokio::spawn(timer_loop(shared.clone()));
     let keepalive = tokio::spawn(keepalive_loop(shared.clone()));
-    let app = Router::new()
-        .route("/", get(ws_upgrade))
-        .route("/ws", get(ws_upgrade))
+    let signaling = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics_page))
-        .with_state(shared.clone());
+        .route("/metrics", get(metrics_page));
+    let signaling = match app {
+        None => signaling
+            .route("/", get(ws_upgrade))
+            .route("/ws", get(ws_upgrade)),
+        Some(_) => signaling.route("/signal", get(ws_upgrade)),
+    };
+    let signaling = signaling.with_state(shared.clone());
+    let app = match app {
+        Some(app) => signaling.merge(app),
+        None => signaling,
+    };
     let on_shutdown = shared.clone();
     // Twice the registry's cap: room for handshakes in flight, so ordinary overflow still gets
     // the registry's typed error, while sockets that never finish a handshake stay bounded.

@@ -62,7 +62,7 @@ proptest! {
     fn server_relays_round_trip(from in any::<u64>(), sdp in text(), peer in any::<u64>()) {
         for msg in [
             ServerMessage::Offer { from: PeerId(from), sdp: sdp.clone() },
-            ServerMessage::PeerJoined { peer: PeerId(peer) },
+            ServerMessage::PeerJoined { peer: PeerId(peer), number: from },
             ServerMessage::HostChanged { host: PeerId(peer) },
         ] {
             let back: ServerMessage = serde_json::from_str(&msg.to_json()).unwrap();

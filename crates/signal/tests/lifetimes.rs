@@ -69,7 +69,9 @@ async fn reconnect_within_grace_keeps_place_and_receives_queued_messages() {
         ServerMessage::Joined {
             code,
             members: vec![host_id, guest_id],
-            host: host_id
+            numbers: vec![1, 2],
+            host: host_id,
+            number: 2,
         }
     );
     assert_eq!(

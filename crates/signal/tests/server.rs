@@ -62,12 +62,17 @@ async fn whole_flow_with_password_ice_and_host_change() {
         ServerMessage::Joined {
             code,
             members: vec![host_id, guest_id],
-            host: host_id
+            numbers: vec![1, 2],
+            host: host_id,
+            number: 2,
         }
     );
     assert_eq!(
         host.recv().await,
-        ServerMessage::PeerJoined { peer: guest_id }
+        ServerMessage::PeerJoined {
+            peer: guest_id,
+            number: 2
+        }
     );
 
     guest

@@ -226,7 +226,8 @@ pub async fn run(args: SignalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Completes on Ctrl-C or SIGTERM: when a server (or `bassline serve`, `host`, `join`) stops.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

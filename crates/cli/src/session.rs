@@ -1,0 +1,276 @@
+//! `bassline host` and `bassline join`: a peer-to-peer session from the command line. Prints
+//! what happens (for people, or one JSON object per line with `--json`) and takes edits on
+//! standard input, one JSON request per line.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{Context, Result, bail};
+use bassline_core::{Network, Request};
+use bassline_net::{
+    NetClient, NetEvent, Start,
+    p2p::{P2pConfig, Room, p2p},
+    rtc::RtcConfig,
+};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The signaling server a user gets without `--signal`: `bassline serve` on this machine.
+pub const DEFAULT_SIGNAL: &str = "ws://127.0.0.1:8080/signal";
+
+/// Options shared by host and join.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PeerArgs {
+    /// Signaling server: `bassline serve` answers at ws://HOST:PORT/signal, a standalone
+    /// `bassline signal` at ws://HOST:PORT/.
+    #[arg(long, env = "BASSLINE_SIGNAL", default_value = DEFAULT_SIGNAL)]
+    pub signal: String,
+    /// Room password (guests must give the same one).
+    #[arg(long, env = "BASSLINE_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Print one JSON object per line (each with an "event" field) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Local UDP address for WebRTC (default: every interface; 127.0.0.1:0 keeps the session
+    /// on this machine).
+    #[arg(long, default_value = "0.0.0.0:0")]
+    pub bind: String,
+}
+
+/// What kind of peer this process is.
+pub enum Mode {
+    Host { state: Option<PathBuf> },
+    Join { code: String },
+}
+
+/// Runs the session until Ctrl-C, SIGTERM or a fatal error; returns whether it ended well
+/// (a fatal error has been printed already).
+pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
+    let rtc = RtcConfig {
+        bind: vec![args.bind.clone()],
+        ..RtcConfig::default()
+    };
+    let (room, start, state) = match mode {
+        Mode::Host { state } => {
+            let net = match &state {
+                Some(p) if p.exists() => crate::load(p)?,
+                _ => Network::new(),
+            };
+            (
+                Room::Create {
+                    password: args.password.clone(),
+                    max_peers: None,
+                },
+                Start::Host(net),
+                state,
+            )
+        }
+        Mode::Join { code } => (
+            Room::Join {
+                code,
+                password: args.password.clone(),
+            },
+            Start::Guest,
+            None,
+        ),
+    };
+    let transport = p2p(P2pConfig {
+        signal_url: args.signal.clone(),
+        room,
+        rtc,
+    });
+    let client = NetClient::spawn(transport, bassline_sync::Config::default(), start);
+    if let Some(path) = &state {
+        crate::persist::spawn_saver(client.clone(), path.clone(), Duration::from_secs(3));
+    }
+    let out = Printer {
+        json: args.json,
+        signal: args.signal.clone(),
+    };
+    let mut events = client.events();
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    // Made once, outside the loop: a signal that arrives while no listener is registered is
+    // lost, and a listener made afresh each time round would leave such a gap (the repeated
+    // --state test caught a host that ignored SIGTERM).
+    let shutdown = bassline_signal::server::shutdown_signal();
+    tokio::pin!(shutdown);
+    let result = loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Ok(ev) => {
+                    let fatal = matches!(&ev, NetEvent::Error { fatal: true, .. });
+                    out.event(&ev);
+                    if fatal {
+                        break false;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    out.note(&format!("(skipped {n} events: output too slow)"));
+                }
+                Err(_) => break true,
+            },
+            line = stdin.next_line(), if stdin_open => match line {
+                Ok(Some(line)) => out.line(&client, &line).await,
+                // End of input: keep collaborating until interrupted.
+                Ok(None) | Err(_) => stdin_open = false,
+            },
+            () = &mut shutdown => break true,
+        }
+    };
+    if let Some(path) = &state {
+        crate::persist::save(&client, path)
+            .await
+            .with_context(|| format!("saving {}", path.display()))?;
+    }
+    Ok(result)
+}
+
+struct Printer {
+    json: bool,
+    signal: String,
+}
+
+impl Printer {
+    /// The page a person opens to join (the editor served by `bassline serve`).
+    fn link(&self, code: &str) -> String {
+        let base = self
+            .signal
+            .replacen("ws://", "http://", 1)
+            .replacen("wss://", "https://", 1);
+        let base = base.trim_end_matches('/').trim_end_matches("/signal");
+        format!("{base}/?join={code}")
+    }
+
+    fn print(&self, v: serde_json::Value) {
+        println!("{v}");
+    }
+
+    fn note(&self, text: &str) {
+        if self.json {
+            self.print(json!({"event": "note", "message": text}));
+        } else {
+            println!("{text}");
+        }
+    }
+
+    fn event(&self, ev: &NetEvent) {
+        if self.json {
+            let mut v = serde_json::to_value(ev).expect("events serialize");
+            if let NetEvent::Room { code } = ev {
+                v["link"] = self.link(code).into();
+            }
+            self.print(v);
+            return;
+        }
+        match ev {
+            NetEvent::Room { code } => println!(
+                "room {code}\n  others join with: bassline join {code} --signal {}\n  or open {}",
+                self.signal,
+                self.link(code)
+            ),
+            NetEvent::Role { role, epoch, host } => match host {
+                Some(h) => println!("role: {role} (epoch {epoch}, host is peer {h})"),
+                None => println!("role: {role} (epoch {epoch})"),
+            },
+            NetEvent::ReadOnly { value: true } => println!("read-only: waiting for a host"),
+            NetEvent::ReadOnly { value: false } => println!("editable"),
+            NetEvent::Synced { hash } => println!("synced (state hash {hash})"),
+            NetEvent::Replaced => println!("received the host's whole state"),
+            NetEvent::Peer { peer, state, path } => match path {
+                Some(p) => println!("peer {peer}: {state:?} ({p:?})"),
+                None => println!("peer {peer}: {state:?}"),
+            },
+            NetEvent::Changes { changes } => {
+                for c in changes {
+                    println!(
+                        "change: {}",
+                        serde_json::to_string(c).expect("changes serialize")
+                    );
+                }
+            }
+            NetEvent::Decided { op, decision, .. } => {
+                println!("decided {}:{}: {decision:?}", op.peer, op.counter)
+            }
+            NetEvent::Connection { status } => println!("connection: {status:?}"),
+            NetEvent::Error { message, .. } => eprintln!("error: {message}"),
+            NetEvent::Misbehaved { peer, reason } => {
+                eprintln!("peer {peer} sent something invalid: {reason}")
+            }
+        }
+    }
+
+    /// One line of standard input: a request, or `{"type":"status"}`.
+    async fn line(&self, client: &NetClient, line: &str) {
+        let line = line.trim();
+        if line.is_empty() {
+            return;
+        }
+        let value: serde_json::Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => return self.input_error(&format!("not JSON: {e}")),
+        };
+        if value.get("type").and_then(|t| t.as_str()) == Some("status") {
+            match client.status_now().await {
+                Ok(s) => {
+                    let mut v = serde_json::to_value(&s).expect("status serializes");
+                    v["event"] = "status".into();
+                    if self.json {
+                        self.print(v);
+                    } else {
+                        println!("status: {v}");
+                    }
+                }
+                Err(e) => self.input_error(&e.to_string()),
+            }
+            return;
+        }
+        // Requests typed (or piped) before this peer has a host's state would only be refused
+        // or answered from an empty network: hold them until the session is editable.
+        if let Err(e) = bassline_net::wait_for(client, |s| !s.read_only).await {
+            return self.input_error(&e.to_string());
+        }
+        let request: Request = match serde_json::from_value(value) {
+            Ok(r) => r,
+            Err(e) => {
+                return self.input_error(&format!(
+                    "not a request ({e}); one JSON request per line, as in `bassline apply`"
+                ));
+            }
+        };
+        let query = !request.is_mutation();
+        match client.submit(request).await {
+            Ok(response) if query => {
+                let v = json!({"event": "answer", "reply": response.reply});
+                if self.json {
+                    self.print(v);
+                } else {
+                    println!("answer: {}", v["reply"]);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => self.event(&NetEvent::error(&e, false)),
+        }
+    }
+
+    fn input_error(&self, message: &str) {
+        if self.json {
+            self.print(
+                json!({"event": "error", "code": "bad-input", "message": message, "fatal": false}),
+            );
+        } else {
+            eprintln!("error: {message}");
+        }
+    }
+}
+
+/// Refuses a `--state` path that cannot be written before the session starts, rather than
+/// failing at the first save.
+pub fn check_state_path(path: &std::path::Path) -> Result<()> {
+    if path.is_dir() {
+        bail!(
+            "--state {} is a directory; give a file name",
+            path.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,521 @@
+//! The peer-to-peer transport: a signaling client, and a WebRTC link to every other member of
+//! the room (see [`crate::mesh`] for who offers).
+//!
+//! It keeps its signaling connection alive (reconnecting with backoff and the resume token, so
+//! it keeps its member number within the server's grace period), maps the signaling peer ids to
+//! member numbers (the session's peer ids), and redials lost links. Links already open survive a
+//! signaling outage: they do not go through the server.
+
+use std::{collections::HashMap, time::Duration};
+
+use bassline_signal::{ClientMessage, ErrorCode, Password, PeerId as SignalId, ServerMessage};
+use bassline_sync::PeerId;
+use futures_util::{SinkExt, StreamExt};
+use tokio::{
+    sync::mpsc,
+    task::JoinHandle,
+    time::{Instant, sleep_until},
+};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::{
+    Error,
+    link::{Events, TransportEvent, TransportStatus},
+    mesh::{Backoff, offers, random_seed},
+    rtc::{Ended, RtcConfig, Signal, run_peer},
+    transport::Transport,
+};
+
+/// Which room to be in.
+#[derive(Clone, Debug)]
+pub enum Room {
+    /// Create one (this peer hosts it).
+    Create {
+        password: Option<String>,
+        max_peers: Option<u16>,
+    },
+    /// Join one by its code.
+    Join {
+        code: String,
+        password: Option<String>,
+    },
+}
+
+/// Settings of the peer-to-peer transport.
+#[derive(Clone, Debug)]
+pub struct P2pConfig {
+    /// The signaling server, e.g. `ws://127.0.0.1:8080/signal`.
+    pub signal_url: String,
+    pub room: Room,
+    /// WebRTC settings; the ICE servers are replaced by the ones the signaling server hands
+    /// out in its `welcome`.
+    pub rtc: RtcConfig,
+}
+
+/// Starts the transport.
+pub fn p2p(cfg: P2pConfig) -> Transport {
+    Transport::spawn(move |events| async move {
+        let mut mesh = Mesh::new(cfg, events);
+        mesh.run().await;
+        mesh.stop_all();
+    })
+}
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct PeerTask {
+    signals: mpsc::Sender<Signal>,
+    task: JoinHandle<()>,
+    generation: u64,
+}
+
+/// Why one signaling connection ended.
+enum Lost {
+    /// Try again after a backoff.
+    Retry,
+    /// Stop for good (the error was reported).
+    Fatal,
+}
+
+struct Mesh {
+    cfg: P2pConfig,
+    events: Events,
+    /// Member numbers by signaling id and back.
+    numbers: HashMap<SignalId, PeerId>,
+    ids: HashMap<PeerId, SignalId>,
+    me: Option<PeerId>,
+    /// The room's code once in one; a peer that lost its place joins it again.
+    code: Option<String>,
+    token: Option<String>,
+    ice: Vec<bassline_signal::IceServer>,
+    peers: HashMap<PeerId, PeerTask>,
+    generation: u64,
+    /// Offering side: when to dial a peer again after its link failed.
+    redial: HashMap<PeerId, (Instant, Backoff)>,
+    out_tx: mpsc::Sender<(PeerId, Signal)>,
+    out_rx: mpsc::Receiver<(PeerId, Signal)>,
+    ended_tx: mpsc::Sender<(PeerId, u64, Ended)>,
+    ended_rx: mpsc::Receiver<(PeerId, u64, Ended)>,
+}
+
+impl Mesh {
+    fn new(cfg: P2pConfig, events: Events) -> Self {
+        let (out_tx, out_rx) = mpsc::channel(256);
+        let (ended_tx, ended_rx) = mpsc::channel(64);
+        Mesh {
+            cfg,
+            events,
+            numbers: HashMap::new(),
+            ids: HashMap::new(),
+            me: None,
+            code: None,
+            token: None,
+            ice: Vec::new(),
+            peers: HashMap::new(),
+            generation: 0,
+            redial: HashMap::new(),
+            out_tx,
+            out_rx,
+            ended_tx,
+            ended_rx,
+        }
+    }
+
+    async fn emit(&self, ev: TransportEvent) {
+        let _ = self.events.send(ev).await;
+    }
+
+    async fn run(&mut self) {
+        let mut backoff = Backoff::new(
+            Duration::from_millis(250),
+            Duration::from_secs(10),
+            random_seed(),
+        );
+        let mut ever_connected = false;
+        loop {
+            match tokio_tungstenite::connect_async(self.cfg.signal_url.as_str()).await {
+                Ok((ws, _)) => {
+                    ever_connected = true;
+                    backoff.reset();
+                    self.emit(TransportEvent::Status(TransportStatus::Connected))
+                        .await;
+                    match self.connection(ws).await {
+                        Lost::Retry => {}
+                        Lost::Fatal => return,
+                    }
+                }
+                Err(e) if !ever_connected => {
+                    // Nothing to keep alive yet: a wrong address should say so at once.
+                    let err = Error::Unreachable {
+                        url: self.cfg.signal_url.clone(),
+                        reason: e.to_string(),
+                    };
+                    self.emit(TransportEvent::Fatal(err)).await;
+                    return;
+                }
+                Err(e) => tracing::info!(error = %e, "signaling reconnect failed"),
+            }
+            let delay = backoff.next_delay();
+            self.emit(TransportEvent::Status(TransportStatus::Reconnecting {
+                retry_in: delay,
+                attempt: backoff.attempt(),
+            }))
+            .await;
+            // Links keep working meanwhile, and failed ones are redialled once the server is
+            // back (their offers need it).
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn send(ws: &mut WsStream, msg: &ClientMessage) -> bool {
+        let text = serde_json::to_string(msg).expect("client messages always serialize");
+        ws.send(Message::text(text)).await.is_ok()
+    }
+
+    /// One signaling connection, from hello until it drops.
+    async fn connection(&mut self, mut ws: WsStream) -> Lost {
+        let hello = ClientMessage::Hello {
+            version: bassline_signal::PROTOCOL_VERSION,
+            resume: self.token.clone(),
+        };
+        if !Self::send(&mut ws, &hello).await {
+            return Lost::Retry;
+        }
+        loop {
+            let next_redial = self.redial.values().map(|(t, _)| *t).min();
+            tokio::select! {
+                msg = ws.next() => {
+                    let text = match msg {
+                        Some(Ok(Message::Text(t))) => t,
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Lost::Retry,
+                        Some(Ok(_)) => continue,
+                    };
+                    let Ok(msg) = serde_json::from_str::<ServerMessage>(&text) else {
+                        tracing::warn!("signaling server sent something unreadable; ignored");
+                        continue;
+                    };
+                    if let Some(lost) = self.on_server(&mut ws, msg).await {
+                        return lost;
+                    }
+                }
+                out = self.out_rx.recv() => {
+                    let Some((peer, signal)) = out else { continue };
+                    let Some(&to) = self.ids.get(&peer) else { continue };
+                    let msg = match signal {
+                        Signal::Offer(sdp) => ClientMessage::Offer { to, sdp },
+                        Signal::Answer(sdp) => ClientMessage::Answer { to, sdp },
+                        Signal::Candidate { candidate, sdp_mid, sdp_m_line_index } => {
+                            ClientMessage::Candidate { to, candidate, sdp_mid, sdp_m_line_index }
+                        }
+                    };
+                    if !Self::send(&mut ws, &msg).await {
+                        return Lost::Retry;
+                    }
+                }
+                ended = self.ended_rx.recv() => {
+                    if let Some((peer, generation, ended)) = ended {
+                        self.on_ended(peer, generation, ended).await;
+                    }
+                }
+                () = sleep_or_never(next_redial) => {
+                    let now = Instant::now();
+                    let due: Vec<PeerId> = self.redial.iter().filter(|(_, (t, _))| *t <= now).map(|(p, _)| *p).collect();
+                    for p in due {
+                        if let Some((_, b)) = self.redial.get_mut(&p) {
+                            // Keep the backoff for the next failure; clear the deadline.
+                            let b = b.clone();
+                            self.redial.insert(p, (Instant::now() + Duration::from_secs(3600), b));
+                        }
+                        if self.ids.contains_key(&p) && !self.peers.contains_key(&p) {
+                            self.dial(p, None);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_server(&mut self, ws: &mut WsStream, msg: ServerMessage) -> Option<Lost> {
+        match msg {
+            ServerMessage::Welcome {
+                resume_token,
+                resumed,
+                ice_servers,
+                ..
+            } => {
+                self.token = Some(resume_token);
+                if !ice_servers.is_empty() || !resumed {
+                    self.ice = ice_servers;
+                }
+                if !resumed {
+                    // A fresh place: create the room, or (re)join it.
+                    let msg = match (&self.code, &self.cfg.room) {
+                        (Some(code), room) | (None, room @ Room::Join { code, .. }) => {
+                            let password = match room {
+                                Room::Join { password, .. } | Room::Create { password, .. } => {
+                                    password.clone()
+                                }
+                            };
+                            ClientMessage::JoinRoom {
+                                code: code.clone(),
+                                password: password.map(Password),
+                            }
+                        }
+                        (
+                            None,
+                            Room::Create {
+                                password,
+                                max_peers,
+                            },
+                        ) => ClientMessage::CreateRoom {
+                            password: password.clone().map(Password),
+                            max_peers: *max_peers,
+                        },
+                    };
+                    if !Self::send(ws, &msg).await {
+                        return Some(Lost::Retry);
+                    }
+                }
+            }
+            ServerMessage::RoomCreated { code, number, .. } => {
+                self.code = Some(code.to_string());
+                self.emit(TransportEvent::Room {
+                    code: code.to_string(),
+                })
+                .await;
+                self.set_me(number, Some(number)).await;
+            }
+            ServerMessage::Joined {
+                code,
+                members,
+                numbers,
+                number,
+                ..
+            } => {
+                let first = self.code.is_none();
+                self.code = Some(code.to_string());
+                if first {
+                    self.emit(TransportEvent::Room {
+                        code: code.to_string(),
+                    })
+                    .await;
+                }
+                // A joiner learns its host from the peers' heartbeats: the signaling server's
+                // idea of the host may be stale after an election.
+                self.set_me(number, None).await;
+                let now: HashMap<SignalId, PeerId> = members.into_iter().zip(numbers).collect();
+                let gone: Vec<PeerId> = self
+                    .ids
+                    .keys()
+                    .copied()
+                    .filter(|n| !now.values().any(|m| m == n))
+                    .collect();
+                for g in gone {
+                    self.left(g).await;
+                }
+                for (sid, n) in now {
+                    if Some(n) != self.me {
+                        self.member(sid, n);
+                    }
+                }
+            }
+            ServerMessage::PeerJoined { peer, number } => self.member(peer, number),
+            ServerMessage::PeerLeft { peer } => {
+                if let Some(&n) = self.numbers.get(&peer) {
+                    self.left(n).await;
+                }
+            }
+            ServerMessage::Offer { from, sdp } => self.signal(from, Signal::Offer(sdp)),
+            ServerMessage::Answer { from, sdp } => self.signal(from, Signal::Answer(sdp)),
+            ServerMessage::Candidate {
+                from,
+                candidate,
+                sdp_mid,
+                sdp_m_line_index,
+            } => self.signal(
+                from,
+                Signal::Candidate {
+                    candidate,
+                    sdp_mid,
+                    sdp_m_line_index,
+                },
+            ),
+            ServerMessage::Error { code, message, .. } => {
+                let room = self.code.clone().unwrap_or_else(|| match &self.cfg.room {
+                    Room::Join { code, .. } => code.clone(),
+                    Room::Create { .. } => String::new(),
+                });
+                let fatal = match code {
+                    ErrorCode::RoomNotFound => Some(Error::RoomNotFound { code: room }),
+                    ErrorCode::WrongPassword => Some(Error::WrongPassword { code: room }),
+                    ErrorCode::BadCode
+                    | ErrorCode::RoomFull
+                    | ErrorCode::TooManyAttempts
+                    | ErrorCode::TooManyRooms
+                    | ErrorCode::UnsupportedVersion
+                    | ErrorCode::InvalidMaxPeers => Some(Error::Refused {
+                        code: code.as_str().into(),
+                        message,
+                    }),
+                    _ => {
+                        tracing::warn!(code = code.as_str(), %message, "signaling refused a message");
+                        None
+                    }
+                };
+                if let Some(e) = fatal {
+                    self.emit(TransportEvent::Fatal(e)).await;
+                    return Some(Lost::Fatal);
+                }
+            }
+            ServerMessage::RoomClosed { .. } => {
+                self.emit(TransportEvent::Fatal(Error::Refused {
+                    code: "room-closed".into(),
+                    message: "the room closed after an hour without activity; host a new one"
+                        .into(),
+                }))
+                .await;
+                return Some(Lost::Fatal);
+            }
+            ServerMessage::Shutdown { .. } => return Some(Lost::Retry),
+            ServerMessage::Left { .. } | ServerMessage::HostChanged { .. } => {}
+        }
+        None
+    }
+
+    async fn set_me(&mut self, number: PeerId, host: Option<PeerId>) {
+        if self.me != Some(number) {
+            if self.me.is_some() {
+                // Our old place is gone (the grace period ran out): links made under the old
+                // number would carry the wrong id, so start them all again.
+                self.stop_all();
+            }
+            self.me = Some(number);
+            self.emit(TransportEvent::Identity { me: number, host })
+                .await;
+        }
+    }
+
+    /// A member is (still) in the room: dial it if this side offers and no link task runs.
+    fn member(&mut self, sid: SignalId, number: PeerId) {
+        self.numbers.insert(sid, number);
+        self.ids.insert(number, sid);
+        if let Some(me) = self.me
+            && offers(me, number)
+            && !self.peers.contains_key(&number)
+        {
+            self.dial(number, None);
+        }
+    }
+
+    async fn left(&mut self, number: PeerId) {
+        if let Some(sid) = self.ids.remove(&number) {
+            self.numbers.remove(&sid);
+        }
+        self.redial.remove(&number);
+        if let Some(t) = self.peers.remove(&number) {
+            t.task.abort();
+        }
+        self.emit(TransportEvent::Left { peer: number }).await;
+    }
+
+    /// An offer, answer or candidate from a member.
+    fn signal(&mut self, from: SignalId, signal: Signal) {
+        let Some(&peer) = self.numbers.get(&from) else {
+            return;
+        };
+        if !self.peers.contains_key(&peer) {
+            match (&signal, self.me) {
+                // The answering side starts its link when the offer comes.
+                (Signal::Offer(_), Some(me)) if !offers(me, peer) => {
+                    self.dial(peer, Some(signal));
+                }
+                _ => {}
+            }
+            return;
+        }
+        if let Some(t) = self.peers.get(&peer) {
+            // A full queue means the link task is stuck; dropping one signal is recoverable
+            // (the offering side restarts ICE or redials).
+            let _ = t.signals.try_send(signal);
+        }
+    }
+
+    /// Starts a link task to `peer` (offering, or answering `first`).
+    fn dial(&mut self, peer: PeerId, first: Option<Signal>) {
+        let Some(me) = self.me else { return };
+        let (tx, rx) = mpsc::channel(64);
+        if let Some(f) = first {
+            let _ = tx.try_send(f);
+        }
+        self.generation += 1;
+        let generation = self.generation;
+        let mut rtc = self.cfg.rtc.clone();
+        rtc.ice_servers = self.ice.clone();
+        let (out, events, ended) = (
+            self.out_tx.clone(),
+            self.events.clone(),
+            self.ended_tx.clone(),
+        );
+        let task = tokio::spawn(async move {
+            let e = run_peer(rtc, peer, offers(me, peer), rx, out, events).await;
+            let _ = ended.send((peer, generation, e)).await;
+        });
+        if let Some(old) = self.peers.insert(
+            peer,
+            PeerTask {
+                signals: tx,
+                task,
+                generation,
+            },
+        ) {
+            old.task.abort();
+        }
+    }
+
+    async fn on_ended(&mut self, peer: PeerId, generation: u64, ended: Ended) {
+        if self
+            .peers
+            .get(&peer)
+            .is_none_or(|t| t.generation != generation)
+        {
+            return;
+        }
+        self.peers.remove(&peer);
+        let Some(me) = self.me else { return };
+        match ended {
+            Ended::Redial(offer) => self.dial(peer, Some(Signal::Offer(offer))),
+            Ended::Failed(reason) if offers(me, peer) && self.ids.contains_key(&peer) => {
+                let entry = self.redial.entry(peer).or_insert_with(|| {
+                    (
+                        Instant::now(),
+                        Backoff::new(
+                            Duration::from_millis(200),
+                            Duration::from_secs(10),
+                            random_seed(),
+                        ),
+                    )
+                });
+                let delay = entry.1.next_delay();
+                entry.0 = Instant::now() + delay;
+                tracing::info!(peer, %reason, ?delay, "link lost; dialling again");
+            }
+            Ended::Failed(reason) => tracing::info!(peer, %reason, "link lost; the peer redials"),
+            Ended::Closed => {}
+        }
+    }
+
+    fn stop_all(&mut self) {
+        for (_, t) in self.peers.drain() {
+            t.task.abort();
+        }
+        self.redial.clear();
+    }
+}
+
+async fn sleep_or_never(at: Option<Instant>) {
+    match at {
+        Some(at) => sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
