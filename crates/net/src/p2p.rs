@@ -203,8 +203,8 @@ impl Mesh {
                     let Some((peer, signal)) = out else { continue };
                     let Some(&to) = self.ids.get(&peer) else { continue };
                     let msg = match signal {
-                        Signal::Offer(sdp) => ClientMessage::Offer { to, sdp },
-                        Signal::Answer(sdp) => ClientMessage::Answer { to, sdp },
+                        Signal::Offer(sdp) => ClientMessage::Offer { to, sdp, auth: None },
+                        Signal::Answer(sdp) => ClientMessage::Answer { to, sdp, auth: None },
                         Signal::Candidate { candidate, sdp_mid, sdp_m_line_index } => {
                             ClientMessage::Candidate { to, candidate, sdp_mid, sdp_m_line_index }
                         }
@@ -326,8 +326,8 @@ impl Mesh {
                     self.left(n).await;
                 }
             }
-            ServerMessage::Offer { from, sdp } => self.signal(from, Signal::Offer(sdp)),
-            ServerMessage::Answer { from, sdp } => self.signal(from, Signal::Answer(sdp)),
+            ServerMessage::Offer { from, sdp, .. } => self.signal(from, Signal::Offer(sdp)),
+            ServerMessage::Answer { from, sdp, .. } => self.signal(from, Signal::Answer(sdp)),
             ServerMessage::Candidate {
                 from,
                 candidate,
