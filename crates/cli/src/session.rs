@@ -77,6 +77,7 @@ pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
         signal_url: args.signal.clone(),
         room,
         rtc,
+        room_key: None,
     });
     let client = NetClient::spawn(transport, bassline_sync::Config::default(), start);
     if let Some(path) = &state {
