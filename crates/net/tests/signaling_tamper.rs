@@ -88,11 +88,12 @@ impl Peer {
     /// The next event matching `pred` (every event is kept in `seen`).
     async fn wait(&mut self, what: &str, pred: impl Fn(&NetEvent) -> bool) -> NetEvent {
         let name = self.name;
-        bounded(&format!("{name}: no {what}; saw {:?}", self.seen), async {
+        let (events, seen) = (&mut self.events, &mut self.seen);
+        let found = tokio::time::timeout(WAIT, async {
             loop {
-                match self.events.recv().await {
+                match events.recv().await {
                     Ok(ev) => {
-                        self.seen.push(ev.clone());
+                        seen.push(ev.clone());
                         if pred(&ev) {
                             return ev;
                         }
@@ -102,7 +103,13 @@ impl Peer {
                 }
             }
         })
-        .await
+        .await;
+        found.unwrap_or_else(|_| {
+            panic!(
+                "{name}: no {what} (bounded wait, not a timing assertion); saw {:?}",
+                self.seen
+            )
+        })
     }
 
     async fn tamper_error(&mut self) -> (String, Option<u64>) {
