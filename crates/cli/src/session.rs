@@ -92,7 +92,9 @@ pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
         rtc,
         room_key: room_key.clone(),
     });
-    let client = NetClient::spawn(transport, bassline_sync::Config::default(), start);
+    // Subscribed before the session runs: the room event (code and link) must not be missed.
+    let (client, mut events) =
+        NetClient::spawn_subscribed(transport, bassline_sync::Config::default(), start);
     if let Some(path) = &state {
         crate::persist::spawn_saver(client.clone(), path.clone(), Duration::from_secs(3));
     }
@@ -101,7 +103,6 @@ pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
         signal: args.signal.clone(),
         room_key,
     };
-    let mut events = client.events();
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
     // Made once, outside the loop: a signal that arrives while no listener is registered is

@@ -74,9 +74,8 @@ impl Peer {
             },
             room_key: key,
         });
-        let client = NetClient::spawn(transport, Default::default(), start);
-        // Subscribed before the transport has even reached the server: nothing is missed.
-        let events = client.events();
+        // Subscribed before the session runs: not even the room event can be missed.
+        let (client, events) = NetClient::spawn_subscribed(transport, Default::default(), start);
         Peer {
             name,
             client,
