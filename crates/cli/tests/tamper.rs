@@ -57,16 +57,18 @@ fn the_host_prints_that_the_signaling_path_was_tampered_with() {
     let serve = Serve::start(&temp_dir("tamper-text"));
     let (_rt, proxy) = proxy(&serve, Mode::TamperOffers);
     // The host in text mode, as a person runs it.
-    let mut host = bassline()
-        .args(["host", "--signal", &proxy.url(), "--bind", "127.0.0.1:0"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("bassline host starts");
-    let _stdin = host.stdin.take();
-    let out = lines(host.stdout.take().unwrap());
-    let err = lines(host.stderr.take().unwrap());
+    let mut host = Killed(
+        bassline()
+            .args(["host", "--signal", &proxy.url(), "--bind", "127.0.0.1:0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("bassline host starts"),
+    );
+    let _stdin = host.0.stdin.take();
+    let out = lines(host.0.stdout.take().unwrap());
+    let err = lines(host.0.stderr.take().unwrap());
     let join = wait_line(&out, "the join command", |l| l.contains("bassline join '"));
     let link = join
         .split('\'')
@@ -101,8 +103,16 @@ fn the_host_prints_that_the_signaling_path_was_tampered_with() {
         "{:?}",
         guest.seen
     );
-    let _ = host.kill();
-    let _ = host.wait();
+}
+
+/// A child process killed when dropped, also when the test fails.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
