@@ -11,6 +11,7 @@ use bassline_core::{Network, Request, StateDocument};
 use clap::{Parser, Subcommand};
 
 mod editor_files;
+mod join_link;
 mod persist;
 mod serve;
 mod session;
@@ -51,23 +52,39 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create a peer-to-peer room, print its code and join link, and host it.
     ///
+    /// The join link carries a fresh room key in its fragment (`#k=...`): every offer and answer
+    /// is signed with it, so neither the signaling server nor anyone in front of it can stand
+    /// in the middle of a connection. Share the link only with the people you invite.
+    ///
     /// Edits are read from standard input, one JSON request per line as in `bassline apply`;
     /// the line {"type":"status"} prints the status. Stop with Ctrl-C.
     Host {
         #[command(flatten)]
         peer: session::PeerArgs,
+        /// Host without a room key, so guests can join with the bare code: the signaling
+        /// server (and anyone in front of it) is then trusted not to intercept connections.
+        #[arg(long)]
+        no_room_key: bool,
         /// Load the network from this file (when it exists) and save it there every few
         /// seconds and on exit.
         #[arg(long)]
         state: Option<PathBuf>,
     },
-    /// Join a peer-to-peer room by its code.
+    /// Join a peer-to-peer room by its join link (or, for a room hosted with --no-room-key,
+    /// its code).
+    ///
+    /// With the link, offers and answers are signed and checked with the room key in its
+    /// fragment, and a connection the signaling path tampered with is refused. With a bare
+    /// code there is no key: the signaling server is trusted (and a room hosted with a key
+    /// refuses the connection).
     ///
     /// Edits are read from standard input, one JSON request per line as in `bassline apply`;
     /// the line {"type":"status"} prints the status. Stop with Ctrl-C.
     Join {
-        /// The room's six-character code, as the host printed it.
-        code: String,
+        /// The join link the host printed (`http://HOST:PORT/?join=CODE#k=KEY`; quote it in
+        /// the shell), or the room's six-character code alone (no key).
+        #[arg(value_name = "LINK|CODE")]
+        room: String,
         #[command(flatten)]
         peer: session::PeerArgs,
     },
@@ -98,16 +115,27 @@ fn main() -> Result<()> {
             logs();
             runtime()?.block_on(serve::run(args))
         }
-        Command::Host { peer, state } => {
+        Command::Host {
+            peer,
+            state,
+            no_room_key,
+        } => {
             logs();
             if let Some(s) = &state {
                 session::check_state_path(s)?;
             }
-            exit_on_failure(run_session(peer, session::Mode::Host { state }))
+            exit_on_failure(run_session(
+                peer,
+                session::Mode::Host {
+                    state,
+                    room_key: !no_room_key,
+                },
+            ))
         }
-        Command::Join { code, peer } => {
+        Command::Join { room, peer } => {
             logs();
-            exit_on_failure(run_session(peer, session::Mode::Join { code }))
+            let target = join_link::parse(&room)?;
+            exit_on_failure(run_session(peer, session::Mode::Join { target }))
         }
         Command::Signal(args) => runtime()?.block_on(bassline_signal::server::run(args)),
         Command::Bench {

@@ -11,6 +11,7 @@ use bassline_net::{
     p2p::{P2pConfig, Room, p2p},
     rtc::RtcConfig,
 };
+use bassline_trust::RoomKey;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -38,8 +39,13 @@ pub struct PeerArgs {
 
 /// What kind of peer this process is.
 pub enum Mode {
-    Host { state: Option<PathBuf> },
-    Join { code: String },
+    /// Host a new room; `room_key`: make a key and sign offers/answers with it.
+    Host {
+        state: Option<PathBuf>,
+        room_key: bool,
+    },
+    /// Join the room of a link or code (see [`crate::join_link`]).
+    Join { target: crate::join_link::Target },
 }
 
 /// Runs the session until Ctrl-C, SIGTERM or a fatal error; returns whether it ended well
@@ -49,11 +55,16 @@ pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
         bind: vec![args.bind.clone()],
         ..RtcConfig::default()
     };
-    let (room, start, state) = match mode {
-        Mode::Host { state } => {
+    let (room, start, state, room_key) = match mode {
+        Mode::Host { state, room_key } => {
             let net = match &state {
                 Some(p) if p.exists() => crate::load(p)?,
                 _ => Network::new(),
+            };
+            let key = if room_key {
+                Some(RoomKey::generate().context("cannot make a room key")?)
+            } else {
+                None
             };
             (
                 Room::Create {
@@ -62,31 +73,36 @@ pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
                 },
                 Start::Host(net),
                 state,
+                key,
             )
         }
-        Mode::Join { code } => (
+        Mode::Join { target } => (
             Room::Join {
-                code,
+                code: target.code,
                 password: args.password.clone(),
             },
             Start::Guest,
             None,
+            target.key,
         ),
     };
     let transport = p2p(P2pConfig {
         signal_url: args.signal.clone(),
         room,
         rtc,
+        room_key: room_key.clone(),
     });
-    let client = NetClient::spawn(transport, bassline_sync::Config::default(), start);
+    // Subscribed before the session runs: the room event (code and link) must not be missed.
+    let (client, mut events) =
+        NetClient::spawn_subscribed(transport, bassline_sync::Config::default(), start);
     if let Some(path) = &state {
         crate::persist::spawn_saver(client.clone(), path.clone(), Duration::from_secs(3));
     }
     let out = Printer {
         json: args.json,
         signal: args.signal.clone(),
+        room_key,
     };
-    let mut events = client.events();
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
     // Made once, outside the loop: a signal that arrives while no listener is registered is
@@ -128,17 +144,20 @@ pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
 struct Printer {
     json: bool,
     signal: String,
+    /// The room's key, which the join link carries in its fragment.
+    room_key: Option<RoomKey>,
 }
 
 impl Printer {
-    /// The page a person opens to join (the editor served by `bassline serve`).
+    /// The join link: the page of the editor served by `bassline serve`, with the room key in
+    /// its fragment; `bassline join` takes it too.
     fn link(&self, code: &str) -> String {
         let base = self
             .signal
             .replacen("ws://", "http://", 1)
             .replacen("wss://", "https://", 1);
         let base = base.trim_end_matches('/').trim_end_matches("/signal");
-        format!("{base}/?join={code}")
+        crate::join_link::link(base, code, self.room_key.as_ref())
     }
 
     fn print(&self, v: serde_json::Value) {
@@ -163,8 +182,15 @@ impl Printer {
             return;
         }
         match ev {
+            NetEvent::Room { code } if self.room_key.is_some() => println!(
+                "room {code}\n  others join with: bassline join '{}' --signal {}\n  \
+                 (the link carries the room key: share it only with the people you invite)",
+                self.link(code),
+                self.signal,
+            ),
             NetEvent::Room { code } => println!(
-                "room {code}\n  others join with: bassline join {code} --signal {}\n  or open {}",
+                "room {code} (no room key: the signaling server is trusted)\n  others join \
+                 with: bassline join {code} --signal {}\n  or open {}",
                 self.signal,
                 self.link(code)
             ),

@@ -5,9 +5,13 @@ mod harness;
 
 use harness::{Peer, Serve, converge, temp_dir};
 
-fn room_code(host: &mut Peer) -> String {
+/// The join link the host printed (its `room` event): code and room key.
+fn join_link(host: &mut Peer) -> String {
     let room = host.wait_event("room");
-    room["code"].as_str().expect("a code").to_owned()
+    let link = room["link"].as_str().expect("a link").to_owned();
+    let code = room["code"].as_str().expect("a code");
+    assert!(link.contains(&format!("?join={code}#k=")), "{link}");
+    link
 }
 
 fn editable(p: &mut Peer) {
@@ -20,11 +24,11 @@ fn editable(p: &mut Peer) {
 fn a_host_and_three_guests_edit_concurrently_and_converge() {
     let serve = Serve::start(&temp_dir("converge"));
     let mut host = Peer::host(&serve, &[]);
-    let code = room_code(&mut host);
+    let link = join_link(&mut host);
     host.send(r#"{"type":"add-contact","id":"shared","group":"root"}"#);
     host.send(r#"{"type":"add-contact","id":"set","group":"root","blend":"merge"}"#);
     let mut guests: Vec<Peer> = (1..=3)
-        .map(|i| Peer::join(&format!("guest{i}"), &serve, &code, &[]))
+        .map(|i| Peer::join(&format!("guest{i}"), &serve, &link, &[]))
         .collect();
     for g in &mut guests {
         editable(g);
@@ -72,9 +76,9 @@ fn a_host_and_three_guests_edit_concurrently_and_converge() {
 fn when_the_host_is_killed_a_guest_takes_over_and_nothing_seen_is_lost() {
     let serve = Serve::start(&temp_dir("takeover"));
     let mut host = Peer::host(&serve, &[]);
-    let code = room_code(&mut host);
-    let mut g1 = Peer::join("guest1", &serve, &code, &[]);
-    let mut g2 = Peer::join("guest2", &serve, &code, &[]);
+    let link = join_link(&mut host);
+    let mut g1 = Peer::join("guest1", &serve, &link, &[]);
+    let mut g2 = Peer::join("guest2", &serve, &link, &[]);
     editable(&mut g1);
     editable(&mut g2);
     host.send(r#"{"type":"add-contact","id":"from-host","group":"root","value":1}"#);
@@ -133,9 +137,9 @@ fn when_the_host_is_killed_a_guest_takes_over_and_nothing_seen_is_lost() {
 fn a_wrong_password_and_an_unknown_code_fail_with_clear_messages() {
     let serve = Serve::start(&temp_dir("refusals"));
     let mut host = Peer::host(&serve, &["--password", "hunter2"]);
-    let code = room_code(&mut host);
+    let link = join_link(&mut host);
 
-    let (ok, out) = Peer::join("wrong", &serve, &code, &["--password", "hunter3"]).exit();
+    let (ok, out) = Peer::join("wrong", &serve, &link, &["--password", "hunter3"]).exit();
     assert!(!ok, "a wrong password exits with an error");
     let err = out
         .iter()
@@ -160,6 +164,22 @@ fn a_wrong_password_and_an_unknown_code_fail_with_clear_messages() {
     );
 
     // The right password gets in.
-    let mut guest = Peer::join("right", &serve, &code, &["--password", "hunter2"]);
+    let mut guest = Peer::join("right", &serve, &link, &["--password", "hunter2"]);
     editable(&mut guest);
+}
+
+#[test]
+fn a_host_without_a_room_key_is_joined_by_its_bare_code() {
+    let serve = Serve::start(&temp_dir("bare-code"));
+    let mut host = Peer::host(&serve, &["--no-room-key"]);
+    let room = host.wait_event("room");
+    let code = room["code"].as_str().expect("a code").to_owned();
+    assert!(
+        !room["link"].as_str().unwrap().contains('#'),
+        "no key, no fragment: {room}"
+    );
+    let mut guest = Peer::join("guest", &serve, &code, &[]);
+    editable(&mut guest);
+    guest.send(r#"{"type":"add-contact","id":"from-guest","group":"root","value":7}"#);
+    converge(&mut [&mut host, &mut guest]);
 }

@@ -29,9 +29,20 @@ pub struct NetClient {
 impl NetClient {
     /// Starts a session over `transport` on the current tokio runtime.
     pub fn spawn(transport: Transport, config: Config, start: Start) -> Self {
+        Self::spawn_subscribed(transport, config, start).0
+    }
+
+    /// Like [`NetClient::spawn`], with a receiver of its events subscribed before the session
+    /// runs, so not even the first one (the room, the role) can be missed: a receiver from
+    /// [`NetClient::events`] taken after `spawn` only sees what happens after that call.
+    pub fn spawn_subscribed(
+        transport: Transport,
+        config: Config,
+        start: Start,
+    ) -> (Self, broadcast::Receiver<NetEvent>) {
         let (ctx, crx) = mpsc::channel(256);
         let (stx, srx) = watch::channel(initial_status(TransportStatus::Connected, Vec::new()));
-        let (etx, _) = broadcast::channel(EVENT_BACKLOG);
+        let (etx, erx) = broadcast::channel(EVENT_BACKLOG);
         let subscribers = Subscribers::default();
         let driver = Driver::new(
             transport,
@@ -45,12 +56,13 @@ impl NetClient {
             },
         );
         tokio::spawn(driver.run());
-        NetClient {
+        let client = NetClient {
             commands: ctx,
             status: srx,
             events: etx,
             subscribers,
-        }
+        };
+        (client, erx)
     }
 
     /// Sends a request: a query is answered from this peer's state; an edit is shown here at

@@ -166,6 +166,18 @@ impl Driver {
                 self.connection = status.clone();
                 self.emit(NetEvent::Connection { status });
             }
+            TransportEvent::Tampered {
+                peer,
+                error,
+                unsigned,
+            } => self.emit(NetEvent::error(
+                &Error::Tampered {
+                    peer,
+                    reason: error,
+                    unsigned,
+                },
+                false,
+            )),
             TransportEvent::Fatal(e) => self.emit(NetEvent::error(&e, true)),
         }
     }

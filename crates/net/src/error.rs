@@ -31,6 +31,29 @@ pub enum Error {
     /// The session's task has stopped.
     #[error("the session has ended; start `bassline host` or `join` again")]
     Stopped,
+    /// An offer or answer from `peer` failed its check against the room key: it was dropped
+    /// and that link attempt stopped. Not fatal: the session goes on with the other peers, and
+    /// the link is tried again.
+    #[error(
+        "connection to peer {peer} refused: the signaling path was tampered with: {}. Someone \
+         between you and the signaling server, or the server itself, tried to intercept the \
+         connection{}",
+        tamper_detail(reason),
+        if *unsigned {
+            " (or the peer joined with the bare room code instead of this room's join link: \
+             it sent no signature at all)"
+        } else {
+            ""
+        }
+    )]
+    Tampered {
+        /// The peer (member number) whose offer or answer was refused.
+        peer: bassline_sync::PeerId,
+        /// What the check found.
+        reason: bassline_trust::Error,
+        /// The offer/answer carried no signature at all.
+        unsigned: bool,
+    },
     /// A WebRTC stack error.
     #[error("WebRTC: {0}")]
     WebRtc(String),
@@ -51,6 +74,7 @@ impl Error {
             Error::Busy(_) => "busy",
             Error::Request(_) => "refused-request",
             Error::Stopped => "stopped",
+            Error::Tampered { .. } => "signaling-tampered",
             Error::WebRtc(_) => "webrtc",
             Error::Io(_) => "io",
         }
@@ -69,5 +93,50 @@ impl From<bassline_sync::Error> for Error {
                 message: other.to_string(),
             },
         }
+    }
+}
+
+/// The trust error's text without a leading "the signaling path was tampered with: ", which
+/// [`Error::Tampered`] says once already.
+fn tamper_detail(reason: &bassline_trust::Error) -> String {
+    let text = reason.to_string();
+    match text.strip_prefix("the signaling path was tampered with: ") {
+        Some(rest) => rest.to_owned(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tampered_offer_says_so_once_and_names_the_peer() {
+        let e = Error::Tampered {
+            peer: 3,
+            reason: bassline_trust::Error::FingerprintMismatch,
+            unsigned: false,
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "connection to peer 3 refused: the signaling path was tampered with: the offer/answer's DTLS fingerprint"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.matches("tampered with").count(), 1, "{text}");
+        assert!(text.contains("or the server itself"), "{text}");
+        assert_eq!(e.code(), "signaling-tampered");
+        let unsigned = Error::Tampered {
+            peer: 3,
+            reason: bassline_trust::Error::BadMac,
+            unsigned: true,
+        };
+        assert!(
+            unsigned
+                .to_string()
+                .contains("not signed with this room's key")
+        );
+        assert!(unsigned.to_string().contains("bare room code"));
     }
 }

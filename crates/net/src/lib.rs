@@ -30,6 +30,7 @@ mod memory;
 pub mod mesh;
 pub mod p2p;
 pub mod pair;
+pub mod room_auth;
 pub mod rtc;
 mod status;
 mod transport;

@@ -169,6 +169,14 @@ pub enum TransportEvent {
     Left { peer: PeerId },
     /// The state of the transport's own connections (signaling, server) changed.
     Status(TransportStatus),
+    /// An offer or answer from `peer` failed the room-key check and was dropped (the link
+    /// attempt it belonged to was stopped). Not fatal.
+    Tampered {
+        peer: PeerId,
+        error: bassline_trust::Error,
+        /// It carried no signature at all.
+        unsigned: bool,
+    },
     /// Something that ends the session: wrong password, unknown room, ...
     Fatal(crate::Error),
 }

@@ -5,11 +5,26 @@
 //! it keeps its member number within the server's grace period), maps the signaling peer ids to
 //! member numbers (the session's peer ids), and redials lost links. Links already open survive a
 //! signaling outage: they do not go through the server.
+//!
+//! With a room key ([`P2pConfig::room_key`]) every offer and answer this transport sends
+//! carries an `auth` under the key, and every one it receives is checked
+//! ([`crate::room_auth`]) before it reaches a peer connection: one that fails is dropped, the
+//! pending link attempt to that peer is stopped (a live link is left alone), and
+//! [`TransportEvent::Tampered`] says why. Candidates are not signed (see docs/SECURITY.md).
+//! Without a key nothing is signed or checked: the signaling server is trusted.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use bassline_signal::{ClientMessage, ErrorCode, Password, PeerId as SignalId, ServerMessage};
 use bassline_sync::PeerId;
+use bassline_trust::{Kind, RoomKey};
 use futures_util::{SinkExt, StreamExt};
 use tokio::{
     sync::mpsc,
@@ -22,6 +37,7 @@ use crate::{
     Error,
     link::{Events, TransportEvent, TransportStatus},
     mesh::{Backoff, offers, random_seed},
+    room_auth::RoomAuth,
     rtc::{Ended, RtcConfig, Signal, run_peer},
     transport::Transport,
 };
@@ -50,6 +66,9 @@ pub struct P2pConfig {
     /// WebRTC settings; the ICE servers are replaced by the ones the signaling server hands
     /// out in its `welcome`.
     pub rtc: RtcConfig,
+    /// The room's key (from the join link's fragment, or made by the host): offers and
+    /// answers are signed and checked under it. `None` trusts the signaling server.
+    pub room_key: Option<RoomKey>,
 }
 
 /// Starts the transport.
@@ -68,6 +87,8 @@ struct PeerTask {
     signals: mpsc::Sender<Signal>,
     task: JoinHandle<()>,
     generation: u64,
+    /// The link is up (a refused offer or answer no longer stops it).
+    connected: Arc<AtomicBool>,
 }
 
 /// Why one signaling connection ended.
@@ -85,6 +106,10 @@ struct Mesh {
     numbers: HashMap<SignalId, PeerId>,
     ids: HashMap<PeerId, SignalId>,
     me: Option<PeerId>,
+    /// Our signaling peer id (from `welcome`), which offers and answers are bound to.
+    my_sid: Option<SignalId>,
+    /// Signs and checks offers and answers when the room has a key.
+    auth: Option<RoomAuth>,
     /// The room's code once in one; a peer that lost its place joins it again.
     code: Option<String>,
     token: Option<String>,
@@ -104,11 +129,13 @@ impl Mesh {
         let (out_tx, out_rx) = mpsc::channel(256);
         let (ended_tx, ended_rx) = mpsc::channel(64);
         Mesh {
+            auth: cfg.room_key.as_ref().map(RoomAuth::new),
             cfg,
             events,
             numbers: HashMap::new(),
             ids: HashMap::new(),
             me: None,
+            my_sid: None,
             code: None,
             token: None,
             ice: Vec::new(),
@@ -203,8 +230,14 @@ impl Mesh {
                     let Some((peer, signal)) = out else { continue };
                     let Some(&to) = self.ids.get(&peer) else { continue };
                     let msg = match signal {
-                        Signal::Offer(sdp) => ClientMessage::Offer { to, sdp },
-                        Signal::Answer(sdp) => ClientMessage::Answer { to, sdp },
+                        Signal::Offer(sdp) => {
+                            let Ok(auth) = self.sign(to, Kind::Offer, &sdp) else { continue };
+                            ClientMessage::Offer { to, sdp, auth }
+                        }
+                        Signal::Answer(sdp) => {
+                            let Ok(auth) = self.sign(to, Kind::Answer, &sdp) else { continue };
+                            ClientMessage::Answer { to, sdp, auth }
+                        }
                         Signal::Candidate { candidate, sdp_mid, sdp_m_line_index } => {
                             ClientMessage::Candidate { to, candidate, sdp_mid, sdp_m_line_index }
                         }
@@ -239,11 +272,13 @@ impl Mesh {
     async fn on_server(&mut self, ws: &mut WsStream, msg: ServerMessage) -> Option<Lost> {
         match msg {
             ServerMessage::Welcome {
+                peer_id,
                 resume_token,
                 resumed,
                 ice_servers,
                 ..
             } => {
+                self.my_sid = Some(peer_id);
                 self.token = Some(resume_token);
                 if !ice_servers.is_empty() || !resumed {
                     self.ice = ice_servers;
@@ -326,8 +361,12 @@ impl Mesh {
                     self.left(n).await;
                 }
             }
-            ServerMessage::Offer { from, sdp } => self.signal(from, Signal::Offer(sdp)),
-            ServerMessage::Answer { from, sdp } => self.signal(from, Signal::Answer(sdp)),
+            ServerMessage::Offer { from, sdp, auth } => {
+                self.signed(from, Kind::Offer, sdp, auth).await;
+            }
+            ServerMessage::Answer { from, sdp, auth } => {
+                self.signed(from, Kind::Answer, sdp, auth).await;
+            }
             ServerMessage::Candidate {
                 from,
                 candidate,
@@ -419,6 +458,76 @@ impl Mesh {
         self.emit(TransportEvent::Left { peer: number }).await;
     }
 
+    /// The `auth` for our own offer or answer to `to`: `Ok(None)` without a room key, `Err`
+    /// (logged; the message is not sent, and the link attempt times out and is tried again)
+    /// when it cannot be signed.
+    fn sign(&self, to: SignalId, kind: Kind, sdp: &str) -> Result<Option<String>, ()> {
+        let Some(auth) = &self.auth else {
+            return Ok(None);
+        };
+        let (Some(code), Some(me)) = (self.code.as_deref(), self.my_sid) else {
+            tracing::warn!("an offer/answer before joining a room; not sent");
+            return Err(());
+        };
+        let signed = bassline_trust::os::random()
+            .and_then(|nonce| auth.sign(code, me.0, to.0, kind, sdp, nonce));
+        match signed {
+            Ok(a) => Ok(Some(a)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot sign our own offer/answer; not sent");
+                Err(())
+            }
+        }
+    }
+
+    /// An offer or answer from a member: checked against the room key (when there is one)
+    /// before it may reach the link.
+    async fn signed(&mut self, from: SignalId, kind: Kind, sdp: String, auth: Option<String>) {
+        let Some(&peer) = self.numbers.get(&from) else {
+            return;
+        };
+        if let Some(checker) = self.auth.as_mut() {
+            let (Some(code), Some(me)) = (self.code.as_deref(), self.my_sid) else {
+                return;
+            };
+            if let Err(error) = checker.check(code, from.0, me.0, kind, &sdp, auth.as_deref()) {
+                // Reported as an event (the CLI prints it); the log need not say it twice.
+                tracing::info!(peer, %error, "refused an offer/answer");
+                // A replay repeats what was already accepted: the attempt it belongs to is
+                // genuine, so only the copy is dropped.
+                if error != bassline_trust::Error::Replayed {
+                    self.stop_pending(peer);
+                }
+                self.emit(TransportEvent::Tampered {
+                    peer,
+                    error,
+                    unsigned: auth.is_none(),
+                })
+                .await;
+                return;
+            }
+        }
+        let signal = match kind {
+            Kind::Offer => Signal::Offer(sdp),
+            Kind::Answer => Signal::Answer(sdp),
+        };
+        self.signal(from, signal);
+    }
+
+    /// Stops the link attempt to `peer` unless its link is up already; the offering side dials
+    /// again after its backoff.
+    fn stop_pending(&mut self, peer: PeerId) {
+        if self
+            .peers
+            .get(&peer)
+            .is_some_and(|t| !t.connected.load(Ordering::Acquire))
+            && let Some(t) = self.peers.remove(&peer)
+        {
+            t.task.abort();
+            self.failed(peer, "an offer/answer was refused");
+        }
+    }
+
     /// An offer, answer or candidate from a member.
     fn signal(&mut self, from: SignalId, signal: Signal) {
         let Some(&peer) = self.numbers.get(&from) else {
@@ -457,8 +566,10 @@ impl Mesh {
             self.events.clone(),
             self.ended_tx.clone(),
         );
+        let connected = Arc::new(AtomicBool::new(false));
+        let up = connected.clone();
         let task = tokio::spawn(async move {
-            let e = run_peer(rtc, peer, offers(me, peer), rx, out, events).await;
+            let e = run_peer(rtc, peer, offers(me, peer), rx, out, events, up).await;
             let _ = ended.send((peer, generation, e)).await;
         });
         if let Some(old) = self.peers.insert(
@@ -467,6 +578,7 @@ impl Mesh {
                 signals: tx,
                 task,
                 generation,
+                connected,
             },
         ) {
             old.task.abort();
@@ -482,26 +594,33 @@ impl Mesh {
             return;
         }
         self.peers.remove(&peer);
-        let Some(me) = self.me else { return };
         match ended {
             Ended::Redial(offer) => self.dial(peer, Some(Signal::Offer(offer))),
-            Ended::Failed(reason) if offers(me, peer) && self.ids.contains_key(&peer) => {
-                let entry = self.redial.entry(peer).or_insert_with(|| {
-                    (
-                        Instant::now(),
-                        Backoff::new(
-                            Duration::from_millis(200),
-                            Duration::from_secs(10),
-                            random_seed(),
-                        ),
-                    )
-                });
-                let delay = entry.1.next_delay();
-                entry.0 = Instant::now() + delay;
-                tracing::info!(peer, %reason, ?delay, "link lost; dialling again");
-            }
-            Ended::Failed(reason) => tracing::info!(peer, %reason, "link lost; the peer redials"),
+            Ended::Failed(reason) => self.failed(peer, &reason),
             Ended::Closed => {}
+        }
+    }
+
+    /// The link task to `peer` has ended without a link: the offering side dials again after
+    /// a backoff, the answering side waits for the next offer.
+    fn failed(&mut self, peer: PeerId, reason: &str) {
+        let Some(me) = self.me else { return };
+        if offers(me, peer) && self.ids.contains_key(&peer) {
+            let entry = self.redial.entry(peer).or_insert_with(|| {
+                (
+                    Instant::now(),
+                    Backoff::new(
+                        Duration::from_millis(200),
+                        Duration::from_secs(10),
+                        random_seed(),
+                    ),
+                )
+            });
+            let delay = entry.1.next_delay();
+            entry.0 = Instant::now() + delay;
+            tracing::info!(peer, %reason, ?delay, "link lost; dialling again");
+        } else {
+            tracing::info!(peer, %reason, "link lost; the peer redials");
         }
     }
 

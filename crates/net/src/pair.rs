@@ -51,7 +51,16 @@ pub fn loopback_pair(
         (cfg, a, true, from_a, out_b, eb),
     ] {
         tokio::spawn(async move {
-            let ended = run_peer(cfg, peer, offerer, signals, out, events.clone()).await;
+            let ended = run_peer(
+                cfg,
+                peer,
+                offerer,
+                signals,
+                out,
+                events.clone(),
+                Default::default(),
+            )
+            .await;
             let reason = match ended {
                 Ended::Failed(reason) => reason,
                 other => format!("{other:?}"),

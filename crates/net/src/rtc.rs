@@ -9,7 +9,13 @@
 //! The signaling that carries offers, answers and candidates is the caller's: [`run_peer`]
 //! takes what arrives for this peer and hands back what to send.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use bassline_sync::{Channel, PeerId};
 use bytes::BytesMut;
@@ -126,7 +132,9 @@ fn fingerprint(sdp: &str) -> Option<&str> {
 /// Runs one link to `peer` until it ends. `offerer` sides send the offer (and the ICE restart
 /// offers); the other side answers. Offers, answers and candidates from the peer arrive on
 /// `signals`; ours go out on `out`. Once both channels are open the link is reported `Up` on
-/// `events`, and `Down` when it ends.
+/// `events`, and `Down` when it ends. `connected` turns true once the link is up, so the caller
+/// can tell a pending attempt (which a refused offer or answer stops) from a live link (which
+/// it leaves alone).
 pub async fn run_peer(
     cfg: RtcConfig,
     peer: PeerId,
@@ -134,6 +142,7 @@ pub async fn run_peer(
     mut signals: mpsc::Receiver<Signal>,
     out: mpsc::Sender<(PeerId, Signal)>,
     events: Events,
+    connected: Arc<AtomicBool>,
 ) -> Ended {
     let (htx, mut hrx) = mpsc::unbounded_channel();
     let ice_servers = cfg
@@ -172,6 +181,7 @@ pub async fn run_peer(
         &events,
         &mut hrx,
         &mut up,
+        &connected,
     )
     .await;
     let _ = pc.close().await;
@@ -298,6 +308,7 @@ async fn drive(
     events: &Events,
     hrx: &mut mpsc::UnboundedReceiver<PcEvent>,
     up: &mut Option<LinkId>,
+    connected: &AtomicBool,
 ) -> Ended {
     let channels = match open_channels(pc).await {
         Ok(c) => c,
@@ -447,6 +458,7 @@ async fn drive(
                         return Ended::Closed;
                     }
                     *up = Some(id);
+                    connected.store(true, Ordering::Release);
                     let ends = serve_link(channels.clone(), peer, id, ends, events.clone(), closed_tx.clone());
                     link_ends = Some((id, ends));
                 }

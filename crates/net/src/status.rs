@@ -108,6 +108,9 @@ pub enum NetEvent {
         code: String,
         message: String,
         fatal: bool,
+        /// The peer it is about, when it is about one (`signaling-tampered`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer: Option<PeerId>,
     },
     /// A peer sent something that made no sense; it was ignored.
     Misbehaved { peer: PeerId, reason: String },
@@ -120,10 +123,15 @@ impl NetEvent {
             crate::Error::Refused { code, .. } => code.clone(),
             other => other.code().into(),
         };
+        let peer = match e {
+            crate::Error::Tampered { peer, .. } => Some(*peer),
+            _ => None,
+        };
         NetEvent::Error {
             code,
             message: e.to_string(),
             fatal,
+            peer,
         }
     }
 }

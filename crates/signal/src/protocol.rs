@@ -13,6 +13,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// The largest frame the decoder accepts, in bytes (the server's frame cap defaults to it).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
+/// The longest `auth` an offer or answer may carry, in characters (an attestation for one
+/// SHA-256 fingerprint is 122; eight SHA-512 ones stay below 900).
+pub const MAX_AUTH_CHARS: usize = 2048;
+
 /// Length of a room code.
 pub const CODE_LEN: usize = 6;
 
@@ -56,6 +60,11 @@ pub enum ClientMessage {
         to: PeerId,
         /// The session description.
         sdp: String,
+        /// The sender's signature over its DTLS fingerprints under the room key
+        /// (`bassline_trust::Attestation`, base64url); relayed untouched. At most
+        /// [`MAX_AUTH_CHARS`] characters.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<String>,
     },
     /// An SDP answer for one member of the same room.
     Answer {
@@ -63,6 +72,11 @@ pub enum ClientMessage {
         to: PeerId,
         /// The session description.
         sdp: String,
+        /// The sender's signature over its DTLS fingerprints under the room key
+        /// (`bassline_trust::Attestation`, base64url); relayed untouched. At most
+        /// [`MAX_AUTH_CHARS`] characters.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<String>,
     },
     /// An ICE candidate for one member of the same room.
     Candidate {
@@ -153,6 +167,11 @@ pub enum ServerMessage {
         from: PeerId,
         /// The session description.
         sdp: String,
+        /// The sender's signature over its DTLS fingerprints under the room key
+        /// (`bassline_trust::Attestation`, base64url); relayed untouched. At most
+        /// [`MAX_AUTH_CHARS`] characters.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<String>,
     },
     /// An SDP answer from a member of the same room.
     Answer {
@@ -160,6 +179,11 @@ pub enum ServerMessage {
         from: PeerId,
         /// The session description.
         sdp: String,
+        /// The sender's signature over its DTLS fingerprints under the room key
+        /// (`bassline_trust::Attestation`, base64url); relayed untouched. At most
+        /// [`MAX_AUTH_CHARS`] characters.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<String>,
     },
     /// An ICE candidate from a member of the same room.
     Candidate {
@@ -229,7 +253,8 @@ pub struct IceServer {
 }
 
 /// Decodes one client frame. Never panics; every failure is [`Error::BadMessage`] (or
-/// [`Error::FrameTooLarge`] when the frame is over [`MAX_FRAME_BYTES`]).
+/// [`Error::FrameTooLarge`] when the frame is over [`MAX_FRAME_BYTES`]). An offer's or answer's
+/// `auth` longer than [`MAX_AUTH_CHARS`] is a bad message too.
 ///
 /// ```
 /// use bassline_signal::{ClientMessage, decode_client};
@@ -243,10 +268,23 @@ pub fn decode_client(frame: &[u8]) -> Result<ClientMessage, Error> {
             limit: MAX_FRAME_BYTES,
         });
     }
-    serde_json::from_slice(frame).map_err(|e| Error::BadMessage {
+    let msg: ClientMessage = serde_json::from_slice(frame).map_err(|e| Error::BadMessage {
         // serde_json's messages name the problem and position, never echo the input.
         detail: e.to_string(),
-    })
+    })?;
+    if let ClientMessage::Offer {
+        auth: Some(auth), ..
+    }
+    | ClientMessage::Answer {
+        auth: Some(auth), ..
+    } = &msg
+        && auth.chars().count() > MAX_AUTH_CHARS
+    {
+        return Err(Error::BadMessage {
+            detail: format!("`auth` is longer than {MAX_AUTH_CHARS} characters"),
+        });
+    }
+    Ok(msg)
 }
 
 /// A member's number within its room: 1 for the creator, then 2, 3, ... in joining order. Every
@@ -407,6 +445,15 @@ mod tests {
             ClientMessage::Offer {
                 to: p,
                 sdp: "v=0".into(),
+                auth: None,
+            },
+        );
+        round_trip_client(
+            r#"{"type":"answer","to":"1f2e3d4c5b6a7980","sdp":"v=0","auth":"AQAB"}"#,
+            ClientMessage::Answer {
+                to: p,
+                sdp: "v=0".into(),
+                auth: Some("AQAB".into()),
             },
         );
         round_trip_client(
@@ -441,6 +488,31 @@ mod tests {
             decode_client(&big).unwrap_err().code(),
             ErrorCode::FrameTooLarge
         );
+    }
+
+    #[test]
+    fn an_auth_over_the_limit_is_a_bad_message() {
+        let frame = |n: usize| {
+            format!(
+                r#"{{"type":"offer","to":"1f2e3d4c5b6a7980","sdp":"v=0","auth":"{}"}}"#,
+                "A".repeat(n)
+            )
+        };
+        assert!(decode_client(frame(MAX_AUTH_CHARS).as_bytes()).is_ok());
+        let err = decode_client(frame(MAX_AUTH_CHARS + 1).as_bytes()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::BadMessage);
+        assert!(err.to_string().contains("auth"), "{err}");
+        let answer = frame(MAX_AUTH_CHARS + 1).replace("offer", "answer");
+        assert_eq!(
+            decode_client(answer.as_bytes()).unwrap_err().code(),
+            ErrorCode::BadMessage
+        );
+        // Characters, not bytes: 2048 two-byte characters are within the limit.
+        let wide = frame(0).replace(
+            r#""auth":"""#,
+            &format!(r#""auth":"{}""#, "é".repeat(MAX_AUTH_CHARS)),
+        );
+        assert!(decode_client(wide.as_bytes()).is_ok());
     }
 
     #[test]

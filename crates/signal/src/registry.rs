@@ -313,11 +313,11 @@ impl Registry {
                 self.join_room(now, conn, p, &code, password)
             }
             (Some(p), ClientMessage::LeaveRoom) => self.leave_room(now, p),
-            (Some(p), ClientMessage::Offer { to, sdp }) => {
-                self.relay(now, p, to, ServerMessage::Offer { from: p, sdp })
+            (Some(p), ClientMessage::Offer { to, sdp, auth }) => {
+                self.relay(now, p, to, ServerMessage::Offer { from: p, sdp, auth })
             }
-            (Some(p), ClientMessage::Answer { to, sdp }) => {
-                self.relay(now, p, to, ServerMessage::Answer { from: p, sdp })
+            (Some(p), ClientMessage::Answer { to, sdp, auth }) => {
+                self.relay(now, p, to, ServerMessage::Answer { from: p, sdp, auth })
             }
             (
                 Some(p),

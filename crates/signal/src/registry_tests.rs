@@ -200,13 +200,16 @@ fn whole_flow_create_join_relay_leave() {
         ClientMessage::Offer {
             to: host,
             sdp: "v=0 offer".into(),
+            // Relayed untouched: only the peers can check it.
+            auth: Some("AQEC-offer_auth".into()),
         },
     );
     assert_eq!(
         to(&out, 1),
         vec![ServerMessage::Offer {
             from: guest,
-            sdp: "v=0 offer".into()
+            sdp: "v=0 offer".into(),
+            auth: Some("AQEC-offer_auth".into()),
         }]
     );
     let out = h.msg(
@@ -214,13 +217,16 @@ fn whole_flow_create_join_relay_leave() {
         ClientMessage::Answer {
             to: guest,
             sdp: "v=0 answer".into(),
+            // Relayed untouched: only the peers can check it.
+            auth: Some("AQEC-answer_auth".into()),
         },
     );
     assert_eq!(
         to(&out, 2),
         vec![ServerMessage::Answer {
             from: host,
-            sdp: "v=0 answer".into()
+            sdp: "v=0 answer".into(),
+            auth: Some("AQEC-answer_auth".into()),
         }]
     );
     let out = h.msg(
@@ -294,7 +300,8 @@ fn every_refusal_is_a_typed_error() {
                 2,
                 ClientMessage::Offer {
                     to: b,
-                    sdp: "x".into()
+                    sdp: "x".into(),
+                    auth: None,
                 }
             ),
             2
@@ -321,6 +328,7 @@ fn every_refusal_is_a_typed_error() {
             ClientMessage::Offer {
                 to: target,
                 sdp: "x".into(),
+                auth: None,
             },
         );
         assert_eq!(err_code(&out, 2), ErrorCode::UnknownPeer);
@@ -433,6 +441,7 @@ fn reconnect_within_grace_keeps_place_and_gets_queued_messages() {
         ClientMessage::Offer {
             to: guest,
             sdp: "queued".into(),
+            auth: None,
         },
     );
     assert!(
@@ -469,7 +478,8 @@ fn reconnect_within_grace_keeps_place_and_gets_queued_messages() {
         msgs[2],
         ServerMessage::Offer {
             from: host,
-            sdp: "queued".into()
+            sdp: "queued".into(),
+            auth: None,
         }
     );
     // The grace timer that was armed before the resume does nothing now.
@@ -522,6 +532,7 @@ fn undelivered_messages_are_dropped_after_their_ttl() {
         ClientMessage::Offer {
             to: guest,
             sdp: "old".into(),
+            auth: None,
         },
     );
     h.advance(Duration::from_secs(20));
@@ -530,6 +541,7 @@ fn undelivered_messages_are_dropped_after_their_ttl() {
         ClientMessage::Offer {
             to: guest,
             sdp: "new".into(),
+            auth: None,
         },
     );
     h.advance(Duration::from_secs(15)); // "old" is 35 s old now, "new" 15 s.
@@ -562,6 +574,7 @@ fn idle_rooms_expire_after_an_hour_and_activity_postpones_it() {
         ClientMessage::Offer {
             to: guest,
             sdp: "keepalive".into(),
+            auth: None,
         },
     );
     let out = h.advance(Duration::from_secs(3000)); // 100 min after creation, 50 after activity.

@@ -24,13 +24,19 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
             password: p.map(Password)
         }),
         Just(ClientMessage::LeaveRoom),
-        (any::<u64>(), text()).prop_map(|(to, sdp)| ClientMessage::Offer {
-            to: PeerId(to),
-            sdp
+        (any::<u64>(), text(), prop::option::of(text())).prop_map(|(to, sdp, auth)| {
+            ClientMessage::Offer {
+                to: PeerId(to),
+                sdp,
+                auth,
+            }
         }),
-        (any::<u64>(), text()).prop_map(|(to, sdp)| ClientMessage::Answer {
-            to: PeerId(to),
-            sdp
+        (any::<u64>(), text(), prop::option::of(text())).prop_map(|(to, sdp, auth)| {
+            ClientMessage::Answer {
+                to: PeerId(to),
+                sdp,
+                auth,
+            }
         }),
         (
             any::<u64>(),
@@ -59,9 +65,15 @@ proptest! {
     }
 
     #[test]
-    fn server_relays_round_trip(from in any::<u64>(), sdp in text(), peer in any::<u64>()) {
+    fn server_relays_round_trip(
+        from in any::<u64>(),
+        sdp in text(),
+        auth in prop::option::of(text()),
+        peer in any::<u64>(),
+    ) {
         for msg in [
-            ServerMessage::Offer { from: PeerId(from), sdp: sdp.clone() },
+            ServerMessage::Offer { from: PeerId(from), sdp: sdp.clone(), auth: auth.clone() },
+            ServerMessage::Answer { from: PeerId(from), sdp: sdp.clone(), auth: auth.clone() },
             ServerMessage::PeerJoined { peer: PeerId(peer), number: from },
             ServerMessage::HostChanged { host: PeerId(peer) },
         ] {

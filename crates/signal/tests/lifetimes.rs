@@ -78,7 +78,8 @@ async fn reconnect_within_grace_keeps_place_and_receives_queued_messages() {
         back.recv().await,
         ServerMessage::Offer {
             from: host_id,
-            sdp: "while away".into()
+            sdp: "while away".into(),
+            auth: None,
         }
     );
     back.send(&format!(
@@ -89,7 +90,8 @@ async fn reconnect_within_grace_keeps_place_and_receives_queued_messages() {
         host.recv().await,
         ServerMessage::Answer {
             from: guest_id,
-            sdp: "back".into()
+            sdp: "back".into(),
+            auth: None,
         }
     );
     server.stop().await;

@@ -245,19 +245,21 @@ async fn three_instances_share_rooms_passwords_relays_and_failed_join_limits() {
             host.recv().await,
             ServerMessage::Offer {
                 from: guest_id,
-                sdp: sdp.into()
+                sdp: sdp.into(),
+                auth: None,
             }
         );
     }
     host.send(&format!(
-        r#"{{"type":"answer","to":"{guest_id}","sdp":"v=0 back"}}"#
+        r#"{{"type":"answer","to":"{guest_id}","sdp":"v=0 back","auth":"mac-1"}}"#
     ))
     .await;
     assert_eq!(
         guest.recv().await,
         ServerMessage::Answer {
             from: host_id,
-            sdp: "v=0 back".into()
+            sdp: "v=0 back".into(),
+            auth: Some("mac-1".into()),
         }
     );
 
@@ -376,7 +378,8 @@ async fn a_host_whose_instance_is_killed_resumes_on_another() {
         guest.recv().await,
         ServerMessage::Offer {
             from: host_id,
-            sdp: "v=0 again".into()
+            sdp: "v=0 again".into(),
+            auth: None,
         }
     );
     guest.send(&offer(host_id, "v=0 reply")).await;
@@ -384,7 +387,8 @@ async fn a_host_whose_instance_is_killed_resumes_on_another() {
         back.recv().await,
         ServerMessage::Offer {
             from: guest_id,
-            sdp: "v=0 reply".into()
+            sdp: "v=0 reply".into(),
+            auth: None,
         }
     );
     // The member that never came back is removed once its instance is presumed dead.
@@ -428,7 +432,8 @@ async fn while_redis_is_down_new_rooms_are_refused_local_relays_go_on_and_it_rec
         local.recv().await,
         ServerMessage::Offer {
             from: host_id,
-            sdp: "v=0 still".into()
+            sdp: "v=0 still".into(),
+            auth: None,
         }
     );
 

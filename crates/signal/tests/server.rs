@@ -84,7 +84,8 @@ async fn whole_flow_with_password_ice_and_host_change() {
         host.recv().await,
         ServerMessage::Offer {
             from: guest_id,
-            sdp: "v=0 o".into()
+            sdp: "v=0 o".into(),
+            auth: None,
         }
     );
     host.send(&format!(
@@ -95,7 +96,8 @@ async fn whole_flow_with_password_ice_and_host_change() {
         guest.recv().await,
         ServerMessage::Answer {
             from: host_id,
-            sdp: "v=0 a".into()
+            sdp: "v=0 a".into(),
+            auth: None,
         }
     );
     host.send(&format!(

@@ -138,9 +138,21 @@ impl Peer {
         Peer::spawn("host", &args)
     }
 
-    pub fn join(name: &str, serve: &Serve, code: &str, extra: &[&str]) -> Peer {
-        let signal = serve.signal();
-        let mut args = vec!["join", code, "--signal", &signal];
+    /// Joins with `room`: the join link a keyed host printed, or a bare code.
+    pub fn join(name: &str, serve: &Serve, room: &str, extra: &[&str]) -> Peer {
+        Peer::join_via(name, &serve.signal(), room, extra)
+    }
+
+    /// A host whose signaling goes to `signal` (a proxy in front of the server, say).
+    pub fn host_via(signal: &str, extra: &[&str]) -> Peer {
+        let mut args = vec!["host", "--signal", signal];
+        args.extend_from_slice(extra);
+        Peer::spawn("host", &args)
+    }
+
+    /// A guest whose signaling goes to `signal`.
+    pub fn join_via(name: &str, signal: &str, room: &str, extra: &[&str]) -> Peer {
+        let mut args = vec!["join", room, "--signal", signal];
         args.extend_from_slice(extra);
         Peer::spawn(name, &args)
     }

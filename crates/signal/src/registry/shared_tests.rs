@@ -357,6 +357,7 @@ fn a_peer_that_reconnects_to_another_live_instance_moves_with_its_queue() {
         ClientMessage::Offer {
             to: guest,
             sdp: "v=0 queued".into(),
+            auth: Some("signed-by-the-room-key".into()),
         },
     );
     w.settle();
@@ -387,7 +388,8 @@ fn a_peer_that_reconnects_to_another_live_instance_moves_with_its_queue() {
         *to_guest[2],
         ServerMessage::Offer {
             from: host,
-            sdp: "v=0 queued".into()
+            sdp: "v=0 queued".into(),
+            auth: Some("signed-by-the-room-key".into()),
         }
     );
     // The store and the host's instance know where it is now; the old instance let go.
@@ -400,6 +402,7 @@ fn a_peer_that_reconnects_to_another_live_instance_moves_with_its_queue() {
         ClientMessage::Offer {
             to: guest,
             sdp: "v=0 after".into(),
+            auth: None,
         },
     );
     w.settle();
@@ -407,7 +410,8 @@ fn a_peer_that_reconnects_to_another_live_instance_moves_with_its_queue() {
         *w.last_to(2, 9),
         ServerMessage::Offer {
             from: host,
-            sdp: "v=0 after".into()
+            sdp: "v=0 after".into(),
+            auth: None,
         }
     );
 }

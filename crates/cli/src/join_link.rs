@@ -1,0 +1,115 @@
+//! What `bassline join` accepts: a room's join link (code and room key) or its bare code.
+//!
+//! The link is what `bassline host` prints: `http://HOST:PORT/?join=A3B7K9#k=<key>`. The room
+//! key travels in the fragment (after `#`), which browsers never send to a server. The code is
+//! read from the `join=` query parameter, or else from the last path segment (`.../join/A3B7K9`,
+//! or `A3B7K9#k=...` alone).
+
+use anyhow::{Result, anyhow};
+use bassline_signal::RoomCode;
+use bassline_trust::RoomKey;
+
+/// A room to join: its code, and its key when the user gave the link.
+#[derive(Debug)]
+pub struct Target {
+    pub code: String,
+    pub key: Option<RoomKey>,
+}
+
+/// Reads `bassline join`'s argument. Anything with `#`, `/`, `?` or `:` in it is a link and
+/// must carry both a code and a well-formed key; anything else is a bare code (no key).
+pub fn parse(arg: &str) -> Result<Target> {
+    let arg = arg.trim();
+    if !arg.contains(['#', '/', '?', ':']) {
+        return Ok(Target {
+            code: arg.to_owned(),
+            key: None,
+        });
+    }
+    let (before, fragment) = match arg.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (arg, None),
+    };
+    let (path, query) = match before.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (before, None),
+    };
+    let from_query = query.and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("join="))
+            .map(str::to_owned)
+    });
+    let candidate = from_query.unwrap_or_else(|| {
+        path.trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    });
+    let code = RoomCode::parse(&candidate).map_err(|_| {
+        anyhow!(
+            "the join link holds no room code (expected `...?join=CODE#k=...`, as `bassline host` \
+             prints it); copy the whole link from the host"
+        )
+    })?;
+    let key = RoomKey::from_fragment(fragment.unwrap_or(""))
+        .map_err(|e| anyhow!("cannot join with this link: {e}"))?;
+    Ok(Target {
+        code: code.to_string(),
+        key: Some(key),
+    })
+}
+
+/// The link for room `code` on the editor at `base` (`http://HOST:PORT`), with the key's
+/// fragment when the room has one.
+pub fn link(base: &str, code: &str, key: Option<&RoomKey>) -> String {
+    let fragment = key.map(RoomKey::to_fragment).unwrap_or_default();
+    format!("{base}/?join={code}{fragment}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_gives_code_and_key_and_a_bare_code_gives_no_key() {
+        let key = RoomKey::from_bytes([5; 32]);
+        let l = link("http://127.0.0.1:8080", "A3B7K9", Some(&key));
+        let t = parse(&l).unwrap();
+        assert_eq!(t.code, "A3B7K9");
+        assert_eq!(t.key, Some(key.clone()));
+        for other in [
+            format!("https://x.example/join/a3b7k9{}", key.to_fragment()),
+            format!("A3B7K9{}", key.to_fragment()),
+            format!("http://h/?v=1&join=A3B7K9{}", key.to_fragment()),
+        ] {
+            let t = parse(&other).unwrap();
+            assert_eq!(
+                (t.code.as_str(), t.key.as_ref()),
+                ("A3B7K9", Some(&key)),
+                "{other}"
+            );
+        }
+        let bare = parse(" a3b7k9 ").unwrap();
+        assert_eq!((bare.code.as_str(), bare.key), ("a3b7k9", None));
+    }
+
+    #[test]
+    fn a_damaged_link_says_what_is_wrong() {
+        let key = RoomKey::from_bytes([5; 32]);
+        let good = link("http://h:1", "A3B7K9", Some(&key));
+        let cases = [
+            (link("http://h:1", "A3B7K9", None), "no room key"),
+            (good[..good.len() - 4].to_owned(), "too short"),
+            (format!("{good}AB"), "too long"),
+            (good.replace("?join=A3B7K9", ""), "no room code"),
+            (good.replace("A3B7K9", "A3B7"), "no room code"),
+            (format!("{}!!!!", &good[..good.len() - 4]), "not base64url"),
+        ];
+        for (bad, want) in cases {
+            let err = parse(&bad).unwrap_err().to_string();
+            assert!(err.contains(want), "{bad}: {err}");
+            assert!(err.contains("link"), "{bad}: {err}");
+        }
+    }
+}

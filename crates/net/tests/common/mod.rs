@@ -1,0 +1,3 @@
+//! Helpers for the net integration suites.
+
+pub mod proxy;
