@@ -56,6 +56,18 @@ pub struct ServeArgs {
     /// (redis://host:port/db); see docs/DEPLOY.md.
     #[arg(long, env = "BASSLINE_REDIS", hide_env_values = true)]
     pub redis: Option<String>,
+    /// Reverse proxies (CIDR networks or addresses, comma-separated) whose forwarding header
+    /// names the client, so the signaling per-address limits count each client, not the proxy.
+    #[arg(long, env = "BASSLINE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<bassline_signal::server::proxy::Cidr>,
+    /// The header those proxies name the client in.
+    #[arg(
+        long,
+        env = "BASSLINE_FORWARDED_HEADER",
+        value_enum,
+        default_value = "x-forwarded-for"
+    )]
+    pub forwarded_header: bassline_signal::server::proxy::ForwardedHeader,
 }
 
 /// The per-user data directory: $XDG_DATA_HOME/bassline, ~/.local/share/bassline, or
@@ -261,6 +273,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .cloned()
         .collect();
     cfg.redis = args.redis.clone().filter(|u| !u.is_empty());
+    cfg.trusted_proxies = bassline_signal::server::proxy::TrustedProxies {
+        networks: args.trusted_proxies.clone(),
+        header: args.forwarded_header,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {
