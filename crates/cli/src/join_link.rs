@@ -14,6 +14,9 @@ use bassline_trust::RoomKey;
 pub struct Target {
     pub code: String,
     pub key: Option<RoomKey>,
+    /// The signaling endpoint of the server the link points at (`http://H:P/...` gives
+    /// `ws://H:P/signal`, `https` gives `wss`), used when `--signal` is not given.
+    pub signal: Option<String>,
 }
 
 /// Reads `bassline join`'s argument. Anything with `#`, `/`, `?` or `:` in it is a link and
@@ -24,6 +27,7 @@ pub fn parse(arg: &str) -> Result<Target> {
         return Ok(Target {
             code: arg.to_owned(),
             key: None,
+            signal: None,
         });
     }
     let (before, fragment) = match arg.split_once('#') {
@@ -57,7 +61,21 @@ pub fn parse(arg: &str) -> Result<Target> {
     Ok(Target {
         code: code.to_string(),
         key: Some(key),
+        signal: signal_of(before),
     })
+}
+
+/// `ws(s)://HOST:PORT/signal` for a link on `http(s)://HOST:PORT/...`; `None` for anything
+/// else (a bare `CODE#k=...`).
+fn signal_of(link: &str) -> Option<String> {
+    let (scheme, rest) = link.split_once("://")?;
+    let ws = match scheme.to_ascii_lowercase().as_str() {
+        "http" => "ws",
+        "https" => "wss",
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?']).next().filter(|a| !a.is_empty())?;
+    Some(format!("{ws}://{authority}/signal"))
 }
 
 /// The link for room `code` on the editor at `base` (`http://HOST:PORT`), with the key's
@@ -70,6 +88,17 @@ pub fn link(base: &str, code: &str, key: Option<&RoomKey>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_names_the_signaling_server_it_came_from() {
+        let key = RoomKey::from_bytes([5; 32]).to_fragment();
+        let t = parse(&format!("http://192.168.1.5:8080/?join=A3B7K9{key}")).unwrap();
+        assert_eq!(t.signal.as_deref(), Some("ws://192.168.1.5:8080/signal"));
+        let t = parse(&format!("https://bassline.example/join/A3B7K9{key}")).unwrap();
+        assert_eq!(t.signal.as_deref(), Some("wss://bassline.example/signal"));
+        assert_eq!(parse(&format!("A3B7K9{key}")).unwrap().signal, None);
+        assert_eq!(parse("A3B7K9").unwrap().signal, None);
+    }
 
     #[test]
     fn a_link_gives_code_and_key_and_a_bare_code_gives_no_key() {

@@ -132,9 +132,18 @@ fn main() -> Result<()> {
                 },
             ))
         }
-        Command::Join { room, peer } => {
+        Command::Join { room, mut peer } => {
             logs();
-            let target = join_link::parse(&room)?;
+            let target = match join_link::parse(&room) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    std::process::exit(2);
+                }
+            };
+            if peer.signal.is_none() {
+                peer.signal = target.signal.clone();
+            }
             exit_on_failure(run_session(peer, session::Mode::Join { target }))
         }
         Command::Signal(args) => runtime()?.block_on(bassline_signal::server::run(args)),

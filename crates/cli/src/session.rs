@@ -18,13 +18,23 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 /// The signaling server a user gets without `--signal`: `bassline serve` on this machine.
 pub const DEFAULT_SIGNAL: &str = "ws://127.0.0.1:8080/signal";
 
+impl PeerArgs {
+    /// The signaling server to use: `--signal`, else `bassline serve` on this machine.
+    pub fn signal_url(&self) -> String {
+        self.signal
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SIGNAL.to_owned())
+    }
+}
+
 /// Options shared by host and join.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PeerArgs {
     /// Signaling server: `bassline serve` answers at ws://HOST:PORT/signal, a standalone
-    /// `bassline signal` at ws://HOST:PORT/.
-    #[arg(long, env = "BASSLINE_SIGNAL", default_value = DEFAULT_SIGNAL)]
-    pub signal: String,
+    /// `bassline signal` at ws://HOST:PORT/. Default: the server of the join link given to
+    /// `join`, else ws://127.0.0.1:8080/signal.
+    #[arg(long, env = "BASSLINE_SIGNAL")]
+    pub signal: Option<String>,
     /// Room password (guests must give the same one).
     #[arg(long, env = "BASSLINE_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
@@ -87,7 +97,7 @@ pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
         ),
     };
     let transport = p2p(P2pConfig {
-        signal_url: args.signal.clone(),
+        signal_url: args.signal_url(),
         room,
         rtc,
         room_key: room_key.clone(),
@@ -100,7 +110,7 @@ pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
     }
     let out = Printer {
         json: args.json,
-        signal: args.signal.clone(),
+        signal: args.signal_url(),
         room_key,
     };
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
