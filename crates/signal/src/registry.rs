@@ -492,6 +492,22 @@ impl Registry {
                 break t;
             }
         };
+        self.attach_peer(conn, pid, token);
+        self.save_token(pid);
+        self.send(
+            conn,
+            ServerMessage::Welcome {
+                version: PROTOCOL_VERSION,
+                peer_id: pid,
+                resume_token: format!("{token:032x}"),
+                resumed: false,
+                ice_servers: Vec::new(),
+            },
+        );
+    }
+
+    /// Makes `pid`, holding resume `token`, the peer of `conn`: outside any room, nothing queued.
+    fn attach_peer(&mut self, conn: ConnId, pid: PeerId, token: u128) {
         self.tokens.insert(token, pid);
         self.peers.insert(
             pid,
@@ -506,17 +522,6 @@ impl Registry {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.peer = Some(pid);
         }
-        self.save_token(pid);
-        self.send(
-            conn,
-            ServerMessage::Welcome {
-                version: PROTOCOL_VERSION,
-                peer_id: pid,
-                resume_token: format!("{token:032x}"),
-                resumed: false,
-                ice_servers: Vec::new(),
-            },
-        );
     }
 
     fn resume(&mut self, now: Instant, conn: ConnId, pid: PeerId) {

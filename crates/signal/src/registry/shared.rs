@@ -22,7 +22,7 @@ use std::{
 };
 
 use super::{
-    Carried, CommitResult, ConnId, InstanceId, JoinStep, JoinTicket, Loaded, OpId, Output, Peer,
+    Carried, CommitResult, ConnId, InstanceId, JoinStep, JoinTicket, Loaded, OpId, Output,
     Registry, RoomRecord, Timer, TokenRecord,
 };
 use crate::{Error, PROTOCOL_VERSION, Password, PeerId, RoomCode, ServerMessage};
@@ -383,20 +383,7 @@ impl Registry {
             return self.new_peer(conn);
         };
         let pid = rec.peer;
-        self.tokens.insert(token, pid);
-        self.peers.insert(
-            pid,
-            Peer {
-                conn: Some(conn),
-                token,
-                room: None,
-                queue: Default::default(),
-                away_until: None,
-            },
-        );
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.peer = Some(pid);
-        }
+        self.attach_peer(conn, pid, token);
         self.metrics.resumes += 1;
         tracing::debug!(peer = %pid, from = rec.instance.0, "resumed from another instance");
         self.send(
