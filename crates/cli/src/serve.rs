@@ -111,6 +111,26 @@ struct Hub {
     ids_file: PathBuf,
     host: PeerId,
     events: Events,
+    /// The ids with an open connection, by the page (or process) instance holding each.
+    live: Mutex<HashMap<PeerId, Holder>>,
+}
+
+/// A connecting client's place in the session.
+struct Admitted {
+    peer: PeerId,
+    token: String,
+    /// The token was known and `peer` is the id it was issued with.
+    resumed: bool,
+    /// This connection's number, for [`Hub::gone`].
+    connection: u64,
+}
+
+/// Who holds a connected id: the instance the client named (a random string per page load or
+/// process), and which connection of this run it is.
+#[derive(Debug, Clone)]
+struct Holder {
+    instance: Option<String>,
+    connection: u64,
 }
 
 impl Hub {
@@ -120,13 +140,29 @@ impl Hub {
     }
 
     /// The id for a connecting client: its old one for a known token (and `true`), else a
-    /// fresh one.
-    fn admit(&self, resume: Option<&str>) -> (PeerId, String, bool) {
+    /// fresh one. A token whose id is connected right now from another instance is a copy (a
+    /// duplicated browser tab copies the tab's session storage, token included): the copy gets
+    /// an id of its own, since two editors under one id would number their edits alike. The
+    /// same instance (or one that names none) takes its id back, as a reconnect does.
+    ///
+    /// The id is marked connected at once (the returned number is for [`Hub::gone`]), so two
+    /// copies connecting together cannot both take it.
+    fn admit(&self, resume: Option<&str>, instance: Option<String>) -> Admitted {
         let mut ids = self.lock();
         if let Some(t) = resume
             && let Some(&id) = ids.tokens.get(t)
         {
-            return (id, t.to_owned(), true);
+            let held_by_another = self.live_lock().get(&id).is_some_and(|h| {
+                matches!((&h.instance, &instance), (Some(a), Some(b)) if a != b)
+            });
+            if !held_by_another {
+                return Admitted {
+                    peer: id,
+                    token: t.to_owned(),
+                    resumed: true,
+                    connection: self.connected(id, instance),
+                };
+            }
         }
         let id = ids.issue();
         let token = format!("{:016x}{:016x}", random_seed(), random_seed());
@@ -143,7 +179,38 @@ impl Hub {
         if let Err(e) = save_ids(&self.ids_file, &ids) {
             eprintln!("bassline serve: {e:#}");
         }
-        (id, token, false)
+        Admitted {
+            peer: id,
+            token,
+            resumed: false,
+            connection: self.connected(id, instance),
+        }
+    }
+
+    fn live_lock(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, Holder>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks `peer` connected by `instance`; returns the connection's number for [`Hub::gone`].
+    fn connected(&self, peer: PeerId, instance: Option<String>) -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let connection = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.live_lock().insert(
+            peer,
+            Holder {
+                instance,
+                connection,
+            },
+        );
+        connection
+    }
+
+    /// Connection `connection` of `peer` ended (a later one that took the id over stays).
+    fn gone(&self, peer: PeerId, connection: u64) {
+        let mut live = self.live_lock();
+        if live.get(&peer).is_some_and(|h| h.connection == connection) {
+            live.remove(&peer);
+        }
     }
 }
 
@@ -192,6 +259,9 @@ fn host_session(data: &Path, ids: &mut Ids, config: bassline_sync::Config) -> Re
 #[derive(Deserialize)]
 struct RemoteQuery {
     resume: Option<String>,
+    /// A random name for the page load or process connecting, so that a copy of its token (a
+    /// duplicated tab) is told apart from the same client reconnecting.
+    instance: Option<String>,
 }
 
 /// Where the editor's files are by default: `target/web` beside the binary's build folder
@@ -255,6 +325,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             ids_file,
             host,
             events: tx,
+            live: Mutex::new(HashMap::new()),
         }),
         editor,
     };
@@ -329,12 +400,24 @@ async fn remote(
     ws: WebSocketUpgrade,
 ) -> Response {
     ws.max_message_size(bassline_signal::MAX_FRAME_BYTES + 1)
-        .on_upgrade(move |socket| client(state.hub, socket, q.resume))
+        .on_upgrade(move |socket| client(state.hub, socket, q.resume, q.instance))
         .into_response()
 }
 
-async fn client(hub: Arc<Hub>, mut socket: WebSocket, resume: Option<String>) {
-    let (peer, token, resumed) = hub.admit(resume.as_deref());
+async fn client(
+    hub: Arc<Hub>,
+    mut socket: WebSocket,
+    resume: Option<String>,
+    instance: Option<String>,
+) {
+    // An instance name is the client's own random string; a long one is cut, not trusted.
+    let instance = instance.map(|i| i.chars().take(64).collect::<String>());
+    let Admitted {
+        peer,
+        token,
+        resumed,
+        connection,
+    } = hub.admit(resume.as_deref(), instance);
     let welcome = Welcome {
         peer,
         host: hub.host,
@@ -343,6 +426,7 @@ async fn client(hub: Arc<Hub>, mut socket: WebSocket, resume: Option<String>) {
     };
     let text = serde_json::to_string(&welcome).expect("welcome serializes");
     if socket.send(Message::Text(text.into())).await.is_err() {
+        hub.gone(peer, connection);
         return;
     }
     let socket = socket
@@ -355,4 +439,5 @@ async fn client(hub: Arc<Hub>, mut socket: WebSocket, resume: Option<String>) {
             })
         });
     bassline_net::ws::serve_socket(socket, peer, hub.events.clone()).await;
+    hub.gone(peer, connection);
 }

@@ -145,3 +145,67 @@ async fn a_client_follows_a_restarted_server_and_keeps_its_id() {
     assert_eq!(value(&a, "kept").await, Value::from(7.0));
     drop(serve);
 }
+
+/// Opens `/remote` with `query` and reads the welcome: (peer, token, resumed) and the socket.
+async fn welcome(
+    serve: &Serve,
+    query: &str,
+) -> (
+    (u64, String, bool),
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) {
+    use futures_util::StreamExt;
+    let (mut ws, _) = bounded(tokio_tungstenite::connect_async(format!(
+        "{}{query}",
+        serve.remote()
+    )))
+    .await
+    .expect("serve accepts the connection");
+    let text = match bounded(ws.next()).await {
+        Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => t,
+        other => panic!("expected the welcome, got {other:?}"),
+    };
+    let w: serde_json::Value = serde_json::from_str(&text).expect("the welcome is JSON");
+    let fields = (
+        w["peer"].as_u64().expect("peer"),
+        w["token"].as_str().expect("token").to_owned(),
+        w["resumed"].as_bool().expect("resumed"),
+    );
+    (fields, ws)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_token_gets_its_own_id_while_the_original_is_connected() {
+    let data = temp_dir("copied-token");
+    let serve = Serve::start(&data);
+    let ((me, token, resumed), first) = welcome(&serve, "?instance=tab-a").await;
+    assert!(!resumed, "a first connection is new");
+
+    // A duplicated tab: the same token, another page instance, the original still connected.
+    let ((copy, _, resumed), copy_ws) =
+        welcome(&serve, &format!("?resume={token}&instance=tab-b")).await;
+    assert_ne!(copy, me, "the copy must not share the original's id");
+    assert!(!resumed, "the copy is a new client");
+
+    // The original page reconnecting (same instance) takes its id back at once.
+    let ((again, _, resumed), again_ws) =
+        welcome(&serve, &format!("?resume={token}&instance=tab-a")).await;
+    assert_eq!((again, resumed), (me, true), "the same page reconnecting keeps its id");
+
+    // Once every connection of the id is closed, a reload (a new instance) gets it back.
+    drop((first, again_ws, copy_ws));
+    let reload = async {
+        loop {
+            let ((id, _, resumed), ws) =
+                welcome(&serve, &format!("?resume={token}&instance=tab-c")).await;
+            if (id, resumed) == (me, true) {
+                return ws;
+            }
+            // The server has not yet seen the closes; this connection is dropped and retried.
+            drop(ws);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let _kept = bounded(reload).await;
+    drop(serve);
+}

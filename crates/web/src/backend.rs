@@ -118,6 +118,11 @@ impl Backend {
         self.session.network()
     }
 
+    /// Own edits still waiting for the host's decision.
+    pub fn pending(&self) -> usize {
+        self.session.pending()
+    }
+
     pub fn is_read_only(&self) -> bool {
         self.session.is_read_only()
     }

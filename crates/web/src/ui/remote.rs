@@ -191,10 +191,21 @@ fn saved_token(url: &str) -> Option<String> {
     (for_url == url).then(|| token.to_owned())
 }
 
+thread_local! {
+    /// This page load's name for the server: a duplicated tab copies the session storage (and
+    /// so the token) but not this, which lets the server give the copy an id of its own.
+    static INSTANCE: String = format!(
+        "{:08x}{:08x}",
+        (js::random() * f64::from(u32::MAX)) as u32,
+        (js::random() * f64::from(u32::MAX)) as u32
+    );
+}
+
 fn connect(ed: Ed, url: String, generation: u64) {
+    let instance = INSTANCE.with(String::clone);
     let address = match saved_token(&url) {
-        Some(t) => format!("{url}?resume={t}"),
-        None => url.clone(),
+        Some(t) => format!("{url}?resume={t}&instance={instance}"),
+        None => format!("{url}?instance={instance}"),
     };
     let ws = match WebSocket::new(&address) {
         Ok(ws) => ws,
@@ -317,8 +328,12 @@ fn welcomed(ed: Ed, url: &str, text: &str) {
     js::session_set(TOKEN_KEY, &format!("{url} {}", w.token));
     CONN.with(|c| c.borrow_mut().attempt = 0);
     let mut replaced = false;
+    let mut discarded = 0;
     ed.core.update_value(|c| {
         if c.backend.joined() != Some((w.peer, w.host)) {
+            // Edits the old session still waited on cannot be carried into a new one: under a
+            // new id they could be applied a second time. Say so instead of dropping them quietly.
+            discarded = c.backend.pending();
             c.backend = Backend::remote(w.peer, w.host, url.to_owned(), w.resumed);
             // New items get ids of our own, so two tabs adding at once never clash.
             c.ids = IdGen::new(&format!("p{}-", w.peer));
@@ -331,6 +346,16 @@ fn welcomed(ed: Ed, url: &str, text: &str) {
     set_link(ed, Link::Connected);
     if replaced {
         shown_network_replaced(ed);
+    }
+    if discarded > 0 {
+        ed.toast(
+            format!(
+                "the server started a new session for this tab (it lost its data, or this tab's \
+                 id is in use by another tab): {discarded} edit(s) it had not yet confirmed were \
+                 discarded; check the network and make them again if they are missing"
+            ),
+            true,
+        );
     }
     flush(ed);
     ed.pump();
