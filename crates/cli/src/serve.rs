@@ -68,6 +68,19 @@ pub struct ServeArgs {
         default_value = "x-forwarded-for"
     )]
     pub forwarded_header: bassline_signal::server::proxy::ForwardedHeader,
+    /// What remote-mode clients may do: read-write, or read-only (they see the network live
+    /// and edit nothing). Kept in the session across restarts; given again, it is set again.
+    #[arg(long, env = "BASSLINE_GUESTS", value_enum)]
+    pub guests: Option<Guests>,
+}
+
+/// What remote-mode clients may do (`bassline serve --guests`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Guests {
+    /// Edit, like the server.
+    ReadWrite,
+    /// Look, not edit.
+    ReadOnly,
 }
 
 /// The per-user data directory: $XDG_DATA_HOME/bassline, ~/.local/share/bassline, or
@@ -152,9 +165,10 @@ impl Hub {
         if let Some(t) = resume
             && let Some(&id) = ids.tokens.get(t)
         {
-            let held_by_another = self.live_lock().get(&id).is_some_and(|h| {
-                matches!((&h.instance, &instance), (Some(a), Some(b)) if a != b)
-            });
+            let held_by_another = self
+                .live_lock()
+                .get(&id)
+                .is_some_and(|h| matches!((&h.instance, &instance), (Some(a), Some(b)) if a != b));
             if !held_by_another {
                 return Admitted {
                     peer: id,
@@ -309,6 +323,16 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     // The epoch this run leads is on disk before any edit is decided in it: a crash before
     // the next save must not let the run after it lead the same epoch again.
     crate::persist::save_snapshot(&client, &session_file).await?;
+    if let Some(guests) = args.guests {
+        let permission = match guests {
+            Guests::ReadWrite => bassline_sync::Permission::ReadWrite,
+            Guests::ReadOnly => bassline_sync::Permission::ReadOnly,
+        };
+        client
+            .set_permission(None, permission)
+            .await
+            .context("could not set what clients may do")?;
+    }
     crate::persist::spawn_snapshot_saver(
         client.clone(),
         session_file.clone(),

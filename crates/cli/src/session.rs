@@ -208,8 +208,12 @@ impl Printer {
                 Some(h) => println!("role: {role} (epoch {epoch}, host is peer {h})"),
                 None => println!("role: {role} (epoch {epoch})"),
             },
-            NetEvent::ReadOnly { value: true } => println!("read-only: waiting for a host"),
-            NetEvent::ReadOnly { value: false } => println!("editable"),
+            NetEvent::ReadOnly {
+                value: true,
+                because: Some(p),
+            } => println!("read-only: the host made this peer {p} (you can look, not edit)"),
+            NetEvent::ReadOnly { value: true, .. } => println!("read-only: waiting for a host"),
+            NetEvent::ReadOnly { value: false, .. } => println!("editable"),
             NetEvent::Synced { hash } => println!("synced (state hash {hash})"),
             NetEvent::Replaced => println!("received the host's whole state"),
             NetEvent::Peer { peer, state, path } => match path {
@@ -229,6 +233,10 @@ impl Printer {
             }
             NetEvent::Connection { status } => println!("connection: {status:?}"),
             NetEvent::Error { message, .. } => eprintln!("error: {message}"),
+            NetEvent::Permission { peer, permission } => match peer {
+                Some(p) => println!("permission: peer {p} is {permission}"),
+                None => println!("permission: everyone else is {permission}"),
+            },
             NetEvent::Misbehaved { peer, reason } => {
                 eprintln!("peer {peer} sent something invalid: {reason}")
             }
@@ -245,6 +253,9 @@ impl Printer {
             Ok(v) => v,
             Err(e) => return self.input_error(&format!("not JSON: {e}")),
         };
+        if value.get("type").and_then(|t| t.as_str()) == Some("permit") {
+            return self.permit(client, value).await;
+        }
         if value.get("type").and_then(|t| t.as_str()) == Some("status") {
             match client.status_now().await {
                 Ok(s) => {
@@ -262,7 +273,11 @@ impl Printer {
         }
         // Requests typed (or piped) before this peer has a host's state would only be refused
         // or answered from an empty network: hold them until the session is editable.
-        if let Err(e) = bassline_net::wait_for(client, |s| !s.read_only).await {
+        // A member the host made read-only is read-only for good: its edit is refused at once.
+        let waits = |s: &bassline_net::Status| {
+            !s.read_only || s.permission != bassline_sync::Permission::ReadWrite
+        };
+        if let Err(e) = bassline_net::wait_for(client, waits).await {
             return self.input_error(&e.to_string());
         }
         let request: Request = match serde_json::from_value(value) {
@@ -285,6 +300,34 @@ impl Printer {
             }
             Ok(_) => {}
             Err(e) => self.event(&NetEvent::error(&e, false)),
+        }
+    }
+
+    /// `{"type":"permit","peer":N,"permission":"read-only"}` (the host only): what member N
+    /// may do, `read-write`, `read-only` or `removed`; without `peer`, everyone who has no
+    /// permission of their own, later joiners included.
+    async fn permit(&self, client: &NetClient, value: serde_json::Value) {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Permit {
+            #[serde(rename = "type")]
+            _type: String,
+            #[serde(default)]
+            peer: Option<bassline_sync::PeerId>,
+            permission: bassline_sync::Permission,
+        }
+        let p: Permit = match serde_json::from_value(value) {
+            Ok(p) => p,
+            Err(e) => {
+                return self.input_error(&format!(
+                    "not a permit ({e}); write {{\"type\":\"permit\",\"peer\":2,\
+                     \"permission\":\"read-only\"}} (read-write, read-only or removed; \
+                     without \"peer\": everyone without a permission of their own)"
+                ));
+            }
+        };
+        if let Err(e) = client.set_permission(p.peer, p.permission).await {
+            self.event(&NetEvent::error(&e, false));
         }
     }
 

@@ -190,7 +190,11 @@ async fn a_copied_token_gets_its_own_id_while_the_original_is_connected() {
     // The original page reconnecting (same instance) takes its id back at once.
     let ((again, _, resumed), again_ws) =
         welcome(&serve, &format!("?resume={token}&instance=tab-a")).await;
-    assert_eq!((again, resumed), (me, true), "the same page reconnecting keeps its id");
+    assert_eq!(
+        (again, resumed),
+        (me, true),
+        "the same page reconnecting keeps its id"
+    );
 
     // Once every connection of the id is closed, a reload (a new instance) gets it back.
     drop((first, again_ws, copy_ws));
@@ -207,5 +211,41 @@ async fn a_copied_token_gets_its_own_id_while_the_original_is_connected() {
         }
     };
     let _kept = bounded(reload).await;
+    drop(serve);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_read_only_guests_shows_the_network_and_refuses_edits() {
+    let data = temp_dir("read-only-guests");
+    // A first run fills the network; the next one serves it to read-only clients.
+    let serve = Serve::start(&data);
+    let writer = client(&serve);
+    editable(&writer).await;
+    writer.submit(add("shown", 4.0)).await.unwrap();
+    settled_hash(&writer).await;
+    drop(writer);
+    serve.stop();
+
+    let serve = Serve::start_with(
+        &data,
+        "127.0.0.1:0",
+        &["--guests".as_ref(), "read-only".as_ref()],
+    );
+    let viewer = client(&serve);
+    let status = bounded(wait_for(&viewer, |s| {
+        s.synced && s.permission == bassline_sync::Permission::ReadOnly
+    }))
+    .await
+    .expect("the viewer gets the state and its permission");
+    assert!(status.read_only, "a read-only member is read-only");
+    assert_eq!(value(&viewer, "shown").await, Value::from(4.0));
+    let refused = viewer.submit(add("not-allowed", 1.0)).await;
+    match refused {
+        Err(e) => assert!(
+            matches!(&e, bassline_net::Error::Refused { code, .. } if code == "not-permitted"),
+            "{e}"
+        ),
+        Ok(r) => panic!("a read-only client's edit was taken: {r:?}"),
+    }
     drop(serve);
 }

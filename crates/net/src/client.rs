@@ -104,6 +104,19 @@ impl NetClient {
         rx.await.map_err(|_| Error::Stopped)
     }
 
+    /// Host: sets what `peer` may do (`None`: every member without a permission of its own,
+    /// later joiners included): read-write, read-only (sees everything, edits nothing, never
+    /// hosts) or removed (served nothing more). Sequenced like an edit, so every peer applies
+    /// it at the same place; a new host keeps enforcing it. [`Error::code`] `not-host` when
+    /// this peer does not host.
+    pub async fn set_permission(
+        &self,
+        peer: Option<bassline_sync::PeerId>,
+        permission: bassline_sync::Permission,
+    ) -> Result<(), Error> {
+        self.ask(|tx| Command::Permit(peer, permission, tx)).await?
+    }
+
     /// Everything that happens from now on, in order.
     pub fn events(&self) -> broadcast::Receiver<NetEvent> {
         self.events.subscribe()

@@ -43,6 +43,12 @@ pub(crate) enum Command {
     Stats(oneshot::Sender<Option<Stats>>),
     /// What a host needs to host this session again after a restart (`None` unless hosting).
     Snapshot(oneshot::Sender<Option<HostSnapshot>>),
+    /// Host: what a member may do (`None`: everyone without a permission of their own).
+    Permit(
+        Option<PeerId>,
+        bassline_sync::Permission,
+        oneshot::Sender<Result<(), Error>>,
+    ),
 }
 
 /// Channels between the driver task and its client handle.
@@ -290,6 +296,16 @@ impl Driver {
                     .map(Session::snapshot);
                 let _ = reply.send(snapshot);
             }
+            Command::Permit(peer, permission, reply) => {
+                let result = match self.session.as_mut() {
+                    Some(s) => s
+                        .set_permission(now, peer, permission)
+                        .map(|_| ())
+                        .map_err(Error::from),
+                    None => Err(Error::from(bassline_sync::Error::NotHost)),
+                };
+                let _ = reply.send(result);
+            }
             Command::Status(reply) => {
                 let mut status = self.status();
                 status.hash = self.session.as_mut().map(|s| s.state_hash().to_string());
@@ -357,7 +373,16 @@ impl Driver {
                 self.wiring.subscribers.publish(&changes);
                 self.emit(NetEvent::Changes { changes });
             }
-            Event::ReadOnly(value) => self.emit(NetEvent::ReadOnly { value }),
+            Event::ReadOnly(value) => {
+                // Read-only for good (the host's choice) reads differently from read-only
+                // for a while (no host, no state yet).
+                let because = self
+                    .session
+                    .as_ref()
+                    .map(|s| s.permission(s.id()))
+                    .filter(|p| value && *p != bassline_sync::Permission::ReadWrite);
+                self.emit(NetEvent::ReadOnly { value, because })
+            }
             Event::StateReplaced { .. } => self.emit(NetEvent::Replaced),
             // The origin's own edits, once per lineage that decides them: an edit decided on
             // the losing side of a partition is told again when the sides meet.
@@ -370,6 +395,9 @@ impl Driver {
                 position,
                 decision,
             }),
+            Event::PermissionChanged { peer, permission } => {
+                self.emit(NetEvent::Permission { peer, permission })
+            }
             Event::PeerMisbehaved { peer, reason } => {
                 tracing::warn!(peer, %reason, "peer misbehaved");
                 self.emit(NetEvent::Misbehaved { peer, reason });
@@ -428,6 +456,11 @@ impl Driver {
                     state,
                     path: info.map(|i| i.path),
                     rtt_ms: info.and_then(|i| i.rtt).map(|d| d.as_secs_f64() * 1e3),
+                    permission: self
+                        .session
+                        .as_ref()
+                        .map(|s| s.permission(peer))
+                        .unwrap_or_default(),
                 }
             })
             .collect();
@@ -441,6 +474,7 @@ impl Driver {
                 read_only: s.is_read_only(),
                 synced: s.is_synced(),
                 pending: s.pending(),
+                permission: s.permission(s.id()),
                 hash: None,
                 peers,
                 connection: self.connection.clone(),
@@ -466,6 +500,7 @@ pub(crate) fn initial_status(connection: TransportStatus, peers: Vec<PeerStatus>
         read_only: true,
         synced: false,
         pending: 0,
+        permission: Default::default(),
         hash: None,
         peers,
         connection,

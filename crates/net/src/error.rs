@@ -87,6 +87,18 @@ impl From<bassline_sync::Error> for Error {
             bassline_sync::Error::ReadOnly => Error::ReadOnly,
             bassline_sync::Error::Busy(n) => Error::Busy(n),
             bassline_sync::Error::Request(r) => Error::Request(r),
+            e @ bassline_sync::Error::NotPermitted(_) => Error::Refused {
+                code: "not-permitted".into(),
+                message: e.to_string(),
+            },
+            e @ bassline_sync::Error::NotHost => Error::Refused {
+                code: "not-host".into(),
+                message: e.to_string(),
+            },
+            e @ bassline_sync::Error::InvalidPermit => Error::Refused {
+                code: "invalid-permit".into(),
+                message: e.to_string(),
+            },
             // The sync error is non-exhaustive: a later variant is reported by its message.
             other => Error::Refused {
                 code: "sync".into(),

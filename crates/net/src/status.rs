@@ -1,7 +1,7 @@
 //! What the driver tells its user: events as they happen, and the status as it is now.
 
 use bassline_core::Change;
-use bassline_sync::{Decision, OpId, PeerId, Position, Role};
+use bassline_sync::{Decision, OpId, PeerId, Permission, Position, Role};
 use serde::Serialize;
 
 use crate::link::{Path, TransportStatus};
@@ -26,6 +26,9 @@ pub struct Status {
     pub synced: bool,
     /// Own edits awaiting the host's decision.
     pub pending: usize,
+    /// What the host lets this peer do (a read-only member is read-only for good, not for a
+    /// while: `read_only` is true too).
+    pub permission: Permission,
     /// The state hash, filled in when asked for (computing it costs a pass over the network).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
@@ -44,6 +47,8 @@ pub struct PeerStatus {
     pub path: Option<Path>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtt_ms: Option<f64>,
+    /// What the host lets that peer do.
+    pub permission: Permission,
 }
 
 /// Whether a link to a peer is open.
@@ -78,8 +83,13 @@ pub enum NetEvent {
         epoch: u64,
         host: Option<PeerId>,
     },
-    /// Edits are refused (true) or accepted again (false).
-    ReadOnly { value: bool },
+    /// Edits are refused (true) or accepted again (false). `because`: the host made this peer
+    /// read-only or removed it (absent while it is only waiting for a host or the state).
+    ReadOnly {
+        value: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        because: Option<Permission>,
+    },
     /// This peer now holds its host's state, with this hash.
     Synced { hash: String },
     /// A link to a peer opened or closed.
@@ -111,6 +121,13 @@ pub enum NetEvent {
         /// The peer it is about, when it is about one (`signaling-tampered`).
         #[serde(skip_serializing_if = "Option::is_none")]
         peer: Option<PeerId>,
+    },
+    /// The host changed what `peer` may do (`None`: everyone without a permission of their
+    /// own). A state that arrives whole brings its permissions without this event: read the
+    /// status's `permission` fields.
+    Permission {
+        peer: Option<PeerId>,
+        permission: Permission,
     },
     /// A peer sent something that made no sense; it was ignored.
     Misbehaved { peer: PeerId, reason: String },
