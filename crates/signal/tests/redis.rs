@@ -227,6 +227,7 @@ async fn three_instances_share_rooms_passwords_relays_and_failed_join_limits() {
             numbers: vec![1, 2],
             host: host_id,
             number: 2,
+            pake: false,
         }
     );
     assert_eq!(
