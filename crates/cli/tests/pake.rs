@@ -50,6 +50,9 @@ fn guests_join_by_code_and_password_and_converge_with_the_host() {
     b.send(r#"{"type":"add-contact","id":"from-b","group":"root","value":3}"#);
     let hash = converge(&mut [&mut host, &mut a, &mut b]);
     assert!(!hash.is_empty());
+    // No guest offered before it held the key: nothing unsigned reached the host.
+    let errors: Vec<&Value> = host.seen.iter().filter(|v| v["event"] == "error").collect();
+    assert!(errors.is_empty(), "the host refused something: {errors:#?}");
     for p in [&mut host, &mut a, &mut b] {
         for c in ["from-host", "from-a", "from-b"] {
             let got = p.ask(&format!(r#"{{"type":"get-contact","id":"{c}"}}"#));

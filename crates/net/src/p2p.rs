@@ -44,7 +44,7 @@ use crate::{
     link::{Events, TransportEvent, TransportStatus},
     mesh::{Backoff, offers, random_seed},
     room_auth::RoomAuth,
-    room_pake::{GuestRun, HostRuns, HostStep},
+    room_pake::{GuestRun, HostRuns, HostStep, PakeRole, pake_role},
     rtc::{Ended, RtcConfig, Signal, run_peer},
     transport::Transport,
 };
@@ -560,8 +560,20 @@ impl Mesh {
     /// key and the password) a guest's hello or confirmation. Anything else is ignored: a
     /// member that is not the host never answers a hello.
     async fn on_pake(&mut self, ws: &mut WsStream, from: SignalId, data: String) -> Option<Lost> {
-        if self.guest_run.as_ref().is_some_and(|r| r.host == from.0) {
-            let run = self.guest_run.take().expect("checked above");
+        let can_answer = self.key.is_some() && self.cfg.room.password().is_some();
+        let role = pake_role(
+            self.guest_run.as_ref().map(|r| r.host),
+            from.0,
+            self.my_sid.map(|s| s.0),
+            self.server_host.map(|s| s.0),
+            can_answer,
+        );
+        if role == PakeRole::Ignore {
+            tracing::info!(%from, "a PAKE message not for us (we are not the host); ignored");
+            return None;
+        }
+        if role == PakeRole::Guest {
+            let run = self.guest_run.take().expect("pake_role saw our run");
             let code = self.code.clone().unwrap_or_default();
             return match run.on_reply(&data) {
                 Ok((key, confirm)) => {
@@ -616,13 +628,8 @@ impl Mesh {
             self.cfg.room.password(),
             self.code.as_deref(),
         ) else {
-            tracing::debug!(%from, "a PAKE message we cannot answer; ignored");
             return None;
         };
-        if self.server_host != Some(me) {
-            tracing::info!(%from, "a PAKE message while not the host; ignored");
-            return None;
-        }
         let seed = bassline_trust::os::random().ok()?;
         let step = self.host_runs.on_message(
             Instant::now(),

@@ -41,6 +41,38 @@ pub const GUEST_WAIT: Duration = Duration::from_secs(10);
 /// How long a host waits for a guest's confirmation before counting the run as failed.
 pub const HOST_WAIT: Duration = Duration::from_secs(15);
 
+/// Who a peer is for a `pake` message it received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PakeRole {
+    /// The reply to our own run.
+    Guest,
+    /// A guest's message to us, the host.
+    Host,
+    /// Nothing to do with us: not from the host we run with, and we are not the server's
+    /// host (or cannot answer, lacking the key or the password).
+    Ignore,
+}
+
+/// Decides [`PakeRole`] for a message from `from`: `awaiting` is the host our run waits for,
+/// `me` our signaling id, `server_host` the host the server names, `can_answer` whether we
+/// hold both the room key and the password. A member never answers a hello unless the server
+/// names it host, so guests cannot be made to test passwords for someone else.
+pub fn pake_role(
+    awaiting: Option<u64>,
+    from: u64,
+    me: Option<u64>,
+    server_host: Option<u64>,
+    can_answer: bool,
+) -> PakeRole {
+    if awaiting == Some(from) {
+        PakeRole::Guest
+    } else if can_answer && me.is_some() && me == server_host && Some(from) != me {
+        PakeRole::Host
+    } else {
+        PakeRole::Ignore
+    }
+}
+
 /// What the host does with a `pake` message.
 #[derive(Debug, PartialEq, Eq)]
 pub enum HostStep {
@@ -256,6 +288,25 @@ mod tests {
         };
         let step = host.on_message(now, CODE, HOST, guest, "right", &key(), &last, [6; 32]);
         (got, step)
+    }
+
+    #[test]
+    fn only_the_servers_host_holding_key_and_password_answers() {
+        use PakeRole::*;
+        // The host.
+        assert_eq!(pake_role(None, 5, Some(1), Some(1), true), Host);
+        // A member the server does not name host never answers, key or not.
+        assert_eq!(pake_role(None, 5, Some(2), Some(1), true), Ignore);
+        assert_eq!(pake_role(None, 5, None, None, true), Ignore);
+        // The host without the key or the password cannot.
+        assert_eq!(pake_role(None, 5, Some(1), Some(1), false), Ignore);
+        // Our own run's reply comes from the host we run with, and only from it.
+        assert_eq!(pake_role(Some(1), 1, Some(2), Some(1), false), Guest);
+        assert_eq!(pake_role(Some(1), 3, Some(2), Some(1), false), Ignore);
+        // After a host change the new host answers (a guest that took over).
+        assert_eq!(pake_role(None, 5, Some(2), Some(2), true), Host);
+        // Never to ourselves.
+        assert_eq!(pake_role(None, 1, Some(1), Some(1), true), Ignore);
     }
 
     #[test]
