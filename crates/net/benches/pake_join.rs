@@ -107,7 +107,10 @@ fn main() {
         let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
         println!("| join (start to link up, loopback, median of {runs}) | figure |\n|---|---|");
         println!("| by link (room key in hand) | {} |", ms(median(&link)));
-        println!("| by code + password (PAKE with the host first) | {} |", ms(median(&pake)));
+        println!(
+            "| by code + password (PAKE with the host first) | {} |",
+            ms(median(&pake))
+        );
         println!(
             "| PAKE's share | +{} |",
             ms(median(&pake).saturating_sub(median(&link)))
