@@ -70,13 +70,15 @@ enum Command {
         #[arg(long)]
         state: Option<PathBuf>,
     },
-    /// Join a peer-to-peer room by its join link (or, for a room hosted with --no-room-key,
-    /// its code).
+    /// Join a peer-to-peer room by its join link, by its code and password, or (for a room
+    /// hosted with --no-room-key) by its code.
     ///
     /// With the link, offers and answers are signed and checked with the room key in its
-    /// fragment, and a connection the signaling path tampered with is refused. With a bare
-    /// code there is no key: the signaling server is trusted (and a room hosted with a key
-    /// refuses the connection).
+    /// fragment, and a connection the signaling path tampered with is refused. With the code
+    /// and --password of a room whose host set one, the host checks the password by PAKE and
+    /// hands over the room key; the password never reaches the signaling server. With a bare
+    /// code and no password there is no key: the signaling server is trusted (and a room
+    /// hosted with a key refuses the connection).
     ///
     /// Edits are read from standard input, one JSON request per line as in `bassline apply`;
     /// the line {"type":"status"} prints the status. Stop with Ctrl-C.
@@ -87,6 +89,11 @@ enum Command {
         room: String,
         #[command(flatten)]
         peer: session::PeerArgs,
+        /// Send --password to the signaling server, for a room whose host used --no-room-key
+        /// (the server checks its password). Without this flag the password never leaves this
+        /// machine: a server could otherwise ask for it just to learn it.
+        #[arg(long, requires = "password")]
+        trust_server: bool,
     },
     /// Run the signaling server peers use to find each other (rooms, codes, WebRTC offers).
     Signal(bassline_signal::server::SignalArgs),
@@ -132,7 +139,11 @@ fn main() -> Result<()> {
                 },
             ))
         }
-        Command::Join { room, mut peer } => {
+        Command::Join {
+            room,
+            mut peer,
+            trust_server,
+        } => {
             logs();
             let target = match join_link::parse(&room) {
                 Ok(t) => t,
@@ -144,7 +155,13 @@ fn main() -> Result<()> {
             if peer.signal.is_none() {
                 peer.signal = target.signal.clone();
             }
-            exit_on_failure(run_session(peer, session::Mode::Join { target }))
+            exit_on_failure(run_session(
+                peer,
+                session::Mode::Join {
+                    target,
+                    trust_server,
+                },
+            ))
         }
         Command::Signal(args) => runtime()?.block_on(bassline_signal::server::run(args)),
         Command::Bench {

@@ -35,9 +35,14 @@ pub struct PeerArgs {
     /// `join`, else ws://127.0.0.1:8080/signal.
     #[arg(long, env = "BASSLINE_SIGNAL")]
     pub signal: Option<String>,
-    /// Room password (guests must give the same one).
+    /// Room password (guests must give the same one). In a room with a room key (the
+    /// default) the host checks it by PAKE and it never reaches the signaling server.
     #[arg(long, env = "BASSLINE_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// Failed password checks (PAKE runs) per minute this peer answers as host before it
+    /// refuses further attempts for a while.
+    #[arg(long, default_value_t = bassline_trust::DEFAULT_MAX_FAILURES, value_name = "N")]
+    pub max_password_failures: usize,
     /// Print one JSON object per line (each with an "event" field) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -54,8 +59,12 @@ pub enum Mode {
         state: Option<PathBuf>,
         room_key: bool,
     },
-    /// Join the room of a link or code (see [`crate::join_link`]).
-    Join { target: crate::join_link::Target },
+    /// Join the room of a link or code (see [`crate::join_link`]); `trust_server`: send the
+    /// password to the signaling server (rooms hosted with --no-room-key).
+    Join {
+        target: crate::join_link::Target,
+        trust_server: bool,
+    },
 }
 
 /// Runs the session until Ctrl-C, SIGTERM or a fatal error; returns whether it ended well
@@ -86,10 +95,14 @@ pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
                 key,
             )
         }
-        Mode::Join { target } => (
+        Mode::Join {
+            target,
+            trust_server,
+        } => (
             Room::Join {
                 code: target.code,
                 password: args.password.clone(),
+                trust_server,
             },
             Start::Guest,
             None,
@@ -101,6 +114,10 @@ pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
         room,
         rtc,
         room_key: room_key.clone(),
+        guess_limiter: bassline_trust::GuessLimiter::new(
+            args.max_password_failures,
+            bassline_trust::DEFAULT_WINDOW_MS,
+        ),
     });
     // Subscribed before the session runs: the room event (code and link) must not be missed.
     let (client, mut events) =
@@ -112,6 +129,7 @@ pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
         json: args.json,
         signal: args.signal_url(),
         room_key,
+        password: args.password.is_some(),
     };
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
@@ -156,6 +174,8 @@ struct Printer {
     signal: String,
     /// The room's key, which the join link carries in its fragment.
     room_key: Option<RoomKey>,
+    /// The room has a password (with a key: guests may join by code + password).
+    password: bool,
 }
 
 impl Printer {
@@ -192,12 +212,22 @@ impl Printer {
             return;
         }
         match ev {
-            NetEvent::Room { code } if self.room_key.is_some() => println!(
-                "room {code}\n  others join with: bassline join '{}' --signal {}\n  \
-                 (the link carries the room key: share it only with the people you invite)",
-                self.link(code),
-                self.signal,
-            ),
+            NetEvent::Room { code } if self.room_key.is_some() => {
+                println!(
+                    "room {code}\n  others join with: bassline join '{}' --signal {}\n  \
+                     (the link carries the room key: share it only with the people you invite)",
+                    self.link(code),
+                    self.signal,
+                );
+                if self.password {
+                    println!(
+                        "  or with the code and the password: bassline join {code} --password \
+                         PASSWORD --signal {}\n  (checked here by PAKE: the password never \
+                         reaches the signaling server)",
+                        self.signal
+                    );
+                }
+            }
             NetEvent::Room { code } => println!(
                 "room {code} (no room key: the signaling server is trusted)\n  others join \
                  with: bassline join {code} --signal {}\n  or open {}",

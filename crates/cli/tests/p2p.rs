@@ -135,11 +135,22 @@ fn when_the_host_is_killed_a_guest_takes_over_and_nothing_seen_is_lost() {
 
 #[test]
 fn a_wrong_password_and_an_unknown_code_fail_with_clear_messages() {
+    // A room without a key: the signaling server checks its password (PAKE rooms are in
+    // tests/pake.rs).
     let serve = Serve::start(&temp_dir("refusals"));
-    let mut host = Peer::host(&serve, &["--password", "hunter2"]);
-    let link = join_link(&mut host);
+    let mut host = Peer::host(&serve, &["--no-room-key", "--password", "hunter2"]);
+    let code = host.wait_event("room")["code"]
+        .as_str()
+        .expect("a code")
+        .to_owned();
 
-    let (ok, out) = Peer::join("wrong", &serve, &link, &["--password", "hunter3"]).exit();
+    let (ok, out) = Peer::join(
+        "wrong",
+        &serve,
+        &code,
+        &["--password", "hunter3", "--trust-server"],
+    )
+    .exit();
     assert!(!ok, "a wrong password exits with an error");
     let err = out
         .iter()
@@ -150,6 +161,18 @@ fn a_wrong_password_and_an_unknown_code_fail_with_clear_messages() {
         err["message"].as_str().unwrap().contains("--password"),
         "{err}"
     );
+
+    // Without --trust-server the password is not sent: the guest says why it failed.
+    let (ok, out) = Peer::join("untrusting", &serve, &code, &["--password", "hunter2"]).exit();
+    assert!(!ok);
+    let err = out
+        .iter()
+        .find(|v| v["event"] == "error")
+        .expect("an error event");
+    assert_eq!(err["code"], "wrong-password", "{err}");
+    let message = err["message"].as_str().unwrap();
+    assert!(message.contains("checked by the signaling server"), "{err}");
+    assert!(message.contains("--trust-server"), "{err}");
 
     let (ok, out) = Peer::join("unknown", &serve, "ZZZZZ9", &[]).exit();
     assert!(!ok);
@@ -163,8 +186,13 @@ fn a_wrong_password_and_an_unknown_code_fail_with_clear_messages() {
         "{err}"
     );
 
-    // The right password gets in.
-    let mut guest = Peer::join("right", &serve, &link, &["--password", "hunter2"]);
+    // The right password, sent to the server on purpose, gets in.
+    let mut guest = Peer::join(
+        "right",
+        &serve,
+        &code,
+        &["--password", "hunter2", "--trust-server"],
+    );
     editable(&mut guest);
 }
 

@@ -16,6 +16,36 @@ pub enum Error {
     /// The room's password was missing or wrong.
     #[error("wrong password for room {code}: ask the host for the password and pass --password")]
     WrongPassword { code: String },
+    /// The host refused our password in its PAKE check (the server never saw it).
+    #[error(
+        "wrong password for room {code} (checked by the host, not the signaling server): ask \
+         the host for the password, or for the join link"
+    )]
+    HostRefusedPassword { code: String },
+    /// The room's password is checked by the signaling server (its host has no room key),
+    /// and we did not send it there.
+    #[error(
+        "room {code}'s password is checked by the signaling server, not by its host (the host \
+         used --no-room-key), so it was not sent; pass --trust-server to send it to the server, \
+         or ask the host for a join link"
+    )]
+    ServerChecksPassword { code: String },
+    /// A PAKE room joined with neither its password nor its key.
+    #[error("room {code} needs its password (--password) or the join link the host printed")]
+    PasswordRequired { code: String },
+    /// The host refuses PAKE runs for now (too many failed ones lately).
+    #[error(
+        "the host of room {code} refuses password attempts for now, after too many wrong ones; \
+         wait a minute and try again"
+    )]
+    HostTooManyAttempts { code: String },
+    /// The host did not answer our PAKE hello in time.
+    #[error(
+        "the host of room {code} did not answer the password check within {}s; check that the \
+         host is still running and try again",
+        crate::room_pake::GUEST_WAIT.as_secs()
+    )]
+    HostNotAnswering { code: String },
     /// The signaling server refused something else.
     #[error("the signaling server refused: {message}")]
     Refused { code: String, message: String },
@@ -68,7 +98,12 @@ impl Error {
         match self {
             Error::Unreachable { .. } => "unreachable",
             Error::RoomNotFound { .. } => "room-not-found",
-            Error::WrongPassword { .. } => "wrong-password",
+            Error::WrongPassword { .. }
+            | Error::HostRefusedPassword { .. }
+            | Error::ServerChecksPassword { .. } => "wrong-password",
+            Error::PasswordRequired { .. } => "password-required",
+            Error::HostTooManyAttempts { .. } => "too-many-attempts",
+            Error::HostNotAnswering { .. } => "host-not-answering",
             Error::Refused { .. } => "refused",
             Error::ReadOnly => "read-only",
             Error::Busy(_) => "busy",

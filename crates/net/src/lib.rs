@@ -31,6 +31,7 @@ pub mod mesh;
 pub mod p2p;
 pub mod pair;
 pub mod room_auth;
+pub mod room_pake;
 pub mod rtc;
 mod status;
 mod transport;

@@ -12,6 +12,12 @@
 //! pending link attempt to that peer is stopped (a live link is left alone), and
 //! [`TransportEvent::Tampered`] says why. Candidates are not signed (see docs/SECURITY.md).
 //! Without a key nothing is signed or checked: the signaling server is trusted.
+//!
+//! A room created with a key and a password is a PAKE room (`create-room` says `pake`, and
+//! the password never goes to the server): a guest that has the password but not the key runs
+//! the PAKE of [`crate::room_pake`] with the host the server names before it dials anyone, and
+//! the host (or whichever member holding the key the server names host later) answers it.
+//! A guest sends a password to the server only with [`Room::Join`]'s `trust_server`.
 
 use std::{
     collections::HashMap,
@@ -24,7 +30,7 @@ use std::{
 
 use bassline_signal::{ClientMessage, ErrorCode, Password, PeerId as SignalId, ServerMessage};
 use bassline_sync::PeerId;
-use bassline_trust::{Kind, RoomKey};
+use bassline_trust::{GuessLimiter, Kind, RoomKey};
 use futures_util::{SinkExt, StreamExt};
 use tokio::{
     sync::mpsc,
@@ -38,6 +44,7 @@ use crate::{
     link::{Events, TransportEvent, TransportStatus},
     mesh::{Backoff, offers, random_seed},
     room_auth::RoomAuth,
+    room_pake::{GuestRun, HostRuns, HostStep, PakeRole, pake_role},
     rtc::{Ended, RtcConfig, Signal, run_peer},
     transport::Transport,
 };
@@ -45,16 +52,27 @@ use crate::{
 /// Which room to be in.
 #[derive(Clone, Debug)]
 pub enum Room {
-    /// Create one (this peer hosts it).
+    /// Create one (this peer hosts it). With a room key, the password is checked by PAKE
+    /// and never sent to the server; without one, the server checks it.
     Create {
         password: Option<String>,
         max_peers: Option<u16>,
     },
-    /// Join one by its code.
+    /// Join one by its code. The password is used for the PAKE with the host; it is sent to
+    /// the server only with `trust_server` (rooms whose host has no room key).
     Join {
         code: String,
         password: Option<String>,
+        trust_server: bool,
     },
+}
+
+impl Room {
+    fn password(&self) -> Option<&str> {
+        match self {
+            Room::Create { password, .. } | Room::Join { password, .. } => password.as_deref(),
+        }
+    }
 }
 
 /// Settings of the peer-to-peer transport.
@@ -69,6 +87,8 @@ pub struct P2pConfig {
     /// The room's key (from the join link's fragment, or made by the host): offers and
     /// answers are signed and checked under it. `None` trusts the signaling server.
     pub room_key: Option<RoomKey>,
+    /// The bound on failed PAKE runs this peer answers as host.
+    pub guess_limiter: GuessLimiter,
 }
 
 /// Starts the transport.
@@ -110,6 +130,16 @@ struct Mesh {
     my_sid: Option<SignalId>,
     /// Signs and checks offers and answers when the room has a key.
     auth: Option<RoomAuth>,
+    /// The room key: from the configuration, or from a PAKE with the host.
+    key: Option<RoomKey>,
+    /// The host as the signaling server names it (`room-created`, `joined`, `host-changed`).
+    server_host: Option<SignalId>,
+    /// The room's password is checked by PAKE (`joined.pake`, or we created it so).
+    pake_room: bool,
+    /// Our PAKE run with the host while we wait for its reply.
+    guest_run: Option<GuestRun>,
+    /// The runs we answer as host.
+    host_runs: HostRuns,
     /// The room's code once in one; a peer that lost its place joins it again.
     code: Option<String>,
     token: Option<String>,
@@ -130,6 +160,11 @@ impl Mesh {
         let (ended_tx, ended_rx) = mpsc::channel(64);
         Mesh {
             auth: cfg.room_key.as_ref().map(RoomAuth::new),
+            key: cfg.room_key.clone(),
+            server_host: None,
+            pake_room: false,
+            guest_run: None,
+            host_runs: HostRuns::new(cfg.guess_limiter.clone()),
             cfg,
             events,
             numbers: HashMap::new(),
@@ -211,6 +246,13 @@ impl Mesh {
         }
         loop {
             let next_redial = self.redial.values().map(|(t, _)| *t).min();
+            let next_pake = self
+                .guest_run
+                .as_ref()
+                .map(|r| r.deadline)
+                .into_iter()
+                .chain(self.host_runs.next_deadline())
+                .min();
             tokio::select! {
                 msg = ws.next() => {
                     let text = match msg {
@@ -251,6 +293,11 @@ impl Mesh {
                         self.on_ended(peer, generation, ended).await;
                     }
                 }
+                () = sleep_or_never(next_pake) => {
+                    if let Some(lost) = self.pake_timeouts(&mut ws).await {
+                        return lost;
+                    }
+                }
                 () = sleep_or_never(next_redial) => {
                     let now = Instant::now();
                     let due: Vec<PeerId> = self.redial.iter().filter(|(_, (t, _))| *t <= now).map(|(p, _)| *p).collect();
@@ -286,15 +333,10 @@ impl Mesh {
                 if !resumed {
                     // A fresh place: create the room, or (re)join it.
                     let msg = match (&self.code, &self.cfg.room) {
-                        (Some(code), room) | (None, room @ Room::Join { code, .. }) => {
-                            let password = match room {
-                                Room::Join { password, .. } | Room::Create { password, .. } => {
-                                    password.clone()
-                                }
-                            };
+                        (Some(code), _) | (None, Room::Join { code, .. }) => {
                             ClientMessage::JoinRoom {
                                 code: code.clone(),
-                                password: password.map(Password),
+                                password: self.server_password().map(Password),
                             }
                         }
                         (
@@ -304,8 +346,13 @@ impl Mesh {
                                 max_peers,
                             },
                         ) => ClientMessage::CreateRoom {
-                            password: password.clone().map(Password),
+                            // With a room key the members check the password (PAKE).
+                            password: password
+                                .clone()
+                                .filter(|_| self.key.is_none())
+                                .map(Password),
                             max_peers: *max_peers,
+                            pake: password.is_some() && self.key.is_some(),
                         },
                     };
                     if !Self::send(ws, &msg).await {
@@ -315,6 +362,8 @@ impl Mesh {
             }
             ServerMessage::RoomCreated { code, number, .. } => {
                 self.code = Some(code.to_string());
+                self.server_host = self.my_sid;
+                self.pake_room = self.key.is_some() && self.cfg.room.password().is_some();
                 self.emit(TransportEvent::Room {
                     code: code.to_string(),
                 })
@@ -326,9 +375,12 @@ impl Mesh {
                 members,
                 numbers,
                 number,
-                ..
+                host,
+                pake,
             } => {
                 let first = self.code.is_none();
+                self.server_host = Some(host);
+                self.pake_room = pake;
                 self.code = Some(code.to_string());
                 if first {
                     self.emit(TransportEvent::Room {
@@ -354,13 +406,18 @@ impl Mesh {
                         self.member(sid, n);
                     }
                 }
+                if let Some(lost) = self.start_guest_run(ws).await {
+                    return Some(lost);
+                }
             }
             ServerMessage::PeerJoined { peer, number } => self.member(peer, number),
             ServerMessage::PeerLeft { peer } => {
+                self.host_runs.forget(peer.0);
                 if let Some(&n) = self.numbers.get(&peer) {
                     self.left(n).await;
                 }
             }
+            ServerMessage::Pake { from, data } => return self.on_pake(ws, from, data).await,
             ServerMessage::Offer { from, sdp, auth } => {
                 self.signed(from, Kind::Offer, sdp, auth).await;
             }
@@ -387,7 +444,22 @@ impl Mesh {
                 });
                 let fatal = match code {
                     ErrorCode::RoomNotFound => Some(Error::RoomNotFound { code: room }),
+                    // Our host refused our PAKE run (the server only passed it on).
+                    ErrorCode::WrongPassword if self.pake_room => {
+                        Some(Error::HostRefusedPassword { code: room })
+                    }
+                    // A password-less join to a room whose server checks its password: we
+                    // did not send ours on our own (a server could ask just to harvest it).
+                    ErrorCode::WrongPassword
+                        if self.server_password().is_none()
+                            && self.cfg.room.password().is_some() =>
+                    {
+                        Some(Error::ServerChecksPassword { code: room })
+                    }
                     ErrorCode::WrongPassword => Some(Error::WrongPassword { code: room }),
+                    ErrorCode::TooManyAttempts if self.pake_room && self.key.is_none() => {
+                        Some(Error::HostTooManyAttempts { code: room })
+                    }
                     ErrorCode::BadCode
                     | ErrorCode::RoomFull
                     | ErrorCode::TooManyAttempts
@@ -417,7 +489,194 @@ impl Mesh {
                 return Some(Lost::Fatal);
             }
             ServerMessage::Shutdown { .. } => return Some(Lost::Retry),
-            ServerMessage::Left { .. } | ServerMessage::HostChanged { .. } => {}
+            ServerMessage::HostChanged { host } => {
+                self.server_host = Some(host);
+                // A run with the old host can no longer finish: run again with the new one.
+                if self.guest_run.as_ref().is_some_and(|r| r.host != host.0) {
+                    return self.start_guest_run(ws).await;
+                }
+            }
+            ServerMessage::Left { .. } => {}
+        }
+        None
+    }
+
+    /// The password to send to the server in `join-room`: only when the user allowed it
+    /// (`trust_server`), or to re-enter our own room whose server checks it.
+    fn server_password(&self) -> Option<String> {
+        match &self.cfg.room {
+            Room::Join {
+                password,
+                trust_server: true,
+                ..
+            } => password.clone(),
+            Room::Create { password, .. } if self.cfg.room_key.is_none() => password.clone(),
+            _ => None,
+        }
+    }
+
+    /// Whether links may be made: always, except in a PAKE room before we hold its key.
+    fn ready(&self) -> bool {
+        self.key.is_some() || !self.pake_room
+    }
+
+    /// In a PAKE room without the key: (re)starts our run with the server's host. A run in
+    /// flight is started again (after a reconnect its messages may be lost).
+    async fn start_guest_run(&mut self, ws: &mut WsStream) -> Option<Lost> {
+        if self.ready() {
+            return None;
+        }
+        let code = self.code.clone().unwrap_or_default();
+        let Some(password) = self.cfg.room.password().map(str::to_owned) else {
+            self.emit(TransportEvent::Fatal(Error::PasswordRequired { code }))
+                .await;
+            return Some(Lost::Fatal);
+        };
+        let (Some(me), Some(host)) = (self.my_sid, self.server_host) else {
+            return None;
+        };
+        let seed = match bassline_trust::os::random() {
+            Ok(s) => s,
+            Err(e) => {
+                self.emit(TransportEvent::Fatal(Error::Io(e.to_string())))
+                    .await;
+                return Some(Lost::Fatal);
+            }
+        };
+        let (run, hello) = GuestRun::start(Instant::now(), &code, me.0, host.0, &password, seed);
+        self.guest_run = Some(run);
+        tracing::info!(%host, "asking the host for the room key (PAKE)");
+        let msg = ClientMessage::Pake {
+            to: host,
+            data: hello,
+        };
+        if !Self::send(ws, &msg).await {
+            return Some(Lost::Retry);
+        }
+        None
+    }
+
+    /// A `pake` message: the host's reply to our run, or (as the server's host holding the
+    /// key and the password) a guest's hello or confirmation. Anything else is ignored: a
+    /// member that is not the host never answers a hello.
+    async fn on_pake(&mut self, ws: &mut WsStream, from: SignalId, data: String) -> Option<Lost> {
+        let can_answer = self.key.is_some() && self.cfg.room.password().is_some();
+        let role = pake_role(
+            self.guest_run.as_ref().map(|r| r.host),
+            from.0,
+            self.my_sid.map(|s| s.0),
+            self.server_host.map(|s| s.0),
+            can_answer,
+        );
+        if role == PakeRole::Ignore {
+            tracing::info!(%from, "a PAKE message not for us (we are not the host); ignored");
+            return None;
+        }
+        if role == PakeRole::Guest {
+            let run = self.guest_run.take().expect("pake_role saw our run");
+            let code = self.code.clone().unwrap_or_default();
+            return match run.on_reply(&data) {
+                Ok((key, confirm)) => {
+                    tracing::info!("the host confirmed the password; holding the room key");
+                    self.auth = Some(RoomAuth::new(&key));
+                    self.key = Some(key);
+                    if !Self::send(
+                        ws,
+                        &ClientMessage::Pake {
+                            to: from,
+                            data: confirm,
+                        },
+                    )
+                    .await
+                    {
+                        return Some(Lost::Retry);
+                    }
+                    let known: Vec<(SignalId, PeerId)> =
+                        self.numbers.iter().map(|(s, n)| (*s, *n)).collect();
+                    for (sid, n) in known {
+                        self.member(sid, n);
+                    }
+                    None
+                }
+                Err((error, abort)) => {
+                    let _ = Self::send(
+                        ws,
+                        &ClientMessage::Pake {
+                            to: from,
+                            data: abort,
+                        },
+                    )
+                    .await;
+                    let err = match error {
+                        bassline_trust::Error::WrongPassword => Error::HostRefusedPassword { code },
+                        other => Error::Refused {
+                            code: "pake-failed".into(),
+                            message: format!(
+                                "the host's answer to the password check was unusable ({other}); \
+                                 the signaling path may have altered it"
+                            ),
+                        },
+                    };
+                    self.emit(TransportEvent::Fatal(err)).await;
+                    Some(Lost::Fatal)
+                }
+            };
+        }
+        let (Some(me), Some(key), Some(password), Some(code)) = (
+            self.my_sid,
+            self.key.as_ref(),
+            self.cfg.room.password(),
+            self.code.as_deref(),
+        ) else {
+            return None;
+        };
+        let seed = bassline_trust::os::random().ok()?;
+        let step = self.host_runs.on_message(
+            Instant::now(),
+            code,
+            me.0,
+            from.0,
+            password,
+            key,
+            &data,
+            seed,
+        );
+        let msg = match step {
+            HostStep::Reply(data) => ClientMessage::Pake { to: from, data },
+            HostStep::Admitted => {
+                tracing::info!(%from, "a guest proved the password; it holds the room key");
+                return None;
+            }
+            HostStep::Reject(reason) => {
+                tracing::info!(%from, ?reason, "refused a guest's password");
+                ClientMessage::Reject { peer: from, reason }
+            }
+            HostStep::Ignore => return None,
+        };
+        if !Self::send(ws, &msg).await {
+            return Some(Lost::Retry);
+        }
+        None
+    }
+
+    /// Deadlines of PAKE runs: our own wait for the host, and guests that never confirmed.
+    async fn pake_timeouts(&mut self, ws: &mut WsStream) -> Option<Lost> {
+        let now = Instant::now();
+        if self.guest_run.as_ref().is_some_and(|r| r.deadline <= now) {
+            self.guest_run = None;
+            let code = self.code.clone().unwrap_or_default();
+            self.emit(TransportEvent::Fatal(Error::HostNotAnswering { code }))
+                .await;
+            return Some(Lost::Fatal);
+        }
+        for (peer, reason) in self.host_runs.expire(now) {
+            let msg = ClientMessage::Reject {
+                peer: SignalId(peer),
+                reason,
+            };
+            if !Self::send(ws, &msg).await {
+                return Some(Lost::Retry);
+            }
         }
         None
     }
@@ -486,6 +745,11 @@ impl Mesh {
         let Some(&peer) = self.numbers.get(&from) else {
             return;
         };
+        if !self.ready() {
+            // Without the key nothing could be checked; the offering side tries again.
+            tracing::info!(peer, "an offer/answer before we hold the room key; dropped");
+            return;
+        }
         if let Some(checker) = self.auth.as_mut() {
             let (Some(code), Some(me)) = (self.code.as_deref(), self.my_sid) else {
                 return;
@@ -553,6 +817,10 @@ impl Mesh {
     /// Starts a link task to `peer` (offering, or answering `first`).
     fn dial(&mut self, peer: PeerId, first: Option<Signal>) {
         let Some(me) = self.me else { return };
+        if !self.ready() {
+            // In a PAKE room no link is made before the key is ours: it could not be signed.
+            return;
+        }
         let (tx, rx) = mpsc::channel(64);
         if let Some(f) = first {
             let _ = tx.try_send(f);

@@ -73,6 +73,7 @@ impl Peer {
                 ..RtcConfig::default()
             },
             room_key: key,
+            guess_limiter: Default::default(),
         });
         // Subscribed before the session runs: not even the room event can be missed.
         let (client, events) = NetClient::spawn_subscribed(transport, Default::default(), start);
@@ -189,6 +190,7 @@ fn guest(url: &str, code: &str, key: Option<RoomKey>) -> Peer {
         Room::Join {
             code: code.to_owned(),
             password: None,
+            trust_server: false,
         },
         key,
         Start::Guest,

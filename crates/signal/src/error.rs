@@ -113,6 +113,9 @@ pub enum Error {
         "the signaling service cannot create or join rooms right now (its room store is unreachable); try again in a few seconds"
     )]
     Unavailable,
+    /// Only the room's host may do this (refuse a member's PAKE run).
+    #[error("only the room's host may reject a member; you are not the host")]
+    NotHost,
 }
 
 /// The stable, machine-readable reason carried by an error message and by the
@@ -143,11 +146,12 @@ pub enum ErrorCode {
     RateLimited,
     OriginNotAllowed,
     Unavailable,
+    NotHost,
 }
 
 impl ErrorCode {
     /// Every code, for metrics that list all reasons (zeros included).
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         Self::BadMessage,
         Self::BinaryFrame,
         Self::FrameTooLarge,
@@ -169,6 +173,7 @@ impl ErrorCode {
         Self::RateLimited,
         Self::OriginNotAllowed,
         Self::Unavailable,
+        Self::NotHost,
     ];
 
     /// The kebab-case name used on the wire and in metrics.
@@ -195,6 +200,7 @@ impl ErrorCode {
             Self::RateLimited => "rate-limited",
             Self::OriginNotAllowed => "origin-not-allowed",
             Self::Unavailable => "unavailable",
+            Self::NotHost => "not-host",
         }
     }
 }
@@ -224,6 +230,7 @@ impl Error {
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::OriginNotAllowed => ErrorCode::OriginNotAllowed,
             Self::Unavailable => ErrorCode::Unavailable,
+            Self::NotHost => ErrorCode::NotHost,
         }
     }
 

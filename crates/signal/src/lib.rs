@@ -33,8 +33,9 @@ pub mod server;
 
 pub use error::{Error, ErrorCode};
 pub use protocol::{
-    ClientMessage, CloseReason, IceServer, MAX_AUTH_CHARS, MAX_FRAME_BYTES, MemberNumber,
-    PROTOCOL_VERSION, Password, PeerId, RoomCode, ServerMessage, decode_client,
+    ClientMessage, CloseReason, IceServer, MAX_AUTH_CHARS, MAX_FRAME_BYTES, MAX_PAKE_CHARS,
+    MemberNumber, PROTOCOL_VERSION, Password, PeerId, RejectReason, RoomCode, ServerMessage,
+    decode_client,
 };
 pub use registry::{
     Carried, CommitResult, Config, ConnId, Entropy, InstanceId, JoinTicket, Loaded, Member,

@@ -17,6 +17,10 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// SHA-256 fingerprint is 122; eight SHA-512 ones stay below 900).
 pub const MAX_AUTH_CHARS: usize = 2048;
 
+/// The longest `data` a `pake` message may carry, in characters (the longest PAKE message,
+/// the host's reply, is 152 as base64url).
+pub const MAX_PAKE_CHARS: usize = 256;
+
 /// Length of a room code.
 pub const CODE_LEN: usize = 6;
 
@@ -37,12 +41,16 @@ pub enum ClientMessage {
     },
     /// Create a room and become its host.
     CreateRoom {
-        /// Optional password guests must give.
+        /// Optional password the server checks guests against (rooms without a room key).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<Password>,
         /// Optional peer limit (2 to the server's maximum).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_peers: Option<u16>,
+        /// The room's password is checked by its members by PAKE (`pake` messages), not by the
+        /// server: guests learn it from `joined`. Together with `password`, a bad message.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pake: bool,
     },
     /// Join a room by code (matched case-insensitively).
     JoinRoom {
@@ -91,6 +99,54 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sdp_m_line_index: Option<u16>,
     },
+    /// A PAKE message (`bassline_trust`'s hello, reply, confirm or abort, base64url) for one
+    /// member of the same room; relayed untouched. At most [`MAX_PAKE_CHARS`] characters.
+    Pake {
+        /// The target peer.
+        to: PeerId,
+        /// The message as base64url text.
+        data: String,
+    },
+    /// (Host only.) A member's PAKE run failed: the server counts a failed join against the
+    /// member's address, removes it from the room and tells it why.
+    Reject {
+        /// The member refused.
+        peer: PeerId,
+        /// Why.
+        reason: RejectReason,
+    },
+}
+
+/// Why a host refused a member's PAKE run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RejectReason {
+    /// The run failed: another password, an abort, garbage or no confirmation in time.
+    WrongPassword,
+    /// The host has seen too many failed runs lately and refuses new ones for now.
+    TooManyAttempts,
+}
+
+impl RejectReason {
+    /// The error code the refused member receives.
+    pub fn code(self) -> ErrorCode {
+        match self {
+            Self::WrongPassword => ErrorCode::WrongPassword,
+            Self::TooManyAttempts => ErrorCode::TooManyAttempts,
+        }
+    }
+
+    /// The error message the refused member receives: the host refused, not the server.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::WrongPassword => {
+                "the host refused the password (the room's password is checked by its host, not by this server); ask the host for the password and try again"
+            }
+            Self::TooManyAttempts => {
+                "the host refuses password attempts for now after too many wrong ones; wait a minute and try again"
+            }
+        }
+    }
 }
 
 /// A message from the server to a client.
@@ -131,6 +187,10 @@ pub enum ServerMessage {
         host: PeerId,
         /// The receiver's own member number.
         number: MemberNumber,
+        /// The room's password is checked by its host by PAKE: a guest without the room key
+        /// sends `pake` messages to `host` (absent when false).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pake: bool,
     },
     /// The sender is no longer in the room (after leave-room).
     Left {
@@ -198,6 +258,13 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sdp_m_line_index: Option<u16>,
     },
+    /// A PAKE message from a member of the same room.
+    Pake {
+        /// The sender.
+        from: PeerId,
+        /// The message as base64url text.
+        data: String,
+    },
     /// A request was refused.
     Error {
         /// Machine-readable reason.
@@ -254,7 +321,8 @@ pub struct IceServer {
 
 /// Decodes one client frame. Never panics; every failure is [`Error::BadMessage`] (or
 /// [`Error::FrameTooLarge`] when the frame is over [`MAX_FRAME_BYTES`]). An offer's or answer's
-/// `auth` longer than [`MAX_AUTH_CHARS`] is a bad message too.
+/// `auth` longer than [`MAX_AUTH_CHARS`], a `pake` message's `data` longer than
+/// [`MAX_PAKE_CHARS`], and a `create-room` with both `pake` and `password` are bad messages too.
 ///
 /// ```
 /// use bassline_signal::{ClientMessage, decode_client};
@@ -283,6 +351,25 @@ pub fn decode_client(frame: &[u8]) -> Result<ClientMessage, Error> {
         return Err(Error::BadMessage {
             detail: format!("`auth` is longer than {MAX_AUTH_CHARS} characters"),
         });
+    }
+    match &msg {
+        ClientMessage::Pake { data, .. } if data.chars().count() > MAX_PAKE_CHARS => {
+            return Err(Error::BadMessage {
+                detail: format!("`data` is longer than {MAX_PAKE_CHARS} characters"),
+            });
+        }
+        ClientMessage::CreateRoom {
+            pake: true,
+            password: Some(_),
+            ..
+        } => {
+            return Err(Error::BadMessage {
+                detail: "`pake` and `password` exclude each other: a PAKE room's password never \
+                         reaches the server"
+                    .into(),
+            });
+        }
+        _ => {}
     }
     Ok(msg)
 }
@@ -437,6 +524,36 @@ mod tests {
             ClientMessage::CreateRoom {
                 password: Some(Password("hunter2".into())),
                 max_peers: Some(4),
+                pake: false,
+            },
+        );
+        round_trip_client(
+            r#"{"type":"create-room","pake":true}"#,
+            ClientMessage::CreateRoom {
+                password: None,
+                max_peers: None,
+                pake: true,
+            },
+        );
+        round_trip_client(
+            r#"{"type":"pake","to":"1f2e3d4c5b6a7980","data":"EbVdMfrWkhN1y2OyYwL8hPTcjpOgJ1CgZdUN1Sl4NUXA"}"#,
+            ClientMessage::Pake {
+                to: p,
+                data: "EbVdMfrWkhN1y2OyYwL8hPTcjpOgJ1CgZdUN1Sl4NUXA".into(),
+            },
+        );
+        round_trip_client(
+            r#"{"type":"reject","peer":"1f2e3d4c5b6a7980","reason":"wrong-password"}"#,
+            ClientMessage::Reject {
+                peer: p,
+                reason: RejectReason::WrongPassword,
+            },
+        );
+        round_trip_client(
+            r#"{"type":"reject","peer":"1f2e3d4c5b6a7980","reason":"too-many-attempts"}"#,
+            ClientMessage::Reject {
+                peer: p,
+                reason: RejectReason::TooManyAttempts,
             },
         );
         round_trip_client(r#"{"type":"leave-room"}"#, ClientMessage::LeaveRoom);
@@ -513,6 +630,57 @@ mod tests {
             &format!(r#""auth":"{}""#, "é".repeat(MAX_AUTH_CHARS)),
         );
         assert!(decode_client(wide.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn pake_inputs_over_the_limits_or_mixed_with_a_password_are_bad_messages() {
+        let frame = |n: usize| {
+            format!(
+                r#"{{"type":"pake","to":"1f2e3d4c5b6a7980","data":"{}"}}"#,
+                "A".repeat(n)
+            )
+        };
+        assert!(decode_client(frame(MAX_PAKE_CHARS).as_bytes()).is_ok());
+        let err = decode_client(frame(MAX_PAKE_CHARS + 1).as_bytes()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::BadMessage);
+        assert!(err.to_string().contains("data"), "{err}");
+        let both =
+            decode_client(br#"{"type":"create-room","pake":true,"password":"pw"}"#).unwrap_err();
+        assert_eq!(both.code(), ErrorCode::BadMessage);
+        // The password must not be echoed back in the error.
+        assert!(!both.to_string().contains("\"pw\""), "{both}");
+        assert!(decode_client(br#"{"type":"create-room","pake":false,"password":"pw"}"#).is_ok());
+        for bad in [
+            r#"{"type":"reject","peer":"1f2e3d4c5b6a7980","reason":"bored"}"#,
+            r#"{"type":"reject","peer":"1f2e3d4c5b6a7980"}"#,
+            r#"{"type":"pake","to":"1f2e3d4c5b6a7980"}"#,
+            r#"{"type":"pake","to":"zz","data":"AA"}"#,
+        ] {
+            assert_eq!(
+                decode_client(bad.as_bytes()).unwrap_err().code(),
+                ErrorCode::BadMessage,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn joined_says_pake_only_when_true() {
+        let joined = |pake| ServerMessage::Joined {
+            code: RoomCode::parse("A3B7K9").unwrap(),
+            members: vec![PeerId(1)],
+            numbers: vec![1],
+            host: PeerId(1),
+            number: 1,
+            pake,
+        };
+        assert!(!joined(false).to_json().contains("pake"));
+        assert!(joined(true).to_json().contains(r#""pake":true"#));
+        let old: ServerMessage = serde_json::from_str(
+            r#"{"type":"joined","code":"A3B7K9","members":["0000000000000001"],"numbers":[1],"host":"0000000000000001","number":1}"#,
+        )
+        .unwrap();
+        assert_eq!(old, joined(false));
     }
 
     #[test]

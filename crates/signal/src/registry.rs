@@ -18,7 +18,7 @@
 //! let host = ConnId(1);
 //! reg.handle_connect(now, host, "127.0.0.1".parse().unwrap());
 //! reg.handle_message(now, host, ClientMessage::Hello { version: 1, resume: None });
-//! reg.handle_message(now, host, ClientMessage::CreateRoom { password: None, max_peers: None });
+//! reg.handle_message(now, host, ClientMessage::CreateRoom { password: None, max_peers: None, pake: false });
 //! let mut code = None;
 //! while let Some(out) = reg.poll_output() {
 //!     if let Output::Send { msg: ServerMessage::RoomCreated { code: c, .. }, .. } = out {
@@ -49,8 +49,8 @@ pub use types::{
 };
 
 use crate::{
-    ClientMessage, Error, ErrorCode, PROTOCOL_VERSION, Password, PeerId, RoomCode, ServerMessage,
-    protocol::CODE_LEN,
+    ClientMessage, Error, ErrorCode, PROTOCOL_VERSION, Password, PeerId, RejectReason, RoomCode,
+    ServerMessage, protocol::CODE_LEN,
 };
 
 #[derive(Debug)]
@@ -68,6 +68,9 @@ struct Conn {
 #[derive(Debug)]
 struct Peer {
     conn: Option<ConnId>,
+    /// The address of its (latest) connection: a host's `reject` counts a failed join
+    /// against it.
+    ip: IpAddr,
     /// 128 random bits; sent as 32 hex digits. Kept as a number: thousands of peers each
     /// holding a String (and the index a second one) cost more than the rest of the entry.
     token: u128,
@@ -307,8 +310,9 @@ impl Registry {
                 ClientMessage::CreateRoom {
                     password,
                     max_peers,
+                    pake,
                 },
-            ) => self.create_room(now, conn, p, password, max_peers),
+            ) => self.create_room(now, conn, p, password, max_peers, pake),
             (Some(p), ClientMessage::JoinRoom { code, password }) => {
                 self.join_room(now, conn, p, &code, password)
             }
@@ -338,6 +342,12 @@ impl Registry {
                     sdp_m_line_index,
                 },
             ),
+            (Some(p), ClientMessage::Pake { to, data }) => {
+                self.relay(now, p, to, ServerMessage::Pake { from: p, data })
+            }
+            (Some(p), ClientMessage::Reject { peer, reason }) => {
+                self.reject_member(now, p, peer, reason)
+            }
         };
         if let Err(e) = result {
             self.reject(conn, &e);
@@ -355,7 +365,7 @@ impl Registry {
         let Some((pid, _)) = self.finish_password_job(conn) else {
             return;
         };
-        if let Err(e) = self.insert_room(now, conn, pid, Some(hash), max_peers) {
+        if let Err(e) = self.insert_room(now, conn, pid, Some(hash), max_peers, false) {
             self.reject(conn, &e);
         }
     }
@@ -509,10 +519,15 @@ impl Registry {
     /// Makes `pid`, holding resume `token`, the peer of `conn`: outside any room, nothing queued.
     fn attach_peer(&mut self, conn: ConnId, pid: PeerId, token: u128) {
         self.tokens.insert(token, pid);
+        let ip = self
+            .conns
+            .get(&conn)
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.ip);
         self.peers.insert(
             pid,
             Peer {
                 conn: Some(conn),
+                ip,
                 token,
                 room: None,
                 queue: VecDeque::new(),
@@ -546,6 +561,7 @@ impl Registry {
         let queued: Vec<_> = peer.queue.drain(..).collect();
         if let Some(c) = self.conns.get_mut(&conn) {
             c.peer = Some(pid);
+            peer.ip = c.ip;
         }
         self.metrics.resumes += 1;
         self.send(
@@ -580,6 +596,7 @@ impl Registry {
         pid: PeerId,
         password: Option<Password>,
         max_peers: Option<u16>,
+        pake: bool,
     ) -> Result<(), Error> {
         self.check_not_busy(conn, pid)?;
         let max_peers = max_peers.unwrap_or(self.config.default_max_peers);
@@ -601,7 +618,7 @@ impl Registry {
                 });
                 Ok(())
             }
-            None => self.insert_room(now, conn, pid, None, max_peers),
+            None => self.insert_room(now, conn, pid, None, max_peers, pake),
         }
     }
 
@@ -628,6 +645,7 @@ impl Registry {
         pid: PeerId,
         password: Option<PasswordHash>,
         max_peers: u16,
+        pake: bool,
     ) -> Result<(), Error> {
         if self.rooms.len() >= self.config.max_rooms {
             return Err(Error::TooManyRooms);
@@ -641,7 +659,8 @@ impl Registry {
             self.next_generation += 1;
             self.next_generation
         };
-        let record = RoomRecord::new(pid, self.me, password, max_peers, generation);
+        let mut record = RoomRecord::new(pid, self.me, password, max_peers, generation);
+        record.pake = pake;
         if self.shared.is_some() {
             self.shared_create(conn, pid, code, record, 0);
             return Ok(());
@@ -653,7 +672,7 @@ impl Registry {
     /// Makes `record` (a room just created by `pid`) live here and tells its creator.
     fn open_room(&mut self, now: Instant, pid: PeerId, code: RoomCode, record: RoomRecord) {
         let max_peers = record.max_peers;
-        tracing::debug!(%code, max_peers, password = record.password.is_some(), "room created");
+        tracing::debug!(%code, max_peers, password = record.password.is_some(), pake = record.pake, "room created");
         self.rooms.insert(
             code,
             Room {
@@ -1012,6 +1031,76 @@ impl Registry {
             });
         }
         Ok(())
+    }
+
+    /// A host's `reject` of member `target`: only the room's host may send it, and only about
+    /// another member of its room.
+    fn reject_member(
+        &mut self,
+        now: Instant,
+        from: PeerId,
+        target: PeerId,
+        reason: RejectReason,
+    ) -> Result<(), Error> {
+        let code = self
+            .peers
+            .get(&from)
+            .and_then(|p| p.room)
+            .ok_or(Error::NotInRoom)?;
+        let room = self.rooms.get(&code).ok_or(Error::NotInRoom)?;
+        if room.record.host != from {
+            return Err(Error::NotHost);
+        }
+        let Some(instance) = room
+            .record
+            .member(target)
+            .filter(|_| target != from)
+            .map(|m| m.instance)
+        else {
+            return Err(Error::UnknownPeer {
+                peer: target.to_string(),
+            });
+        };
+        if instance == self.me {
+            self.refuse_member(now, target, code, reason);
+        } else {
+            // Only the instance holding the peer knows its address.
+            self.out.push_back(Output::Carry {
+                to: instance,
+                what: Carried::Reject {
+                    peer: target,
+                    code,
+                    reason,
+                },
+            });
+        }
+        Ok(())
+    }
+
+    /// Member `pid` (held here) of room `code` was refused by its host: one failed join
+    /// against its address, the error to it, and out of the room (the others get `peer-left`).
+    fn refuse_member(&mut self, now: Instant, pid: PeerId, code: RoomCode, reason: RejectReason) {
+        let Some(ip) = self
+            .peers
+            .get(&pid)
+            .filter(|p| p.room == Some(code))
+            .map(|p| p.ip)
+        else {
+            return;
+        };
+        tracing::debug!(%code, reason = reason.code().as_str(), "the host refused a member");
+        self.record_failure(now, ip);
+        *self.metrics.rejections.entry(reason.code()).or_default() += 1;
+        self.deliver(
+            now,
+            pid,
+            ServerMessage::Error {
+                code: reason.code(),
+                message: reason.message().into(),
+                retry_after_secs: None,
+            },
+        );
+        self.remove_from_room(now, pid);
     }
 
     /// Sends to a connected peer, or queues for one within its grace period.

@@ -185,6 +185,7 @@ fn whole_flow_create_join_relay_leave() {
             numbers: vec![1, 2],
             host,
             number: 2,
+            pake: false,
         }]
     );
     assert_eq!(
@@ -374,6 +375,7 @@ fn passwords_gate_joins() {
             numbers: vec![1, 2],
             host,
             number: 2,
+            pake: false,
         }]
     );
 }
@@ -472,6 +474,7 @@ fn reconnect_within_grace_keeps_place_and_gets_queued_messages() {
             numbers: vec![1, 2],
             host,
             number: 2,
+            pake: false,
         }
     );
     assert_eq!(
@@ -816,4 +819,173 @@ fn member_numbers_are_agreed_kept_on_resume_and_never_reused() {
     h.json(4, r#"{"type":"leave-room"}"#);
     let out = h.json(4, &join(code));
     assert_eq!(joined_number(&out, 4), (5, vec![1, 3, 5]));
+}
+
+/// A PAKE room with a host (conn 1), two guests (conns 2 and 3, the third from another
+/// address); returns the room and the three peer ids.
+fn pake_room(h: &mut H) -> (RoomCode, PeerId, PeerId, PeerId) {
+    let (host, _) = h.peer(1);
+    let (guest, _) = h.peer(2);
+    h.connect(3, "10.9.9.9");
+    let third = match &to(&h.json(3, r#"{"type":"hello","version":1}"#), 3)[..] {
+        [ServerMessage::Welcome { peer_id, .. }] => *peer_id,
+        other => panic!("expected welcome, got {other:?}"),
+    };
+    let code = h.create(1, r#"{"type":"create-room","pake":true}"#);
+    for conn in [2, 3] {
+        let out = h.json(conn, &join(code));
+        assert!(
+            matches!(
+                &to(&out, conn)[..],
+                [ServerMessage::Joined { pake: true, .. }]
+            ),
+            "{out:?}"
+        );
+    }
+    (code, host, guest, third)
+}
+
+#[test]
+fn a_pake_room_says_so_in_joined_and_relays_pake_messages_both_ways() {
+    let mut h = H::new();
+    let (code, host, guest, _) = pake_room(&mut h);
+    // The server checks no password in a PAKE room: a join without one gets in (above), and
+    // the room record says who checks it.
+    assert!(h.reg.rooms[&code].record.pake);
+    assert!(h.reg.rooms[&code].record.password.is_none());
+    let hello = format!(r#"{{"type":"pake","to":"{host}","data":"EQAB"}}"#);
+    let out = h.json(2, &hello);
+    assert_eq!(
+        to(&out, 1),
+        vec![ServerMessage::Pake {
+            from: guest,
+            data: "EQAB".into()
+        }]
+    );
+    let reply = format!(r#"{{"type":"pake","to":"{guest}","data":"EgAB"}}"#);
+    let out = h.json(1, &reply);
+    assert_eq!(
+        to(&out, 2),
+        vec![ServerMessage::Pake {
+            from: host,
+            data: "EgAB".into()
+        }]
+    );
+    assert_eq!(h.reg.metrics().relayed, 2);
+    // A room created without the flag does not carry it.
+    let mut plain = H::new();
+    plain.peer(1);
+    plain.peer(2);
+    let code = plain.create(1, r#"{"type":"create-room"}"#);
+    let out = plain.json(2, &join(code));
+    assert!(matches!(
+        &to(&out, 2)[..],
+        [ServerMessage::Joined { pake: false, .. }]
+    ));
+}
+
+#[test]
+fn the_hosts_reject_counts_a_failed_join_removes_the_peer_and_tells_it() {
+    let mut h = H::new();
+    let (code, host, guest, third) = pake_room(&mut h);
+    let reject = format!(r#"{{"type":"reject","peer":"{third}","reason":"wrong-password"}}"#);
+    let out = h.json(1, &reject);
+    match &to(&out, 3)[..] {
+        [ServerMessage::Error { code, message, .. }] => {
+            assert_eq!(*code, ErrorCode::WrongPassword);
+            assert!(message.contains("host refused the password"), "{message}");
+        }
+        other => panic!("expected the error, got {other:?}"),
+    }
+    assert_eq!(to(&out, 1), vec![ServerMessage::PeerLeft { peer: third }]);
+    assert_eq!(to(&out, 2), vec![ServerMessage::PeerLeft { peer: third }]);
+    let members: Vec<PeerId> = h.reg.rooms[&code]
+        .record
+        .members
+        .iter()
+        .map(|m| m.peer)
+        .collect();
+    assert_eq!(members, vec![host, guest]);
+    // One failed join against the rejected peer's address, none against the host's.
+    assert_eq!(h.reg.ips[&ip("10.9.9.9")].failures.len(), 1);
+    assert!(h.reg.ips[&ip("127.0.0.1")].failures.is_empty());
+    // The refused peer may try again (it is out of the room, not disconnected)...
+    let out = h.json(3, &join(code));
+    assert!(matches!(&to(&out, 3)[..], [ServerMessage::Joined { .. }]));
+    // ...until its address has used up the failed-join limit, as with a wrong server password.
+    let limit = h.reg.config().failed_join_limit;
+    let too_many = format!(r#"{{"type":"reject","peer":"{third}","reason":"too-many-attempts"}}"#);
+    let out = h.json(1, &too_many);
+    assert!(matches!(
+        &to(&out, 3)[..],
+        [ServerMessage::Error {
+            code: ErrorCode::TooManyAttempts,
+            ..
+        }]
+    ));
+    for _ in 2..limit {
+        h.json(3, &join(code));
+        h.json(1, &reject);
+    }
+    assert_eq!(h.reg.ips[&ip("10.9.9.9")].failures.len(), limit);
+    assert_eq!(
+        err_code(&h.json(3, &join(code)), 3),
+        ErrorCode::TooManyAttempts
+    );
+}
+
+#[test]
+fn bad_pake_and_reject_requests_are_typed_errors_and_change_nothing() {
+    let mut h = H::new();
+    let (code, host, guest, third) = pake_room(&mut h);
+    let before = h.reg.rooms[&code].record.clone();
+    // Only the host may reject; not another member, not about itself, not a stranger.
+    let by_guest = format!(r#"{{"type":"reject","peer":"{third}","reason":"wrong-password"}}"#);
+    assert_eq!(err_code(&h.json(2, &by_guest), 2), ErrorCode::NotHost);
+    let of_host = format!(r#"{{"type":"reject","peer":"{host}","reason":"wrong-password"}}"#);
+    assert_eq!(err_code(&h.json(1, &of_host), 1), ErrorCode::UnknownPeer);
+    let stranger = r#"{"type":"reject","peer":"00000000000000ff","reason":"wrong-password"}"#;
+    assert_eq!(err_code(&h.json(1, stranger), 1), ErrorCode::UnknownPeer);
+    let to_stranger = r#"{"type":"pake","to":"00000000000000ff","data":"EQ"}"#;
+    assert_eq!(err_code(&h.json(2, to_stranger), 2), ErrorCode::UnknownPeer);
+    // Outside a room.
+    h.peer(4);
+    assert_eq!(err_code(&h.json(4, &by_guest), 4), ErrorCode::NotInRoom);
+    let pake_out = format!(r#"{{"type":"pake","to":"{guest}","data":"EQ"}}"#);
+    assert_eq!(err_code(&h.json(4, &pake_out), 4), ErrorCode::NotInRoom);
+    assert_eq!(h.reg.rooms[&code].record, before);
+    assert!(h.reg.ips.values().all(|s| s.failures.is_empty()));
+    // The decoder refuses what the protocol forbids before the registry sees it.
+    for bad in [
+        r#"{"type":"create-room","pake":true,"password":"hunter2"}"#.to_owned(),
+        format!(
+            r#"{{"type":"pake","to":"{host}","data":"{}"}}"#,
+            "A".repeat(crate::MAX_PAKE_CHARS + 1)
+        ),
+    ] {
+        assert_eq!(
+            crate::decode_client(bad.as_bytes()).unwrap_err().code(),
+            ErrorCode::BadMessage
+        );
+    }
+}
+
+#[test]
+fn after_a_host_change_the_new_host_may_reject_and_the_old_one_may_not() {
+    let mut h = H::new();
+    let (code, host, guest, third) = pake_room(&mut h);
+    h.json(1, r#"{"type":"leave-room"}"#);
+    assert_eq!(h.reg.rooms[&code].record.host, guest);
+    let _ = host;
+    let reject = format!(r#"{{"type":"reject","peer":"{third}","reason":"wrong-password"}}"#);
+    assert_eq!(err_code(&h.json(1, &reject), 1), ErrorCode::NotInRoom);
+    let out = h.json(2, &reject);
+    assert!(matches!(
+        &to(&out, 3)[..],
+        [ServerMessage::Error {
+            code: ErrorCode::WrongPassword,
+            ..
+        }]
+    ));
+    assert!(h.reg.rooms[&code].record.member(third).is_none());
 }

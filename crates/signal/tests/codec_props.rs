@@ -1,7 +1,9 @@
 //! Property tests for the JSON codec: every message survives encode/decode unchanged, and the
 //! decoder never panics on arbitrary bytes or on arbitrary mutations of valid frames.
 
-use bassline_signal::{ClientMessage, Password, PeerId, ServerMessage, decode_client};
+use bassline_signal::{
+    ClientMessage, Password, PeerId, RejectReason, ServerMessage, decode_client,
+};
 use proptest::prelude::*;
 
 fn text() -> impl Strategy<Value = String> {
@@ -17,7 +19,25 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
             ClientMessage::CreateRoom {
                 password: p.map(Password),
                 max_peers,
+                pake: false,
             }
+        }),
+        prop::option::of(any::<u16>()).prop_map(|max_peers| ClientMessage::CreateRoom {
+            password: None,
+            max_peers,
+            pake: true,
+        }),
+        (any::<u64>(), "[A-Za-z0-9_-]{0,256}").prop_map(|(to, data)| ClientMessage::Pake {
+            to: PeerId(to),
+            data,
+        }),
+        (any::<u64>(), any::<bool>()).prop_map(|(peer, wrong)| ClientMessage::Reject {
+            peer: PeerId(peer),
+            reason: if wrong {
+                RejectReason::WrongPassword
+            } else {
+                RejectReason::TooManyAttempts
+            },
         }),
         (text(), prop::option::of(text())).prop_map(|(code, p)| ClientMessage::JoinRoom {
             code,

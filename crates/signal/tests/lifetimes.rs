@@ -72,6 +72,7 @@ async fn reconnect_within_grace_keeps_place_and_receives_queued_messages() {
             numbers: vec![1, 2],
             host: host_id,
             number: 2,
+            pake: false,
         }
     );
     assert_eq!(

@@ -227,6 +227,7 @@ async fn three_instances_share_rooms_passwords_relays_and_failed_join_limits() {
             numbers: vec![1, 2],
             host: host_id,
             number: 2,
+            pake: false,
         }
     );
     assert_eq!(
@@ -460,4 +461,56 @@ async fn while_redis_is_down_new_rooms_are_refused_local_relays_go_on_and_it_rec
     assert!(joined, "the room was not restored after Redis came back");
     let (mut fresh, _, _) = greeted(&b).await;
     let _ = fresh.create(r#"{"type":"create-room"}"#).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pake_room_across_instances_relays_pake_and_the_hosts_reject_counts_in_redis() {
+    let redis = Redis::start();
+    let (a, b) = (Instance::start(&redis, &[]), Instance::start(&redis, &[]));
+    let (mut host, host_id, _) = greeted(&a).await;
+    let code = host.create(r#"{"type":"create-room","pake":true}"#).await;
+    // The flag is in the shared record, so the other instance says it in `joined`.
+    let (mut guest, guest_id, _) = greeted(&b).await;
+    guest.send(&join(code, None)).await;
+    assert!(matches!(
+        guest.recv().await,
+        ServerMessage::Joined { pake: true, .. }
+    ));
+    assert!(matches!(
+        host.recv().await,
+        ServerMessage::PeerJoined { .. }
+    ));
+    guest
+        .send(&format!(
+            r#"{{"type":"pake","to":"{host_id}","data":"EQAB"}}"#
+        ))
+        .await;
+    assert_eq!(
+        host.recv().await,
+        ServerMessage::Pake {
+            from: guest_id,
+            data: "EQAB".into()
+        }
+    );
+    // Only the host may reject.
+    guest
+        .send(&format!(
+            r#"{{"type":"reject","peer":"{host_id}","reason":"wrong-password"}}"#
+        ))
+        .await;
+    assert_eq!(guest.error_code().await, ErrorCode::NotHost);
+    host.send(&format!(
+        r#"{{"type":"reject","peer":"{guest_id}","reason":"wrong-password"}}"#
+    ))
+    .await;
+    assert_eq!(guest.error_code().await, ErrorCode::WrongPassword);
+    assert_eq!(
+        host.recv().await,
+        ServerMessage::PeerLeft { peer: guest_id }
+    );
+    // The failed join was counted in Redis, against the guest's address.
+    let port = redis.port;
+    wait_until("the failed join stored", || {
+        redis_command(port, &["LLEN", "bassline:fail:127.0.0.1"]) == ":1"
+    });
 }

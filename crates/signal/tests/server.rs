@@ -65,6 +65,7 @@ async fn whole_flow_with_password_ice_and_host_change() {
             numbers: vec![1, 2],
             host: host_id,
             number: 2,
+            pake: false,
         }
     );
     assert_eq!(

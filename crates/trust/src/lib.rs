@@ -45,7 +45,7 @@ pub use key::{ROOM_KEY_LEN, RoomKey};
 pub use limit::{DEFAULT_MAX_FAILURES, DEFAULT_WINDOW_MS, GuessLimiter};
 pub use pake::{
     GuestPake, HostPake, Joined, PAKE_SEED_LEN, PakeContext, abort_message, pake_message_from_text,
-    pake_message_to_text,
+    pake_message_is_hello, pake_message_to_text,
 };
 pub use sdp::{Fingerprint, MAX_FINGERPRINTS, MAX_SDP_BYTES, fingerprints};
 pub use signal::{Attestation, Binding, Kind, NONCE_LEN, ReplayGuard, SignalKey, TAG_LEN};

@@ -115,6 +115,12 @@ pub fn pake_message_from_text(text: &str) -> Result<Vec<u8>, Error> {
     })
 }
 
+/// Whether `msg` is a guest's hello (the start of a run) rather than a later message of one,
+/// so a host can tell a guest that starts again (after a reconnect) from one that confirms.
+pub fn pake_message_is_hello(msg: &[u8]) -> bool {
+    msg.first() == Some(&HELLO)
+}
+
 /// The message a guest sends instead of its confirmation when the host's did not verify, so the
 /// host counts a failed join at once instead of waiting for a timeout.
 pub fn abort_message() -> Vec<u8> {
@@ -664,6 +670,17 @@ mod tests {
             a.handle_reply(&fake),
             Err(Error::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn only_a_hello_is_a_hello() {
+        let (guest, hello) = GuestPake::start(&CTX, "pw", [1; 32]);
+        assert!(pake_message_is_hello(&hello));
+        let (_, reply) = HostPake::handle_hello(&CTX, "pw", &room_key(), &hello, [2; 32]).unwrap();
+        let confirm = guest.handle_reply(&reply).unwrap().confirm;
+        for other in [&reply[..], &confirm, &abort_message(), &[]] {
+            assert!(!pake_message_is_hello(other));
+        }
     }
 
     #[test]

@@ -37,6 +37,8 @@ struct Shared {
     clients: Mutex<Vec<(mpsc::UnboundedSender<Message>, Vec<String>)>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     tampered: AtomicUsize,
+    /// Every text frame relayed, either way, as it arrived (before any tampering).
+    frames: Mutex<Vec<String>>,
 }
 
 /// A running proxy.
@@ -78,6 +80,11 @@ impl Proxy {
         self.shared.tampered.load(Ordering::SeqCst)
     }
 
+    /// Every text frame relayed so far, both ways, in arrival order per direction.
+    pub fn frames(&self) -> Vec<String> {
+        self.shared.frames.lock().unwrap().clone()
+    }
+
     /// Sends every offer relayed so far once more to the client it went to; returns how many.
     pub fn replay_offers(&self) -> usize {
         let clients = self.shared.clients.lock().unwrap();
@@ -117,8 +124,12 @@ async fn relay(tcp: tokio::net::TcpStream, upstream: String, mode: Mode, shared:
         clients.push((inject, Vec::new()));
         clients.len() - 1
     };
+    let recorder = shared.clone();
     let up = tokio::spawn(async move {
         while let Some(Ok(m)) = from_client.next().await {
+            if let Message::Text(t) = &m {
+                recorder.frames.lock().unwrap().push(t.as_str().to_owned());
+            }
             if to_server.send(m).await.is_err() {
                 return;
             }
@@ -134,7 +145,10 @@ async fn relay(tcp: tokio::net::TcpStream, upstream: String, mode: Mode, shared:
             Some(m) = injected.recv() => m,
         };
         let m = match m {
-            Message::Text(t) => Message::text(rewrite(t.as_str(), mode, me, &shared)),
+            Message::Text(t) => {
+                shared.frames.lock().unwrap().push(t.as_str().to_owned());
+                Message::text(rewrite(t.as_str(), mode, me, &shared))
+            }
             other => other,
         };
         if to_client.send(m).await.is_err() {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::types::{InstanceId, PasswordHash};
-use crate::{MemberNumber, PeerId, RoomCode, ServerMessage};
+use crate::{MemberNumber, PeerId, RejectReason, RoomCode, ServerMessage};
 
 /// One member of a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +37,10 @@ pub struct RoomRecord {
     /// Unique per room ever created, so a result about a closed room cannot act on a new room
     /// that reuses its code.
     pub generation: u64,
+    /// The room's password is checked by its host by PAKE, not by the server. Absent in
+    /// records written before the field existed, which read as `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pake: bool,
 }
 
 /// What the store keeps under a resume token, so the token works on any instance.
@@ -63,6 +67,17 @@ pub enum Carried {
         /// Already passed on once by an instance the target had left.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         forwarded: bool,
+    },
+    /// The host of room `code` refused member `peer`'s PAKE run; the receiving instance holds
+    /// the peer (and knows its address): it counts the failed join, tells the peer and removes
+    /// it from the room.
+    Reject {
+        /// The refused member.
+        peer: PeerId,
+        /// Its room.
+        code: RoomCode,
+        /// Why.
+        reason: RejectReason,
     },
     /// A room changed (or closed, `None`): the record as committed.
     Room {
@@ -102,6 +117,7 @@ impl RoomRecord {
             password,
             max_peers,
             generation,
+            pake: false,
         }
     }
 
@@ -162,6 +178,7 @@ impl RoomRecord {
             numbers: self.members.iter().map(|m| m.number).collect(),
             host: self.host,
             number: self.member(to).map_or(0, |m| m.number),
+            pake: self.pake,
         }
     }
 
@@ -209,6 +226,29 @@ mod tests {
         let carried = Carried::Room {
             code: RoomCode::parse("ABC123").unwrap(),
             record: Some(rec),
+        };
+        let json = serde_json::to_string(&carried).unwrap();
+        assert_eq!(serde_json::from_str::<Carried>(&json).unwrap(), carried);
+    }
+
+    #[test]
+    fn the_pake_flag_round_trips_and_old_records_read_as_false() {
+        let mut rec = RoomRecord::new(PeerId(7), InstanceId(3), None, 4, 99);
+        let plain = serde_json::to_string(&rec).unwrap();
+        assert!(!plain.contains("pake"), "{plain}");
+        assert!(!serde_json::from_str::<RoomRecord>(&plain).unwrap().pake);
+        rec.pake = true;
+        let json = serde_json::to_string(&rec).unwrap();
+        assert_eq!(serde_json::from_str::<RoomRecord>(&json).unwrap(), rec);
+        let code = RoomCode::parse("ABC123").unwrap();
+        assert!(matches!(
+            rec.joined(code, PeerId(7)),
+            ServerMessage::Joined { pake: true, .. }
+        ));
+        let carried = Carried::Reject {
+            peer: PeerId(7),
+            code,
+            reason: RejectReason::TooManyAttempts,
         };
         let json = serde_json::to_string(&carried).unwrap();
         assert_eq!(serde_json::from_str::<Carried>(&json).unwrap(), carried);

@@ -816,6 +816,7 @@ impl Registry {
                 }
             }
             Carried::Moved { peer, to } => self.moved_away(now, peer, to),
+            Carried::Reject { peer, code, reason } => self.refuse_member(now, peer, code, reason),
         }
     }
 

@@ -8,7 +8,7 @@ use std::{
 };
 
 use super::super::*;
-use crate::{ClientMessage, ErrorCode};
+use crate::{ClientMessage, ErrorCode, RejectReason};
 
 /// A store: rooms, tokens, failed joins. Commits are held until `commit_all` so a test decides
 /// when each one lands.
@@ -223,6 +223,7 @@ fn two_instances_taking_the_last_place_at_once_admit_exactly_one() {
         ClientMessage::CreateRoom {
             password: None,
             max_peers: Some(2),
+            pake: false,
         },
     );
     w.settle();
@@ -281,6 +282,7 @@ fn a_leave_written_while_the_store_is_unreachable_is_written_when_it_is_back() {
         ClientMessage::CreateRoom {
             password: None,
             max_peers: None,
+            pake: false,
         },
     );
     w.settle();
@@ -329,6 +331,7 @@ fn a_peer_that_reconnects_to_another_live_instance_moves_with_its_queue() {
         ClientMessage::CreateRoom {
             password: None,
             max_peers: None,
+            pake: false,
         },
     );
     w.settle();
@@ -414,4 +417,110 @@ fn a_peer_that_reconnects_to_another_live_instance_moves_with_its_queue() {
             auth: None,
         }
     );
+}
+
+#[test]
+fn a_pake_room_across_instances_relays_pake_and_a_reject_reaches_the_guests_instance() {
+    let mut w = World::new(2);
+    let host = w.greet(0, 1);
+    let now = w.now;
+    w.regs[0].handle_message(
+        now,
+        ConnId(1),
+        ClientMessage::CreateRoom {
+            password: None,
+            max_peers: None,
+            pake: true,
+        },
+    );
+    w.settle();
+    let ServerMessage::RoomCreated { code, .. } = *w.last_to(0, 1) else {
+        panic!("expected room-created")
+    };
+    assert!(
+        w.store.rooms[&code].pake,
+        "the store's record carries the flag"
+    );
+    let guest = w.greet(1, 1);
+    w.regs[1].handle_message(
+        now,
+        ConnId(1),
+        ClientMessage::JoinRoom {
+            code: code.to_string(),
+            password: None,
+        },
+    );
+    w.settle();
+    assert!(matches!(
+        w.last_to(1, 1),
+        ServerMessage::Joined { pake: true, .. }
+    ));
+    w.regs[1].handle_message(
+        now,
+        ConnId(1),
+        ClientMessage::Pake {
+            to: host,
+            data: "EQAB".into(),
+        },
+    );
+    w.settle();
+    assert_eq!(
+        *w.last_to(0, 1),
+        ServerMessage::Pake {
+            from: guest,
+            data: "EQAB".into()
+        }
+    );
+    // The host refuses the guest: its instance counts the failure against the guest's
+    // address in the store, tells the guest, and takes it out of the room everywhere.
+    w.regs[0].handle_message(
+        now,
+        ConnId(1),
+        ClientMessage::Reject {
+            peer: guest,
+            reason: RejectReason::WrongPassword,
+        },
+    );
+    w.settle();
+    assert!(matches!(
+        w.last_to(1, 1),
+        ServerMessage::Error {
+            code: ErrorCode::WrongPassword,
+            ..
+        }
+    ));
+    assert_eq!(*w.last_to(0, 1), ServerMessage::PeerLeft { peer: guest });
+    assert_eq!(
+        w.store.failures[&"10.0.0.1".parse::<IpAddr>().unwrap()].len(),
+        1
+    );
+    assert!(w.store.rooms[&code].member(guest).is_none());
+    // A reject from the guest's side (not the host) is refused and changes nothing.
+    w.regs[1].handle_message(
+        now,
+        ConnId(1),
+        ClientMessage::JoinRoom {
+            code: code.to_string(),
+            password: None,
+        },
+    );
+    w.settle();
+    let rec = w.store.rooms[&code].clone();
+    w.regs[1].handle_message(
+        now,
+        ConnId(1),
+        ClientMessage::Reject {
+            peer: host,
+            reason: RejectReason::WrongPassword,
+        },
+    );
+    w.settle();
+    assert!(matches!(
+        w.last_to(1, 1),
+        ServerMessage::Error {
+            code: ErrorCode::NotHost,
+            ..
+        }
+    ));
+    assert_eq!(w.store.rooms[&code], rec);
 }
