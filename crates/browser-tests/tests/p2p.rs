@@ -238,6 +238,12 @@ fn two_pages_build_a_network_over_p2p_and_a_reloaded_guest_catches_up() {
         let (a, b) = (pick(pages, "a"), pick(pages, "b"));
         linked(a, 1, "A").await?;
         linked(b, 1, "B").await?;
+        // A figure, not a check: how long the newcomer's link took from its new connection
+        // (before the offer) to both channels open.
+        eprintln!(
+            "p2p channel open (offering page): {} ms",
+            b.eval::<String>("document.body.dataset.p2pOpenMs").await?
+        );
         ensure!(
             b.eval::<String>("document.body.dataset.p2pRole").await? == "guest",
             "the page that joined is a guest"
@@ -262,10 +268,16 @@ fn two_pages_build_a_network_over_p2p_and_a_reloaded_guest_catches_up() {
         shows_value(b, &sum, "5").await?;
         same_hash(a, b).await?;
 
-        // B reloads: it takes its place back, catches up, and edits on.
+        // B reloads: it takes its place back (the same member number, which the server gives
+        // only to the holder of its resume token), catches up, and edits on.
+        let number: String = b.eval("document.body.dataset.peer").await?;
         b.page.reload().await?;
         b.wait_ready().await?;
         linked(b, 1, "B after a reload").await?;
+        ensure!(
+            b.eval::<String>("document.body.dataset.peer").await? == number,
+            "B came back as member {number}"
+        );
         shows_value(b, &sum, "5").await?;
         a.type_value(&x, "10").await?;
         shows_value(b, &sum, "13").await?;

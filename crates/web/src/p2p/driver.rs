@@ -75,8 +75,12 @@ pub enum Event {
         created: bool,
         resumed: bool,
     },
-    /// The link to `peer` is open (the session may use it).
-    Up(PeerId),
+    /// The link to `peer` is open (the session may use it), `open_ms` after this side made
+    /// its connection (the offering side: before its offer; the answering side: on the offer).
+    Up {
+        peer: PeerId,
+        open_ms: f64,
+    },
     /// The open link to `peer` closed.
     Down(PeerId),
     /// The state of the link to a member changed, or it left (`None`).
@@ -117,6 +121,14 @@ struct Link {
     /// Reliable frames waiting for the channel's buffer to drain, and their bytes.
     queue: VecDeque<Vec<u8>>,
     queued: usize,
+    /// When the connection was made (`performance.now()`, ms).
+    started_ms: f64,
+}
+
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
 }
 
 struct Driver {
@@ -456,6 +468,7 @@ impl Driver {
                 restarts: 0,
                 queue: VecDeque::new(),
                 queued: 0,
+                started_ms: now_ms(),
             },
         );
         ev.push(Event::Peer(peer, Some(PeerLink::Connecting)));
@@ -608,7 +621,10 @@ impl Driver {
                             rtt_ms: None,
                         }),
                     ));
-                    ev.push(Event::Up(peer));
+                    ev.push(Event::Up {
+                        peer,
+                        open_ms: now_ms() - l.started_ms,
+                    });
                 }
             }
             PcEvent::Closed => self.failed(peer, ev),

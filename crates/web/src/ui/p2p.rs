@@ -432,7 +432,9 @@ fn on_event(ed: Ed, e: Event) {
             ed.pump();
             ed.fit();
         }
-        Event::Up(peer) => {
+        Event::Up { peer, open_ms } => {
+            // The last link's set-up time, for the figure in docs/ARCHITECTURE.md.
+            js::mark_body("p2p-open-ms", &format!("{open_ms:.0}"));
             ed.core
                 .update_value(|c| c.backend.handle_link_up(js::now(), peer));
             count_open(ed);
