@@ -412,3 +412,44 @@ fn bad_codes_and_damaged_links_say_what_is_wrong() {
         Ok(())
     });
 }
+
+#[test]
+fn a_bare_code_into_a_keyed_room_is_refused_and_told_to_use_the_link() {
+    run("keyless", async |w, base, pages| {
+        pages.push(("a".into(), page(w, "p2pkey-a", base).await?));
+        let link = host(pick(pages, "a")).await?;
+        let code = link
+            .split("#join=")
+            .nth(1)
+            .and_then(|r| r.split('&').next())
+            .context("the code in the link")?
+            .to_owned();
+        pages.push(("b".into(), page(w, "p2pkey-b", base).await?));
+        let (a, b) = (pick(pages, "a"), pick(pages, "b"));
+        open_manager(b).await?;
+        b.click_on("[data-testid='join-code']").await?;
+        b.type_text(&code).await?;
+        b.click_on("[data-testid='join-room']").await?;
+        // The host refuses B's unsigned offer and says why; B learns the link is needed.
+        a.wait_for(
+            "(document.querySelector('.toasts')?.textContent ?? '').includes('the signaling path was tampered with')",
+            "the host's refusal toast",
+        )
+        .await?;
+        ensure!(
+            a.text(".toasts").await?.contains("unsigned offer"),
+            "the host says the offer was unsigned"
+        );
+        b.wait_for(
+            "(document.querySelector('.toasts')?.textContent ?? '').includes('needs its join link')",
+            "the guest's message that the link is needed",
+        )
+        .await?;
+        ensure!(
+            a.eval::<String>("document.body.dataset.p2pPeers").await? == "0"
+                && b.eval::<String>("document.body.dataset.readOnly").await? == "1",
+            "no link was made and B cannot edit"
+        );
+        Ok(())
+    });
+}
