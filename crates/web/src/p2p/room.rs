@@ -183,6 +183,7 @@ impl Room {
                         (None, Want::Create { password }) => ClientMessage::CreateRoom {
                             password: password.clone().map(Password),
                             max_peers: None,
+                            pake: false,
                         },
                     };
                     out.push(Action::Send(msg));
@@ -275,7 +276,11 @@ impl Room {
                 message: "the room closed after an hour without activity; host a new one".into(),
             }),
             ServerMessage::Shutdown { .. } => out.push(Action::Reconnect),
-            ServerMessage::Left { .. } | ServerMessage::HostChanged { .. } => {}
+            // The browser does not run password (PAKE) joins yet: a room that needs one is
+            // created and joined through links only.
+            ServerMessage::Left { .. }
+            | ServerMessage::HostChanged { .. }
+            | ServerMessage::Pake { .. } => {}
         }
         out
     }
@@ -476,6 +481,7 @@ mod tests {
             numbers: vec![1, 2],
             host: SignalId(10),
             number: 2,
+            pake: false,
         });
         assert!(acts.contains(&Action::Member(1)), "{acts:?}");
         host.on_server(ServerMessage::PeerJoined {
@@ -606,6 +612,7 @@ mod tests {
             numbers: vec![1, 2],
             host: SignalId(10),
             number: 2,
+            pake: false,
         });
         assert!(acts.contains(&Action::Identity {
             me: 2,
