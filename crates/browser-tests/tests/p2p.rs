@@ -453,3 +453,81 @@ fn a_bare_code_into_a_keyed_room_is_refused_and_told_to_use_the_link() {
         Ok(())
     });
 }
+
+/// The host page's choice for `guest` in its member list.
+async fn set_permission(host: &Session, guest: &str, permission: &str) -> Result<()> {
+    let select = format!(
+        "[data-testid='p2p-peer'][data-peer='{guest}'] select[data-testid='p2p-permission']"
+    );
+    host.wait_for(
+        &format!("document.querySelector({})", js_str(&select)),
+        "the host's choice of what the guest may do",
+    )
+    .await?;
+    host.eval::<bool>(&format!(
+        "(() => {{ const s = document.querySelector({}); s.value = {}; \
+         s.dispatchEvent(new Event('change', {{ bubbles: true }})); return true; }})()",
+        js_str(&select),
+        js_str(permission)
+    ))
+    .await?;
+    Ok(())
+}
+
+#[test]
+fn the_host_page_makes_a_guest_read_only_and_back() {
+    run("permit", async |w, base, pages| {
+        pages.push(("a".into(), page(w, "p2p-permit-a", base).await?));
+        let link = host(pick(pages, "a")).await?;
+        pages.push(("b".into(), page(w, "p2p-permit-b", &link).await?));
+        let (a, b) = (pick(pages, "a"), pick(pages, "b"));
+        linked(a, 1, "A").await?;
+        linked(b, 1, "B").await?;
+        let guest: String = b.eval("document.body.dataset.peer").await?;
+
+        set_permission(a, &guest, "read-only").await?;
+        b.wait_for(
+            "document.body.dataset.readOnly === '1' && \
+             (document.querySelector(\"[data-testid='read-only']\")?.textContent ?? '').includes('view only')",
+            "B told the host made it read-only",
+        )
+        .await?;
+        ensure!(
+            b.eval::<bool>("document.querySelector(\"button[title^='New contact']\").disabled")
+                .await?,
+            "B's add buttons are disabled"
+        );
+        // The keyboard shortcut is refused too, and nothing reaches the host.
+        let before = a.state_hash().await?;
+        let nodes = b.count("[data-node]").await?;
+        b.hover(b.canvas_point(200.0, 200.0).await?).await?;
+        b.key("c").await?;
+        b.wait_for(
+            "[...document.querySelectorAll('.toast.error')].some(t => t.textContent.includes('read-only'))",
+            "a message for the refused edit",
+        )
+        .await?;
+        ensure!(
+            b.count("[data-node]").await? == nodes,
+            "a read-only page adds nothing"
+        );
+        ensure!(
+            a.state_hash().await? == before,
+            "the host's network is unchanged"
+        );
+
+        set_permission(a, &guest, "read-write").await?;
+        linked(b, 1, "B editable again").await?;
+        b.click_on("button[title^='New contact']").await?;
+        a.wait_for(
+            &format!(
+                "document.querySelectorAll('[data-node]').length === {}",
+                nodes + 1
+            ),
+            "B's new contact on the host's page",
+        )
+        .await?;
+        same_hash(a, b).await?;
+        Ok(())
+    });
+}

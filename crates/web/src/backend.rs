@@ -49,6 +49,8 @@ pub enum Update {
     ReadOnly(bool),
     /// An edit of ours was refused by the host, with its reason.
     Refused(String),
+    /// What a member may do changed (the host's permit, or a state that brought its table).
+    Permissions,
     /// The whole state was replaced (a first sync, a repair that needed everything).
     Replaced,
 }
@@ -176,6 +178,24 @@ impl Backend {
         self.session.network()
     }
 
+    /// What `peer` may do in this session (read-write unless the host decided otherwise).
+    pub fn permission(&self, peer: PeerId) -> bassline_sync::Permission {
+        self.session.permission(peer)
+    }
+
+    /// Host: sets what `peer` may do: read-write, read-only (sees, never edits or hosts) or
+    /// removed (served nothing more). Sequenced like an edit; every peer applies it alike.
+    pub fn set_permission(
+        &mut self,
+        peer: PeerId,
+        permission: bassline_sync::Permission,
+    ) -> Result<(), Error> {
+        self.tick(self.now);
+        self.session
+            .set_permission(self.now, Some(peer), permission)
+            .map(|_| ())
+    }
+
     /// Own edits still waiting for the host's decision.
     pub fn pending(&self) -> usize {
         self.session.pending()
@@ -248,8 +268,10 @@ impl Backend {
                 } => out.push(Update::Refused(format!(
                     "not applied: the host made this editor {permission}"
                 ))),
+                Event::PermissionChanged { .. } => out.push(Update::Permissions),
                 Event::StateReplaced { .. } | Event::PartialState { .. } => {
-                    out.push(Update::Replaced)
+                    out.push(Update::Replaced);
+                    out.push(Update::Permissions);
                 }
                 _ => {}
             }

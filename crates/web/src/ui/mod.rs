@@ -128,6 +128,8 @@ pub(crate) struct Ed {
     pub link: RwSignal<Link>,
     pub p2p: p2p::P2pState,
     pub read_only: RwSignal<bool>,
+    /// Bumped whenever what members may do changed (redraws the member list).
+    pub permissions: RwSignal<u64>,
     pub saved: RwSignal<Option<bool>>,
     pub ready: RwSignal<bool>,
     /// Last pointer position on the canvas, in canvas units (where C and G add things).
@@ -173,6 +175,7 @@ impl Ed {
             link: RwSignal::new(Link::Local),
             p2p: p2p::P2pState::new(),
             read_only: RwSignal::new(false),
+            permissions: RwSignal::new(0),
             saved: RwSignal::new(None),
             ready: RwSignal::new(false),
             pointer: RwSignal::new((80.0, 80.0)),
@@ -264,6 +267,7 @@ impl Ed {
                     self.toast(format!("edit refused: {reason}"), true)
                 }
                 SessionUpdate::Replaced => changed = true,
+                SessionUpdate::Permissions => self.permissions.update(|n| *n += 1),
             }
         }
         if !changed {

@@ -597,6 +597,62 @@ pub fn RoomManager() -> impl IntoView {
     }
 }
 
+/// What a member may do, as the member list shows it: a choice for the host (over anyone but
+/// itself), a label for everyone else (only when it is not read-write).
+fn permission_control(ed: Ed, peer: PeerId) -> Option<AnyView> {
+    use bassline_sync::Permission;
+    ed.permissions.track();
+    let (current, hosting) = ed.core.with_value(|c| {
+        (
+            c.backend.permission(peer),
+            c.backend.role() == Role::Host && c.backend.peer_id() != peer,
+        )
+    });
+    let name = |p: Permission| match p {
+        Permission::ReadWrite => "read-write",
+        Permission::ReadOnly => "read-only",
+        Permission::Removed => "removed",
+    };
+    if !hosting {
+        return (current != Permission::ReadWrite).then(|| {
+            view! { <span class="perm" data-testid="p2p-permission">{format!(" · {}", name(current))}</span> }
+                .into_any()
+        });
+    }
+    let choose = move |ev: leptos::ev::Event| {
+        let chosen = match event_target_value(&ev).as_str() {
+            "read-only" => Permission::ReadOnly,
+            "removed" => Permission::Removed,
+            _ => Permission::ReadWrite,
+        };
+        let result = ed
+            .core
+            .try_update_value(|c| c.backend.set_permission(peer, chosen));
+        match result {
+            Some(Err(e)) => ed.toast(format!("could not change #{peer}: {e}"), true),
+            _ => {
+                flush(ed);
+                ed.pump();
+            }
+        }
+    };
+    let options = [
+        Permission::ReadWrite,
+        Permission::ReadOnly,
+        Permission::Removed,
+    ]
+    .map(|p| view! { <option value=name(p) selected=p == current>{name(p)}</option> });
+    Some(
+        view! {
+            " · "
+            <select class="perm" data-testid="p2p-permission" title="What this member may do" on:change=choose>
+                {options.to_vec()}
+            </select>
+        }
+        .into_any(),
+    )
+}
+
 /// The connection status in peer-to-peer mode: own role, each member's link, the election
 /// banner and signaling reconnects.
 #[component]
@@ -623,6 +679,7 @@ pub fn P2pStatus() -> impl IntoView {
                 view! {
                     <li data-testid="p2p-peer" data-peer=peer.to_string()>
                         <b>{format!("#{peer}")}</b>" "{role}" · "{state}
+                        {move || permission_control(ed, peer)}
                     </li>
                 }
             })
@@ -648,6 +705,12 @@ pub fn P2pStatus() -> impl IntoView {
                 <div>
                     "You: " <b data-testid="p2p-role">{move || role_name(p.role.get())}</b>
                     {move || p.me.get().map(|m| format!(" (#{m})"))}
+                    <span data-testid="p2p-my-permission">{move || {
+                        ed.permissions.track();
+                        let mine = ed.core.with_value(|c| c.backend.permission(c.backend.peer_id()));
+                        (mine != bassline_sync::Permission::ReadWrite)
+                            .then(|| format!(" · {mine} (the host's choice)"))
+                    }}</span>
                     {move || p.code.get().filter(|c| !c.is_empty()).map(|c| format!(" · room {c}"))}
                     <button class="room-open" data-testid="room-open" on:click=move |_| p.manager.set(true)>"Room…"</button>
                 </div>

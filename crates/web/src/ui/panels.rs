@@ -56,10 +56,10 @@ pub fn TopBar() -> impl IntoView {
             <span class="brand">"Bassline"</span>
             <nav class="crumbs" aria-label="groups">{crumbs}</nav>
             <div class="tools">
-                <button title="New contact at the pointer (C)" on:click=move |_| { let (x, y) = center(); ed.add_contact_at(x, y, None) }>"+ Contact"</button>
-                <button title="New empty group: click the canvas to place it (G places at the pointer)" on:click=move |_| ed.armed.set(Some(None))>"+ Group"</button>
-                <button title="New input boundary contact (I)" on:click=move |_| { let (x, y) = center(); ed.add_contact_at(x, y, Some(Direction::Input)) }>"+ Input"</button>
-                <button title="New output boundary contact (O)" on:click=move |_| { let (x, y) = center(); ed.add_contact_at(x, y, Some(Direction::Output)) }>"+ Output"</button>
+                <button title="New contact at the pointer (C)" disabled=move || ed.read_only.get() on:click=move |_| { let (x, y) = center(); ed.add_contact_at(x, y, None) }>"+ Contact"</button>
+                <button title="New empty group: click the canvas to place it (G places at the pointer)" disabled=move || ed.read_only.get() on:click=move |_| ed.armed.set(Some(None))>"+ Group"</button>
+                <button title="New input boundary contact (I)" disabled=move || ed.read_only.get() on:click=move |_| { let (x, y) = center(); ed.add_contact_at(x, y, Some(Direction::Input)) }>"+ Input"</button>
+                <button title="New output boundary contact (O)" disabled=move || ed.read_only.get() on:click=move |_| { let (x, y) = center(); ed.add_contact_at(x, y, Some(Direction::Output)) }>"+ Output"</button>
                 <span class="divider"></span>
                 <button title="Undo (Ctrl+Z)" disabled=move || { ed.rev.track(); !ed.can_undo() } on:click=move |_| ed.undo()>"↶ Undo"</button>
                 <button title="Redo (Ctrl+Shift+Z)" disabled=move || { ed.rev.track(); !ed.can_redo() } on:click=move |_| ed.redo()>"↷ Redo"</button>
@@ -98,7 +98,7 @@ pub fn Palette() -> impl IntoView {
                                     view! {
                                         <li>
                                             <button class="gadget" class:armed=armed data-gadget=p.name()
-                                                title=describe(p)
+                                                title=describe(p) disabled=move || ed.read_only.get()
                                                 on:click=move |_| ed.armed.set(if armed() { None } else { Some(Some(p)) })>
                                                 <span class="name">{p.name()}</span>
                                                 <span class="sig">{signature(p)}</span>
@@ -337,9 +337,19 @@ pub fn StatusBar() -> impl IntoView {
             <span class="mode">{mode}</span>
             <span class=move || format!("link {}", link().1)>{move || link().0}</span>
             <Show when=move || ed.read_only.get()>
-                <span class="readonly">{move || match ed.mode.get() {
-                    Mode::Local | Mode::P2p { .. } => "read-only: waiting for the host",
-                    Mode::Remote { .. } => "read-only: waiting for the server",
+                <span class="readonly" data-testid="read-only">{move || {
+                    ed.permissions.track();
+                    let mine = ed.core.with_value(|c| c.backend.permission(c.backend.peer_id()));
+                    match (mine, ed.mode.get()) {
+                        (bassline_sync::Permission::ReadOnly, _) => {
+                            "view only: the host made you read-only"
+                        }
+                        (bassline_sync::Permission::Removed, _) => {
+                            "removed: the host took you out of the room"
+                        }
+                        (_, Mode::Local | Mode::P2p { .. }) => "read-only: waiting for the host",
+                        (_, Mode::Remote { .. }) => "read-only: waiting for the server",
+                    }
                 }}</span>
             </Show>
             <span class="counts">{counts}</span>
