@@ -69,6 +69,9 @@ async fn scenario(
         "A's contact on B",
     )
     .await?;
+    // The contact can show before its placement arrives (the add and the place are two
+    // requests): wait until B has all of A's state, so the contact is where B will click.
+    same_hash(a, b).await?;
     // B types a value into it; A sees the value.
     b.type_value(&id, "42").await?;
     shows_value(a, &id, "42").await?;
