@@ -21,6 +21,7 @@ pub mod history;
 pub mod ids;
 pub mod layout;
 pub mod palette;
+pub mod presence;
 pub mod shortcuts;
 #[cfg(test)]
 mod testing;

@@ -403,6 +403,7 @@ pub fn Canvas() -> impl IntoView {
                     key=|n| n.clone()
                     children=move |n| node_box(ed, n)
                 />
+                <super::presence::PeerLayer/>
                 {move || match ed.gesture.get() {
                     Gesture::Select { x0, y0, x, y } => Some(view! {
                         <div class="select-box" style=format!(

@@ -5,6 +5,7 @@ mod actions;
 mod canvas;
 mod js;
 mod panels;
+mod presence;
 mod remote;
 
 use std::collections::BTreeSet;
@@ -133,6 +134,8 @@ pub(crate) struct Ed {
     /// The canvas element's size in pixels.
     pub screen: RwSignal<(f64, f64)>,
     pub view: Memo<GroupView>,
+    /// Other people's pointers, groups and selections, and our own name.
+    pub presence: presence::PresenceUi,
     next_toast: StoredValue<u64>,
     save_queued: StoredValue<bool>,
 }
@@ -175,6 +178,7 @@ impl Ed {
             pointer: RwSignal::new((80.0, 80.0)),
             screen: RwSignal::new((800.0, 600.0)),
             view,
+            presence: presence::PresenceUi::new(),
             next_toast: StoredValue::new(0),
             save_queued: StoredValue::new(false),
         }
@@ -261,6 +265,9 @@ impl Ed {
                     self.toast(format!("edit refused: {reason}"), true)
                 }
                 SessionUpdate::Replaced => changed = true,
+                SessionUpdate::Presence { peer, presence } => {
+                    presence::received(*self, peer, presence)
+                }
             }
         }
         if !changed {
@@ -454,6 +461,7 @@ fn App() -> impl IntoView {
     let ed = Ed::new();
     provide_context(ed);
     actions::install_keys(ed);
+    presence::start(ed);
     leptos::task::spawn_local(restore(ed));
     // Back and forward move between groups (one URL per group).
     let _ = window_event_listener(leptos::ev::hashchange, move |_| {

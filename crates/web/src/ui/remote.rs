@@ -375,7 +375,7 @@ fn book_redraw(ed: Ed) {
 }
 
 /// Sends whatever the session queued.
-fn flush(ed: Ed) {
+pub(super) fn flush(ed: Ed) {
     let mut frames = Vec::new();
     ed.core.update_value(|c| {
         while let Some(t) = c.backend.poll_transmit() {
