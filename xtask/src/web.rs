@@ -223,14 +223,27 @@ pub fn bench_bundle() -> Result<()> {
     crate::benchdoc::write_section(BUNDLE_HEADING, &section)
 }
 
-/// Runs the browser benchmark (first paint, panning 1,000 contacts) and returns its line.
+/// Runs the browser benchmark (first paint, panning 1,000 contacts, remote edits arriving
+/// from another client of a `bassline serve`) and returns its line.
 fn browser_figures() -> Result<String> {
     let chromium = ensure_chromium()?;
+    // The server the remote-edits figure runs against (the debug build the tests use: at 100
+    // edits a second it is far from busy).
+    let mut cli = cargo();
+    cli.args(["build", "-p", "bassline-cli"]);
+    run(
+        cli,
+        "build bassline (the server of the remote-edits figure)",
+    )?;
     let out = workspace_root().join("target/web-bench.txt");
     let _ = std::fs::remove_file(&out);
     let mut t = cargo();
     t.env("BASSLINE_WEB_DIST", dist_dir())
         .env("BASSLINE_CHROMIUM", &chromium)
+        .env(
+            "BASSLINE_BIN",
+            workspace_root().join("target/debug/bassline"),
+        )
         .env("BASSLINE_BENCH_OUT", &out)
         .args([
             "test",
@@ -242,7 +255,10 @@ fn browser_figures() -> Result<String> {
             "--ignored",
             "--nocapture",
         ]);
-    run(t, "browser figures: first paint, panning 1,000 contacts")?;
+    run(
+        t,
+        "browser figures: first paint, panning 1,000 contacts, remote edits",
+    )?;
     std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))
 }
 

@@ -1,12 +1,24 @@
 //! Browser figures for docs/BENCHMARKS.md, printed and never asserted (timings are not tests):
-//! first paint, and frame times while panning a group of 1,000 contacts. Ignored by the test
-//! run; `cargo xtask bench web` runs it with BASSLINE_BENCH_OUT (where the figures go).
+//! first paint, frame times while panning a group of 1,000 contacts, and frame times while
+//! 100 remote edits a second arrive from another client of a real `bassline serve`. Ignored by
+//! the test run; `cargo xtask bench web` runs it with BASSLINE_BENCH_OUT (where the figures go)
+//! and BASSLINE_BIN (the server).
 
 mod common;
 
-use anyhow::{Context, Result};
-use bassline_core::{ContactDocument, GroupDocument, Point, StateDocument, Value, WireDocument};
-use common::{Session, run};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, ensure};
+use bassline_core::{
+    ContactDocument, GroupDocument, Id, Placement, Point, Request, StateDocument, Value,
+    WireDocument,
+};
+use bassline_net::{NetClient, Start, wait_for, ws::remote};
+use bassline_sync::{Candidacy, Config};
+use common::{
+    Session,
+    serve::{Serve, go_remote},
+};
 
 /// 1,000 placed contacts in a 40 × 25 grid, each wired to its right-hand neighbour.
 fn big_network() -> StateDocument {
@@ -46,17 +58,61 @@ fn big_network() -> StateDocument {
     StateDocument::new(root)
 }
 
-/// Frame intervals (ms) recorded by requestAnimationFrame while `drive` runs.
-async fn frames_during(s: &Session, drive: impl AsyncFnOnce() -> Result<()>) -> Result<Vec<f64>> {
+/// What the page recorded while `drive` ran: frame intervals (ms) from requestAnimationFrame,
+/// and where the main thread's time went in frames longer than 50 ms (Chromium's
+/// long-animation-frame entries).
+#[derive(Debug, serde::Deserialize)]
+struct Frames {
+    intervals: Vec<f64>,
+    /// Long frames: how many, and their summed duration, script time, and style + layout +
+    /// paint time (from the rendering start to the frame's end), in ms.
+    long: usize,
+    long_ms: f64,
+    script_ms: f64,
+    render_ms: f64,
+}
+
+impl Frames {
+    fn summary(&self) -> String {
+        let mut sorted = self.intervals.clone();
+        sorted.sort_by(f64::total_cmp);
+        format!(
+            "frame interval p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms over {} frames",
+            percentile(&sorted, 0.5),
+            percentile(&sorted, 0.95),
+            sorted.last().copied().unwrap_or(f64::NAN),
+            sorted.len()
+        )
+    }
+
+    fn breakdown(&self) -> String {
+        format!(
+            "{} frames over 50 ms, {:.0} ms in all: script {:.0} ms, style/layout/paint {:.0} ms",
+            self.long, self.long_ms, self.script_ms, self.render_ms
+        )
+    }
+}
+
+async fn frames_during(s: &Session, drive: impl AsyncFnOnce() -> Result<()>) -> Result<Frames> {
     s.eval::<()>(
-        "(() => { window.__frames = []; let last = performance.now(); window.__rec = true; \
+        "(() => { window.__frames = []; window.__loaf = []; let last = performance.now(); \
+         window.__rec = true; \
          const tick = (t) => { window.__frames.push(t - last); last = t; \
-         if (window.__rec) requestAnimationFrame(tick); }; requestAnimationFrame(tick); })()",
+         if (window.__rec) requestAnimationFrame(tick); }; requestAnimationFrame(tick); \
+         window.__obs = new PerformanceObserver(l => window.__loaf.push(...l.getEntries())); \
+         window.__obs.observe({ type: 'long-animation-frame' }); })()",
     )
     .await?;
     drive().await?;
-    s.eval::<Vec<f64>>("(() => { window.__rec = false; return window.__frames.slice(1); })()")
-        .await
+    s.eval::<Frames>(
+        "(() => { window.__rec = false; window.__obs.disconnect(); const l = window.__loaf; \
+         const sum = f => l.reduce((a, e) => a + f(e), 0); \
+         return { intervals: window.__frames.slice(1), long: l.length, \
+           long_ms: sum(e => e.duration), \
+           script_ms: sum(e => e.scripts.reduce((a, x) => a + x.duration, 0)), \
+           render_ms: sum(e => e.renderStart ? e.startTime + e.duration - e.renderStart : 0) }; })()",
+    )
+    .await
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -66,6 +122,153 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// Loads the 1,000-contact network through the import button and pans across it.
+async fn panning(s: &Session) -> Result<String> {
+    let paint: f64 = s
+        .eval("performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1")
+        .await?;
+    let file = common::artifacts().join("bench-1000.json");
+    std::fs::create_dir_all(common::artifacts())?;
+    std::fs::write(&file, big_network().to_json_pretty())?;
+    let input = s.page.find_element(".import input[type=file]").await?;
+    s.page
+        .execute(
+            chromiumoxide::cdp::browser_protocol::dom::SetFileInputFilesParams::builder()
+                .files(vec![file.canonicalize()?.display().to_string()])
+                .backend_node_id(input.backend_node_id)
+                .build()
+                .map_err(|e| anyhow!(e))?,
+        )
+        .await?;
+    s.wait_for(
+        "document.querySelectorAll('.node').length === 1000",
+        "1,000 nodes",
+    )
+    .await?;
+    // The autosave of the imported network (one export of it) is not part of panning.
+    s.wait_for(
+        "document.body.dataset.saved",
+        "the autosave after the import",
+    )
+    .await?;
+    // Pan: a long drag over the background, one mouse event per frame or so.
+    let from = s.canvas_point(20.0, 20.0).await?;
+    let pan = frames_during(s, async || {
+        for round in 0..4 {
+            let dir = if round % 2 == 0 { 1.0 } else { -1.0 };
+            let to = (from.0 + dir * 300.0, from.1 + dir * 200.0);
+            s.drag_steps(from, to, 60).await?;
+        }
+        Ok(())
+    })
+    .await?;
+    println!("panning: {}", pan.breakdown());
+    Ok(format!(
+        "first contentful paint {paint:.0} ms; panning 1,000 contacts and 975 wires: {}",
+        pan.summary()
+    ))
+}
+
+/// Edits per second the other client sends, and for how long.
+const EDIT_RATE: u32 = 100;
+const EDIT_WINDOW: Duration = Duration::from_secs(5);
+
+/// A page in remote mode shows 1,000 contacts while a native client of the same `bassline
+/// serve` writes a new value into one of them 100 times a second; the page records its frame
+/// intervals and counts the contacts it re-drew with a new value (the edits it really applied).
+async fn remote_edits(s: &Session, serve: &Serve) -> Result<String> {
+    let writer = NetClient::spawn(
+        remote(serve.remote_url()),
+        Config {
+            candidacy: Candidacy::Never,
+            ..Config::default()
+        },
+        Start::Guest,
+    );
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        wait_for(&writer, |st| st.synced && !st.read_only),
+    )
+    .await
+    .context("the writing client did not get editable")??;
+    // 1,000 contacts in a 40 × 25 grid, no wires: each edit changes exactly one contact, so
+    // the count of re-drawn contacts is the count of edits applied.
+    let id = |s: String| Id::new(&s).map_err(|e| anyhow!("{e}"));
+    let root = id("root".into())?;
+    let mut places = Vec::new();
+    for i in 0..1000 {
+        writer
+            .submit(Request::AddContact {
+                id: Some(id(format!("c{i}"))?),
+                group: root.clone(),
+                name: None,
+                blend: Default::default(),
+                value: Value::from(i as f64),
+                boundary: None,
+            })
+            .await?;
+        places.push(Placement {
+            id: id(format!("c{i}"))?,
+            at: Some(Point {
+                x: (i % 40) * 170,
+                y: (i / 40) * 80,
+            }),
+        });
+    }
+    writer
+        .submit(Request::Place {
+            contacts: places,
+            groups: Vec::new(),
+        })
+        .await?;
+    go_remote(s).await?;
+    s.wait_for(
+        "document.querySelectorAll('.node').length === 1000",
+        "1,000 nodes in remote mode",
+    )
+    .await?;
+    // Counts contacts re-drawn with a value this run wrote (values from 100000 up).
+    s.eval::<()>(
+        "(() => { window.__applied = 0; window.__mo = new MutationObserver(ms => { \
+         for (const m of ms) for (const n of m.addedNodes) { \
+           const v = n.querySelector?.('.value'); \
+           if (n.classList?.contains('node') && v && Number(v.textContent) >= 100000) \
+             window.__applied++; } }); \
+         window.__mo.observe(document.querySelector('.world'), { childList: true, subtree: true }); })()",
+    )
+    .await?;
+    let started = Instant::now();
+    let mut sent = 0u32;
+    let frames = frames_during(s, async || {
+        let mut tick = tokio::time::interval(Duration::from_secs(1) / EDIT_RATE);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        while started.elapsed() < EDIT_WINDOW {
+            tick.tick().await;
+            let k = 100_000 + sent;
+            writer
+                .submit(Request::UpdateContent {
+                    contact: id(format!("c{}", sent % 1000))?,
+                    value: Value::from(f64::from(k)),
+                })
+                .await?;
+            sent += 1;
+        }
+        Ok(())
+    })
+    .await?;
+    let window = started.elapsed().as_secs_f64();
+    let applied: u32 = s.eval("window.__applied").await?;
+    ensure!(sent > 0, "the writer sent nothing");
+    println!("remote edits: {}", frames.breakdown());
+    Ok(format!(
+        "while another client of `bassline serve` sends {:.0} edits/s to a group of 1,000 \
+         contacts for {window:.1} s, the page applied {:.0} edits/s: {}",
+        f64::from(sent) / window,
+        f64::from(applied) / window,
+        frames.summary()
+    ))
+}
+
 #[test]
 #[ignore = "a benchmark, not a test: `cargo xtask bench web` runs it"]
 fn figures() {
@@ -73,50 +276,29 @@ fn figures() {
         eprintln!("`cargo xtask bench web` runs the browser figures (it sets BASSLINE_BENCH_OUT)");
         return;
     };
-    run("bench", async |s| {
-        let paint: f64 = s
-            .eval("performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1")
-            .await?;
-        let file = common::artifacts().join("bench-1000.json");
-        std::fs::create_dir_all(common::artifacts())?;
-        std::fs::write(&file, big_network().to_json_pretty())?;
-        let input = s.page.find_element(".import input[type=file]").await?;
-        s.page
-            .execute(
-                chromiumoxide::cdp::browser_protocol::dom::SetFileInputFilesParams::builder()
-                    .files(vec![file.canonicalize()?.display().to_string()])
-                    .backend_node_id(input.backend_node_id)
-                    .build()
-                    .map_err(|e| anyhow::anyhow!(e))?,
-            )
-            .await?;
-        s.wait_for(
-            "document.querySelectorAll('.node').length === 1000",
-            "1,000 nodes",
-        )
-        .await?;
-        // Pan: a long drag over the background, one mouse event per frame or so.
-        let from = s.canvas_point(20.0, 20.0).await?;
-        let mut pan = frames_during(s, async || {
-            for round in 0..4 {
-                let dir = if round % 2 == 0 { 1.0 } else { -1.0 };
-                let to = (from.0 + dir * 300.0, from.1 + dir * 200.0);
-                s.drag_steps(from, to, 60).await?;
-            }
-            Ok(())
-        })
-        .await?;
-        pan.sort_by(f64::total_cmp);
-        let line = format!(
-            "first contentful paint {paint:.0} ms; panning 1,000 contacts and 975 wires: \
-             frame interval p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms over {} frames",
-            percentile(&pan, 0.5),
-            percentile(&pan, 0.95),
-            pan.last().copied().unwrap_or(f64::NAN),
-            pan.len()
-        );
-        println!("{line}");
-        std::fs::write(&out, line).context("writing the figures")?;
-        Ok(())
+    let Some((dist, chromium)) = common::setup() else {
+        return;
+    };
+    let bin = common::serve::require_bin();
+    let data = common::serve::data_dir("bench");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let result: Result<String> = rt.block_on(async {
+        let s = Session::start("bench", &dist, &chromium).await?;
+        let pan = panning(&s).await;
+        s.close().await;
+        let serve = Serve::start(&bin, &data, &dist, "127.0.0.1:0")?;
+        let s =
+            Session::start_at("bench-remote", format!("http://{}", serve.addr), &chromium).await?;
+        let edits = remote_edits(&s, &serve).await;
+        s.close().await;
+        Ok(format!("{}; {}", pan?, edits?))
     });
+    let _ = std::fs::remove_dir_all(&data);
+    let line = result.expect("the browser figures");
+    println!("{line}");
+    std::fs::write(&out, line).expect("writing the figures");
 }

@@ -7,24 +7,8 @@ mod common;
 use anyhow::{Result, ensure};
 use common::{
     Session, js_str,
-    serve::{Serve, bassline_bin},
+    serve::{Serve, editable, go_remote},
 };
-
-/// Switches a page to remote mode against the server it was loaded from, through the mode
-/// menu, and waits until it can edit.
-async fn go_remote(s: &Session) -> Result<()> {
-    s.click_on(".mode-button").await?;
-    s.click_on(".mode-remote button").await?;
-    editable(s, "remote mode").await
-}
-
-async fn editable(s: &Session, what: &str) -> Result<()> {
-    s.wait_for(
-        "document.body.dataset.link === 'connected' && document.body.dataset.readOnly === '0'",
-        &format!("{what}: connected and editable"),
-    )
-    .await
-}
 
 async fn same_hash(a: &Session, b: &Session) -> Result<String> {
     let hash = a.state_hash().await?;
@@ -85,6 +69,9 @@ async fn scenario(
         "A's contact on B",
     )
     .await?;
+    // The contact can show before its placement arrives (the add and the place are two
+    // requests): wait until B has all of A's state, so the contact is where B will click.
+    same_hash(a, b).await?;
     // B types a value into it; A sees the value.
     b.type_value(&id, "42").await?;
     shows_value(a, &id, "42").await?;
@@ -147,12 +134,8 @@ fn two_pages_in_remote_mode_edit_live_and_a_serve_restart_keeps_the_network() {
     };
     // Under `cargo xtask test` (which set up the browser above) the binary must be there:
     // a missing one fails rather than letting the test pass unrun.
-    let bin = bassline_bin().expect(
-        "no bassline binary: cargo xtask test sets BASSLINE_BIN; otherwise build it first \
-         (cargo build -p bassline-cli)",
-    );
-    let data = std::env::temp_dir().join(format!("bassline-browser-remote-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
+    let bin = common::serve::require_bin();
+    let data = common::serve::data_dir("remote");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

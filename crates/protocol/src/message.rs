@@ -240,6 +240,11 @@ pub struct Presence {
     pub group: Option<Id>,
     pub cursor: Option<(f32, f32)>,
     pub selection: Vec<Id>,
+    /// Whose presence this is when a host passes it on for a peer the receiver has no link to
+    /// (remote mode, where clients reach each other only through the server); `None`: the
+    /// sender's own. A relayed presence with no group says that peer left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<PeerId>,
 }
 
 /// Every peer-to-peer message.

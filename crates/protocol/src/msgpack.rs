@@ -541,6 +541,10 @@ fn presence(out: &mut Vec<u8>, p: &Presence) -> Result<(), Error> {
     for id in &p.selection {
         str(out, id.as_str())?;
     }
+    match p.peer {
+        None => nil(out),
+        Some(peer) => uint(out, peer),
+    }
     Ok(())
 }
 
@@ -1143,11 +1147,17 @@ impl<'a> Reader<'a> {
         for _ in 0..n {
             selection.push(self.id()?);
         }
+        let peer = if self.nil()? {
+            None
+        } else {
+            Some(self.uint()?)
+        };
         Ok(Presence {
             name,
             group,
             cursor,
             selection,
+            peer,
         })
     }
 }

@@ -389,14 +389,16 @@ fn message() -> impl Strategy<Value = Message> {
             prop::option::of(".{0,8}"),
             prop::option::of(id()),
             prop::option::of((finite_f32(), finite_f32())),
-            prop::collection::vec(id(), 0..4)
+            prop::collection::vec(id(), 0..4),
+            prop::option::of(small_u64()),
         )
-            .prop_map(|(name, group, cursor, selection)| {
+            .prop_map(|(name, group, cursor, selection, peer)| {
                 Message::Presence(Presence {
                     name,
                     group,
                     cursor,
                     selection,
+                    peer,
                 })
             }),
     ]

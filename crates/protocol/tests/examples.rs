@@ -327,6 +327,22 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                     group: Some(id!("g1")),
                     cursor: Some((120.5, 80.0)),
                     selection: vec![id!("c1")],
+                    peer: None,
+                }),
+            ),
+        ),
+        (
+            "presence",
+            env(
+                16,
+                73,
+                1,
+                Message::Presence(Presence {
+                    name: Some("Ada".into()),
+                    group: Some(id!("g1")),
+                    cursor: Some((120.5, 80.0)),
+                    selection: vec![id!("c1")],
+                    peer: Some(2),
                 }),
             ),
         ),

@@ -249,6 +249,7 @@ fn presence_reaches_the_other_peers() {
         group: Some(id("root")),
         cursor: Some((1.5, 2.0)),
         selection: vec![id("x")],
+        peer: None,
     };
     let g = room.index(2);
     room.peers[g].handle_presence(room.now, presence.clone());

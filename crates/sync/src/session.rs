@@ -541,6 +541,9 @@ impl Session {
     pub fn handle_disconnected(&mut self, now: Duration, peer: PeerId) {
         self.now = now;
         let codec = self.config.codec.clone();
+        if self.is_connected(peer) {
+            self.relay_departure(peer);
+        }
         if let Some(l) = self.links.get_mut(&peer) {
             l.connected = false;
             l.following = false;
@@ -554,6 +557,9 @@ impl Session {
     /// not come back under this id): it no longer holds back the log.
     pub fn handle_left(&mut self, now: Duration, peer: PeerId) {
         self.now = now;
+        if self.is_connected(peer) {
+            self.relay_departure(peer);
+        }
         if self.links.remove(&peer).is_some() {
             self.on_link_lost(peer);
         }
@@ -965,12 +971,7 @@ impl Session {
             Message::HostAnnounce { epoch, led } => self.on_announce(from, epoch, led),
             Message::HostQuery { host } => self.on_host_query(from, host),
             Message::HostSeen { host, alive } => self.on_host_seen(from, host, alive),
-            Message::Presence(presence) => {
-                self.events.push_back(Event::Presence {
-                    peer: from,
-                    presence,
-                });
-            }
+            Message::Presence(presence) => self.on_presence(from, presence),
             Message::Refused { request, reason } => {
                 if self.is_following(from) {
                     self.on_refused(from, request, reason);
@@ -980,6 +981,46 @@ impl Session {
     }
 
     /// Whether `peer` is the host this guest follows.
+    /// Another peer's presence. A permanent host (remote mode: its clients have a link to it
+    /// alone) passes each client's presence on to the others, naming whose it is; a peer
+    /// believes such a name only from the host it follows, and never about itself.
+    fn on_presence(&mut self, from: PeerId, mut presence: bassline_protocol::Presence) {
+        let peer = match presence.peer.take() {
+            None => from,
+            Some(origin) if self.is_following(from) && origin != self.me => origin,
+            Some(_) => return,
+        };
+        if self.config.candidacy == Candidacy::Permanent && peer == from {
+            let relayed = bassline_protocol::Presence {
+                peer: Some(from),
+                ..presence.clone()
+            };
+            for p in self.connected_peers() {
+                if p != from {
+                    self.send(p, Message::Presence(relayed.clone()));
+                }
+            }
+        }
+        self.events.push_back(Event::Presence { peer, presence });
+    }
+
+    /// A permanent host tells its other clients that `peer`'s link closed, so they stop
+    /// drawing its pointer at once (a presence naming it, with no group).
+    fn relay_departure(&mut self, peer: PeerId) {
+        if self.config.candidacy != Candidacy::Permanent {
+            return;
+        }
+        let gone = bassline_protocol::Presence {
+            peer: Some(peer),
+            ..Default::default()
+        };
+        for p in self.connected_peers() {
+            if p != peer {
+                self.send(p, Message::Presence(gone.clone()));
+            }
+        }
+    }
+
     pub(crate) fn is_following(&self, peer: PeerId) -> bool {
         matches!(&self.role, RoleState::Guest(g) if g.host == Some(peer))
     }

@@ -53,6 +53,12 @@ pub enum Update {
     Permissions,
     /// The whole state was replaced (a first sync, a repair that needed everything).
     Replaced,
+    /// Another peer's presence: its pointer, group in view, selection and name (see
+    /// [`crate::presence`]); relayed by the server in remote mode.
+    Presence {
+        peer: PeerId,
+        presence: bassline_protocol::Presence,
+    },
 }
 
 /// The session behind the editor, and the clock it was last given.
@@ -227,6 +233,12 @@ impl Backend {
         self.session.handle_local(self.now, request).map(|_| ())
     }
 
+    /// Tells every peer linked to us where this user is and what they look at (the
+    /// unreliable channel; nothing happens in local mode, which has no peers).
+    pub fn send_presence(&mut self, presence: bassline_protocol::Presence) {
+        self.session.handle_presence(self.now, presence);
+    }
+
     /// Replaces the whole network (import in local mode). Only a host that owns the state can
     /// do this; a guest would need the host to accept it.
     pub fn replace_network(&mut self, network: Network) -> Result<(), String> {
@@ -273,6 +285,7 @@ impl Backend {
                     out.push(Update::Replaced);
                     out.push(Update::Permissions);
                 }
+                Event::Presence { peer, presence } => out.push(Update::Presence { peer, presence }),
                 _ => {}
             }
         }
@@ -392,6 +405,34 @@ mod tests {
         assert!(server.network().contact(&id!("from-guest")).is_some());
         assert_eq!(server.network().state_hash(), guest.network().state_hash());
         assert!(guest.replace_network(Network::new()).is_err());
+
+        // Presence goes through the same seam, both ways.
+        server.poll_updates();
+        let here = bassline_protocol::Presence {
+            name: Some("ada".into()),
+            group: Some(id!("root")),
+            ..Default::default()
+        };
+        guest.send_presence(here.clone());
+        pump(
+            &mut server,
+            SERVER_PEER,
+            &mut guest,
+            7,
+            Duration::from_millis(300),
+        );
+        let told: Vec<Update> = server
+            .poll_updates()
+            .into_iter()
+            .filter(|u| matches!(u, Update::Presence { .. }))
+            .collect();
+        assert_eq!(
+            told,
+            [Update::Presence {
+                peer: 7,
+                presence: here
+            }]
+        );
     }
 
     /// Peer-to-peer: the page that made the room hosts its network, a joining page follows

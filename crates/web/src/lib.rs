@@ -22,6 +22,7 @@ pub mod ids;
 pub mod layout;
 pub mod p2p;
 pub mod palette;
+pub mod presence;
 pub mod shortcuts;
 #[cfg(test)]
 mod testing;

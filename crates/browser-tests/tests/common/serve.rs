@@ -1,5 +1,5 @@
-//! A real `bassline serve` process for the tests that need one (remote mode, peer-to-peer):
-//! it serves the editor at `/`, signaling at `/signal` and remote mode at `/remote`.
+//! A real `bassline serve` process for the remote-mode tests and benchmarks: it serves the
+//! editor at `/` and is the permanent host of its network.
 
 use std::{
     io::{BufRead, BufReader},
@@ -9,6 +9,8 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+
+use super::Session;
 
 /// The `bassline` binary: `BASSLINE_BIN` (set by `cargo xtask test`), else the one the
 /// workspace's test build leaves in target/debug.
@@ -21,9 +23,18 @@ pub fn bassline_bin() -> Option<PathBuf> {
     bin.is_file().then_some(bin)
 }
 
+/// The binary, or a loud failure: under `cargo xtask test` (which set up the browser) it must
+/// be there, and a missing one must not let a test pass unrun.
+pub fn require_bin() -> PathBuf {
+    bassline_bin().expect(
+        "no bassline binary: cargo xtask test sets BASSLINE_BIN; otherwise build it first \
+         (cargo build -p bassline-cli)",
+    )
+}
+
 /// A `bassline serve` process, killed when dropped.
 pub struct Serve {
-    child: Child,
+    pub child: Child,
     pub addr: String,
 }
 
@@ -54,6 +65,11 @@ impl Serve {
         Ok(Serve { child, addr })
     }
 
+    /// The WebSocket URL of its remote-mode endpoint.
+    pub fn remote_url(&self) -> String {
+        format!("ws://{}/remote", self.addr)
+    }
+
     /// SIGTERM (it saves on the way out) and a bounded wait for it to exit.
     pub fn stop(&mut self) -> Result<()> {
         Command::new("kill")
@@ -74,4 +90,27 @@ impl Drop for Serve {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A fresh data directory for one serve process (removed first if a crashed run left it).
+pub fn data_dir(name: &str) -> PathBuf {
+    let data = std::env::temp_dir().join(format!("bassline-browser-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    data
+}
+
+/// Switches a page to remote mode against the server it was loaded from, through the mode
+/// menu, and waits until it can edit.
+pub async fn go_remote(s: &Session) -> Result<()> {
+    s.click_on(".mode-button").await?;
+    s.click_on(".mode-remote button").await?;
+    editable(s, "remote mode").await
+}
+
+pub async fn editable(s: &Session, what: &str) -> Result<()> {
+    s.wait_for(
+        "document.body.dataset.link === 'connected' && document.body.dataset.readOnly === '0'",
+        &format!("{what}: connected and editable"),
+    )
+    .await
 }

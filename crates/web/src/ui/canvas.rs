@@ -37,9 +37,19 @@ fn curve(x1: f64, y1: f64, x2: f64, y2: f64) -> String {
 }
 
 impl Ed {
-    /// How far a node is being dragged right now.
-    fn drag_offset(&self, node: &Id) -> (i32, i32) {
-        if !self.selection.with(|s| s.contains(node)) {
+    /// Whether `id` is selected, as a memo: a change of the selection re-runs one cheap
+    /// membership test per item, and only the items whose answer changed re-draw. Reading the
+    /// selection set directly made every node and wire re-draw whenever it changed (a click
+    /// on the background of 1,000 contacts took 0.3-0.8 s in the release build).
+    fn is_selected(&self, id: Id) -> Memo<bool> {
+        let selection = self.selection;
+        Memo::new(move |_| selection.with(|s| s.contains(&id)))
+    }
+
+    /// How far a node is being dragged right now: only selected nodes move, and only they
+    /// follow the gesture.
+    fn drag_offset(&self, selected: Memo<bool>) -> (i32, i32) {
+        if !selected.get() {
             return (0, 0);
         }
         match self.gesture.get() {
@@ -113,7 +123,9 @@ pub fn Canvas() -> impl IntoView {
         let (sx, sy) = local(&ev);
         let (cx, cy) = ed.viewport.get_untracked().to_canvas(sx, sy);
         let ctrl = ev.ctrl_key() || ev.meta_key();
-        ed.editing.set(None);
+        if ed.editing.with_untracked(Option::is_some) {
+            ed.editing.set(None);
+        }
         if let Some(h) = closest(&target, "[data-handle]") {
             if let Some(from) = attr(&h, "data-contact") {
                 let outward = h.get_attribute("data-handle").as_deref() == Some("out");
@@ -170,7 +182,8 @@ pub fn Canvas() -> impl IntoView {
                 y: cy,
             });
         } else {
-            if !ctrl {
+            // Only when something is selected: setting an equal set still notifies.
+            if !ctrl && ed.selection.with_untracked(|s| !s.is_empty()) {
                 ed.selection.set(BTreeSet::new());
             }
             ed.gesture.set(Gesture::Pan {
@@ -390,6 +403,7 @@ pub fn Canvas() -> impl IntoView {
                     key=|n| n.clone()
                     children=move |n| node_box(ed, n)
                 />
+                <super::presence::PeerLayer/>
                 {move || match ed.gesture.get() {
                     Gesture::Select { x0, y0, x, y } => Some(view! {
                         <div class="select-box" style=format!(
@@ -420,20 +434,21 @@ pub fn Canvas() -> impl IntoView {
 
 fn wire_line(ed: Ed, positions: Memo<HashMap<Id, (i32, i32)>>, w: WireView) -> impl IntoView {
     let (from, to) = (w.from.clone(), w.to.clone());
+    let (from_selected, to_selected) =
+        (ed.is_selected(from.0.clone()), ed.is_selected(to.0.clone()));
     let d = move || {
-        let end = |(node, ox, oy): &(Id, i32, i32)| {
+        let end = |(node, ox, oy): &(Id, i32, i32), selected| {
             let (x, y) = positions.with(|p| p.get(node).copied().unwrap_or((0, 0)));
-            let (dx, dy) = ed.drag_offset(node);
+            let (dx, dy) = ed.drag_offset(selected);
             (f64::from(x + dx + ox), f64::from(y + dy + oy))
         };
-        let (a, b) = (end(&from), end(&to));
+        let (a, b) = (end(&from, from_selected), end(&to, to_selected));
         curve(a.0, a.1, b.0, b.1)
     };
-    let id = w.id.clone();
-    let selected = move || ed.selection.with(|s| s.contains(&id));
+    let selected = ed.is_selected(w.id.clone());
     let marker = w.directed.then_some("url(#arrow)");
     view! {
-        <g class="wire" class:selected=selected class:directed=w.directed data-wire=w.id.to_string()>
+        <g class="wire" class:selected=move || selected.get() class:directed=w.directed data-wire=w.id.to_string()>
             <path class="hit" d=d.clone()></path>
             <path class="line" d=d marker-end=marker></path>
         </g>
@@ -443,17 +458,15 @@ fn wire_line(ed: Ed, positions: Memo<HashMap<Id, (i32, i32)>>, w: WireView) -> i
 fn node_box(ed: Ed, n: NodeView) -> impl IntoView {
     let id = n.id.clone();
     let (x, y, w, h) = (n.x, n.y, n.w, n.h);
-    let style_id = id.clone();
+    let selected = ed.is_selected(id.clone());
     let style = move || {
-        let (dx, dy) = ed.drag_offset(&style_id);
+        let (dx, dy) = ed.drag_offset(selected);
         format!(
             "transform: translate({}px, {}px); width: {w}px; height: {h}px",
             x + dx,
             y + dy
         )
     };
-    let sel_id = id.clone();
-    let selected = move || ed.selection.with(|s| s.contains(&sel_id));
     let contradiction = n.contradiction.clone();
     match n.kind.clone() {
         NodeKind::Contact { merge, boundary } => {
@@ -477,7 +490,7 @@ fn node_box(ed: Ed, n: NodeView) -> impl IntoView {
             view! {
                 <div
                     class="node contact"
-                    class:selected=selected
+                    class:selected=move || selected.get()
                     class:merge=merge
                     class:boundary=boundary.is_some()
                     class:contradiction=contradiction.is_some()
@@ -529,7 +542,7 @@ fn node_box(ed: Ed, n: NodeView) -> impl IntoView {
                 <div
                     class="node group"
                     class:gadget=gadget
-                    class:selected=selected
+                    class:selected=move || selected.get()
                     class:contradiction=contradiction.is_some()
                     data-node=id.to_string()
                     style=style

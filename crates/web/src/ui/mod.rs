@@ -6,6 +6,7 @@ mod canvas;
 mod js;
 mod p2p;
 mod panels;
+mod presence;
 mod remote;
 
 use std::collections::BTreeSet;
@@ -137,6 +138,8 @@ pub(crate) struct Ed {
     /// The canvas element's size in pixels.
     pub screen: RwSignal<(f64, f64)>,
     pub view: Memo<GroupView>,
+    /// Other people's pointers, groups and selections, and our own name.
+    pub presence: presence::PresenceUi,
     next_toast: StoredValue<u64>,
     save_queued: StoredValue<bool>,
 }
@@ -181,6 +184,7 @@ impl Ed {
             pointer: RwSignal::new((80.0, 80.0)),
             screen: RwSignal::new((800.0, 600.0)),
             view,
+            presence: presence::PresenceUi::new(),
             next_toast: StoredValue::new(0),
             save_queued: StoredValue::new(false),
         }
@@ -268,6 +272,9 @@ impl Ed {
                 }
                 SessionUpdate::Replaced => changed = true,
                 SessionUpdate::Permissions => self.permissions.update(|n| *n += 1),
+                SessionUpdate::Presence { peer, presence } => {
+                    presence::received(*self, peer, presence)
+                }
             }
         }
         if !changed {
@@ -461,6 +468,7 @@ fn App() -> impl IntoView {
     let ed = Ed::new();
     provide_context(ed);
     actions::install_keys(ed);
+    presence::start(ed);
     leptos::task::spawn_local(restore(ed));
     // Back and forward move between groups (one URL per group).
     let _ = window_event_listener(leptos::ev::hashchange, move |_| {

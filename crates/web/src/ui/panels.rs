@@ -353,6 +353,7 @@ pub fn StatusBar() -> impl IntoView {
                 }}</span>
             </Show>
             <span class="counts">{counts}</span>
+            <super::presence::WhoIsWhere/>
             <span class="saved">{move || match ed.saved.get() {
                 Some(true) => "saved in this browser",
                 Some(false) => "saving…",
