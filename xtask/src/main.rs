@@ -12,6 +12,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 mod benchdoc;
+mod firefox;
 mod web;
 
 const HELP: &str = "\
@@ -23,7 +24,8 @@ Commands:
                   (flags of `bassline serve`, e.g. --listen 0.0.0.0:8080)
   test            fmt check, clippy (warnings are errors), wasm32 checks, a browser bundle
                   (dev profile, target/web-test), then every test in the workspace, the
-                  editor's in headless Chromium (installed from Debian when missing)
+                  editor's in headless Chromium and Firefox ESR (installed from Debian
+                  when missing; geckodriver with cargo install)
   web [--dev]     build the browser editor into target/web (wasm32 + wasm-bindgen, the CLI
                   installed at the library's exact version when missing); `bassline serve`
                   serves that folder at /
@@ -133,6 +135,11 @@ fn ensure_wasm_target() -> Result<()> {
 const DIST_ENV: &str = "BASSLINE_WEB_DIST";
 const CHROMIUM_ENV: &str = "BASSLINE_CHROMIUM";
 
+/// The cross-browser tests find Firefox and geckodriver through these; under `cargo xtask
+/// test` they are always set, and a test that sees the bundle but not these fails.
+const FIREFOX_ENV: &str = "BASSLINE_FIREFOX";
+const GECKODRIVER_ENV: &str = "BASSLINE_GECKODRIVER";
+
 /// The remote-mode browser test runs this `bassline serve`: the binary the same test build
 /// makes for the CLI's end-to-end tests (so no second build with other features).
 const BIN_ENV: &str = "BASSLINE_BIN";
@@ -192,6 +199,8 @@ fn test() -> Result<()> {
     run(web_clippy, "cargo clippy of the editor UI for wasm32")?;
     let dist = web::test_bundle()?;
     let chromium = web::ensure_chromium()?;
+    let firefox = firefox::ensure_firefox()?;
+    let geckodriver = firefox::ensure_geckodriver()?;
 
     let mut doc = cargo();
     doc.args(["test", "--workspace", "--doc"]);
@@ -204,6 +213,8 @@ fn test() -> Result<()> {
         nextest
             .env(DIST_ENV, &dist)
             .env(CHROMIUM_ENV, &chromium)
+            .env(FIREFOX_ENV, &firefox)
+            .env(GECKODRIVER_ENV, &geckodriver)
             .env(BIN_ENV, bassline_test_bin());
         nextest.args([
             "nextest",
@@ -219,6 +230,8 @@ fn test() -> Result<()> {
         let mut t = cargo();
         t.env(DIST_ENV, &dist)
             .env(CHROMIUM_ENV, &chromium)
+            .env(FIREFOX_ENV, &firefox)
+            .env(GECKODRIVER_ENV, &geckodriver)
             .env(BIN_ENV, bassline_test_bin());
         t.args([
             "test",
