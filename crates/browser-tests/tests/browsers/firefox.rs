@@ -53,6 +53,13 @@ fn prefs() -> serde_json::Value {
         "network.connectivity-service.enabled": false,
         "browser.safebrowsing.update.enabled": false,
         "extensions.update.enabled": false,
+        // WebRTC: Firefox's host candidates carry the machine's address (192.0.2.2) instead of
+        // an mDNS name (`<uuid>.local`) that neither Chromium nor webrtc-rs can resolve here.
+        // Measured with a Chromium offer and a Firefox answer: without this the channel still
+        // opened, but only because Chromium's checks reached Firefox (peer-reflexive
+        // candidates); with it both sides' candidates are usable. Nothing else was needed:
+        // no loopback candidates (the machine has a real interface), no STUN.
+        "media.peerconnection.ice.obfuscate_host_addresses": false,
     })
 }
 
