@@ -4,81 +4,11 @@
 
 mod common;
 
-use std::{
-    io::{BufRead, BufReader},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::Duration,
+use anyhow::{Result, ensure};
+use common::{
+    Session, js_str,
+    serve::{Serve, bassline_bin},
 };
-
-use anyhow::{Context, Result, bail, ensure};
-use common::{Session, js_str};
-
-/// The `bassline` binary: `BASSLINE_BIN` (set by `cargo xtask test`), else the one the
-/// workspace's test build leaves in target/debug.
-fn bassline_bin() -> Option<PathBuf> {
-    let bin = std::env::var_os("BASSLINE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/bassline")
-        });
-    bin.is_file().then_some(bin)
-}
-
-/// A `bassline serve` process, killed when dropped.
-struct Serve {
-    child: Child,
-    addr: String,
-}
-
-impl Serve {
-    fn start(bin: &Path, data: &Path, web: &Path, listen: &str) -> Result<Serve> {
-        let mut child = Command::new(bin)
-            .args(["serve", "--listen", listen, "--stun", ""])
-            .arg("--data")
-            .arg(data)
-            .arg("--web")
-            .arg(web)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("starting bassline serve")?;
-        let mut out = BufReader::new(child.stdout.take().context("piped")?);
-        let mut line = String::new();
-        out.read_line(&mut line)?;
-        let addr = line
-            .trim()
-            .strip_prefix("bassline serve listening on http://")
-            .and_then(|a| a.strip_suffix('/'))
-            .with_context(|| format!("unexpected first line of serve: {line:?}"))?
-            .to_owned();
-        // Keep draining its output so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in out.lines() {});
-        Ok(Serve { child, addr })
-    }
-
-    /// SIGTERM (it saves on the way out) and a bounded wait for it to exit.
-    fn stop(&mut self) -> Result<()> {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()?;
-        for _ in 0..600 {
-            if self.child.try_wait()?.is_some() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        bail!("bassline serve did not stop on SIGTERM")
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Switches a page to remote mode against the server it was loaded from, through the mode
 /// menu, and waits until it can edit.

@@ -1,9 +1,11 @@
 //! What `bassline join` accepts: a room's join link (code and room key) or its bare code.
 //!
-//! The link is what `bassline host` prints: `http://HOST:PORT/?join=A3B7K9#k=<key>`. The room
-//! key travels in the fragment (after `#`), which browsers never send to a server. The code is
-//! read from the `join=` query parameter, or else from the last path segment (`.../join/A3B7K9`,
-//! or `A3B7K9#k=...` alone).
+//! The link is what `bassline host` prints and the browser editor shows:
+//! `http://HOST:PORT/#join=A3B7K9&k=<key>`. Code and room key travel in the fragment (after
+//! `#`), which browsers never send to a server; opening it in a browser goes straight into the
+//! room. The code is read from the fragment's `join=`, else from the older form's `join=` query
+//! parameter (`/?join=A3B7K9#k=<key>`), else from the last path segment (`.../join/A3B7K9`, or
+//! `A3B7K9#k=...` alone).
 
 use anyhow::{Result, anyhow};
 use bassline_signal::RoomCode;
@@ -38,12 +40,14 @@ pub fn parse(arg: &str) -> Result<Target> {
         Some((p, q)) => (p, Some(q)),
         None => (before, None),
     };
-    let from_query = query.and_then(|q| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("join="))
-            .map(str::to_owned)
-    });
-    let candidate = from_query.unwrap_or_else(|| {
+    let param = |text: Option<&str>| {
+        text.and_then(|t| {
+            t.split('&')
+                .find_map(|kv| kv.strip_prefix("join="))
+                .map(str::to_owned)
+        })
+    };
+    let candidate = param(fragment).or_else(|| param(query)).unwrap_or_else(|| {
         path.trim_end_matches('/')
             .rsplit('/')
             .next()
@@ -52,7 +56,7 @@ pub fn parse(arg: &str) -> Result<Target> {
     });
     let code = RoomCode::parse(&candidate).map_err(|_| {
         anyhow!(
-            "the join link holds no room code (expected `...?join=CODE#k=...`, as `bassline host` \
+            "the join link holds no room code (expected `.../#join=CODE&k=...`, as `bassline host` \
              prints it); copy the whole link from the host"
         )
     })?;
@@ -78,11 +82,13 @@ fn signal_of(link: &str) -> Option<String> {
     Some(format!("{ws}://{authority}/signal"))
 }
 
-/// The link for room `code` on the editor at `base` (`http://HOST:PORT`), with the key's
-/// fragment when the room has one.
+/// The link for room `code` on the editor at `base` (`http://HOST:PORT`): code and key (when
+/// the room has one) in the fragment, the form the browser editor opens straight into the room.
 pub fn link(base: &str, code: &str, key: Option<&RoomKey>) -> String {
-    let fragment = key.map(RoomKey::to_fragment).unwrap_or_default();
-    format!("{base}/?join={code}{fragment}")
+    let key = key
+        .map(|k| format!("&{}", k.to_fragment().trim_start_matches('#')))
+        .unwrap_or_default();
+    format!("{base}/#join={code}{key}")
 }
 
 #[cfg(test)]
@@ -111,6 +117,8 @@ mod tests {
             format!("https://x.example/join/a3b7k9{}", key.to_fragment()),
             format!("A3B7K9{}", key.to_fragment()),
             format!("http://h/?v=1&join=A3B7K9{}", key.to_fragment()),
+            // The older form `bassline host` printed.
+            format!("http://127.0.0.1:8080/?join=A3B7K9{}", key.to_fragment()),
         ] {
             let t = parse(&other).unwrap();
             assert_eq!(
@@ -131,7 +139,7 @@ mod tests {
             (link("http://h:1", "A3B7K9", None), "no room key"),
             (good[..good.len() - 4].to_owned(), "too short"),
             (format!("{good}AB"), "too long"),
-            (good.replace("?join=A3B7K9", ""), "no room code"),
+            (good.replace("join=A3B7K9&", ""), "no room code"),
             (good.replace("A3B7K9", "A3B7"), "no room code"),
             (format!("{}!!!!", &good[..good.len() - 4]), "not base64url"),
         ];

@@ -81,7 +81,7 @@ enum Command {
     /// Edits are read from standard input, one JSON request per line as in `bassline apply`;
     /// the line {"type":"status"} prints the status. Stop with Ctrl-C.
     Join {
-        /// The join link the host printed (`http://HOST:PORT/?join=CODE#k=KEY`; quote it in
+        /// The join link the host printed (`http://HOST:PORT/#join=CODE&k=KEY`; quote it in
         /// the shell), or the room's six-character code alone (no key).
         #[arg(value_name = "LINK|CODE")]
         room: String,

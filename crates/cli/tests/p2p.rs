@@ -10,7 +10,7 @@ fn join_link(host: &mut Peer) -> String {
     let room = host.wait_event("room");
     let link = room["link"].as_str().expect("a link").to_owned();
     let code = room["code"].as_str().expect("a code");
-    assert!(link.contains(&format!("?join={code}#k=")), "{link}");
+    assert!(link.contains(&format!("/#join={code}&k=")), "{link}");
     link
 }
 

@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod mesh;
 pub mod protocol;
 pub mod registry;
 

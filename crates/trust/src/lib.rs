@@ -37,6 +37,7 @@ mod key;
 mod limit;
 pub mod os;
 mod pake;
+pub mod room_auth;
 mod sdp;
 mod signal;
 

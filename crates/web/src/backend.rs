@@ -35,6 +35,9 @@ pub enum Mode {
     Local,
     /// The engine runs in `bassline serve`, reached over a WebSocket at `url` (its `/remote`).
     Remote { url: String },
+    /// The pages of a peer-to-peer room share the engine over WebRTC; `code` is the room's
+    /// (empty until the signaling server confirmed it).
+    P2p { code: String },
 }
 
 /// What the editor must show after the session moved.
@@ -104,6 +107,61 @@ impl Backend {
         }
     }
 
+    /// Peer-to-peer mode before the signaling server gave us a member number: empty and
+    /// read-only.
+    pub fn p2p_waiting(code: String) -> Self {
+        Backend {
+            session: Session::guest(0, None, Config::default()),
+            mode: Mode::P2p { code },
+            now: Duration::ZERO,
+            joined: None,
+        }
+    }
+
+    /// Peer-to-peer mode on the page that made the room: it hosts `network` as member `me`.
+    pub fn p2p_host(me: PeerId, code: String, network: Network) -> Self {
+        Backend {
+            session: Session::host(me, Config::default(), network),
+            mode: Mode::P2p { code },
+            now: Duration::ZERO,
+            joined: None,
+        }
+    }
+
+    /// Peer-to-peer mode on a page that joined as member `me`: a guest that learns its host
+    /// from the members' heartbeats and stands for election when the host goes. `reused`: the
+    /// number is one an earlier page of this tab held (a reload), see [`Backend::remote`].
+    pub fn p2p_guest(me: PeerId, code: String, reused: bool) -> Self {
+        Backend {
+            session: Session::guest(
+                me,
+                None,
+                Config {
+                    reused_id: reused,
+                    ..Config::default()
+                },
+            ),
+            mode: Mode::P2p { code },
+            now: Duration::ZERO,
+            joined: None,
+        }
+    }
+
+    /// Our role in the session (host, guest, or choosing a new host).
+    pub fn role(&self) -> bassline_sync::Role {
+        self.session.role()
+    }
+
+    /// Our peer id in the session.
+    pub fn peer_id(&self) -> PeerId {
+        self.session.id()
+    }
+
+    /// The host the session follows now.
+    pub fn host_id(&self) -> PeerId {
+        self.session.epoch().host
+    }
+
     /// Remote mode: (our peer id, the server's), once the server welcomed us.
     pub fn joined(&self) -> Option<(PeerId, PeerId)> {
         self.joined
@@ -155,6 +213,11 @@ impl Backend {
             Mode::Remote { .. } => Err(
                 "importing replaces the server's network for everyone; switch to Local mode to \
                  import"
+                    .to_owned(),
+            ),
+            Mode::P2p { .. } => Err(
+                "importing replaces the room's network for everyone; switch to Local mode to \
+                 import, then host a room"
                     .to_owned(),
             ),
         }
@@ -301,6 +364,39 @@ mod tests {
         );
         assert!(server.network().contact(&id!("from-guest")).is_some());
         assert_eq!(server.network().state_hash(), guest.network().state_hash());
+        assert!(guest.replace_network(Network::new()).is_err());
+    }
+
+    /// Peer-to-peer: the page that made the room hosts its network, a joining page follows
+    /// it, and when the host is gone the guest takes over with everything it had.
+    #[test]
+    fn a_p2p_guest_syncs_edits_and_takes_over_when_the_host_goes() {
+        let mut net = Network::new();
+        net.apply(add("before")).expect("applies");
+        let mut host = Backend::p2p_host(1, "A3B7K9".into(), net);
+        let mut guest = Backend::p2p_guest(2, "A3B7K9".into(), false);
+        assert!(guest.is_read_only());
+        assert_eq!(host.role(), bassline_sync::Role::Host);
+        let t = Duration::from_millis(1);
+        host.handle_link_up(t, 2);
+        guest.handle_link_up(t, 1);
+        pump(&mut host, 1, &mut guest, 2, t);
+        assert!(!guest.is_read_only());
+        assert!(guest.network().contact(&id!("before")).is_some());
+        assert_eq!(guest.host_id(), 1);
+        guest
+            .submit(add("from-guest"))
+            .expect("a synced guest edits");
+        pump(&mut host, 1, &mut guest, 2, Duration::from_millis(50));
+        assert!(host.network().contact(&id!("from-guest")).is_some());
+        // The host page closes: the lone guest becomes host and keeps editing.
+        guest.handle_link_down(Duration::from_millis(100), 1);
+        for ms in (200..20_000).step_by(100) {
+            guest.tick(Duration::from_millis(ms));
+        }
+        assert_eq!(guest.role(), bassline_sync::Role::Host);
+        guest.submit(add("after")).expect("the new host edits");
+        assert!(guest.network().contact(&id!("before")).is_some());
         assert!(guest.replace_network(Network::new()).is_err());
     }
 }

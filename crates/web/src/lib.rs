@@ -20,6 +20,7 @@ pub mod geometry;
 pub mod history;
 pub mod ids;
 pub mod layout;
+pub mod p2p;
 pub mod palette;
 pub mod shortcuts;
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! input the way a person gives it (CDP mouse and key events, not DOM calls).
 #![allow(dead_code)]
 
+pub mod serve;
+
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},

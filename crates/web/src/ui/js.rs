@@ -56,6 +56,12 @@ pub fn session_set(key: &str, value: &str) {
     }
 }
 
+pub fn session_remove(key: &str) {
+    if let Some(s) = window().and_then(|w| w.session_storage().ok().flatten()) {
+        let _ = s.remove_item(key);
+    }
+}
+
 /// A number in [0, 1), for jitter.
 pub fn random() -> f64 {
     js_sys::Math::random()

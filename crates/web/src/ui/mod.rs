@@ -4,6 +4,7 @@
 mod actions;
 mod canvas;
 mod js;
+mod p2p;
 mod panels;
 mod remote;
 
@@ -125,6 +126,7 @@ pub(crate) struct Ed {
     pub help: RwSignal<bool>,
     pub mode: RwSignal<Mode>,
     pub link: RwSignal<Link>,
+    pub p2p: p2p::P2pState,
     pub read_only: RwSignal<bool>,
     pub saved: RwSignal<Option<bool>>,
     pub ready: RwSignal<bool>,
@@ -169,6 +171,7 @@ impl Ed {
             help: RwSignal::new(false),
             mode: RwSignal::new(Mode::Local),
             link: RwSignal::new(Link::Local),
+            p2p: p2p::P2pState::new(),
             read_only: RwSignal::new(false),
             saved: RwSignal::new(None),
             ready: RwSignal::new(false),
@@ -432,7 +435,7 @@ async fn restore(ed: Ed) {
         Ok(None) => {}
         Err(e) => ed.toast(format!("autosave unavailable: {e}"), true),
     }
-    if remote {
+    if !p2p::restore(ed) && remote {
         remote::switch_to_remote(ed, None);
     }
     let wanted = js::hash().strip_prefix("g=").and_then(|g| Id::new(g).ok());
@@ -473,6 +476,8 @@ fn App() -> impl IntoView {
             <panels::Properties/>
             <panels::StatusBar/>
             <panels::Overlays/>
+            <p2p::RoomManager/>
+            <p2p::P2pStatus/>
         </div>
     }
 }

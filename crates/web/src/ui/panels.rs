@@ -315,6 +315,7 @@ pub fn StatusBar() -> impl IntoView {
     let mode = move || match ed.mode.get() {
         Mode::Local => "Local".to_owned(),
         Mode::Remote { url } => format!("Remote · {url}"),
+        Mode::P2p { code } => format!("Peer-to-peer · {code}"),
     };
     let link = move || match ed.link.get() {
         Link::Local => ("engine in this tab".to_owned(), "ok"),
@@ -337,7 +338,7 @@ pub fn StatusBar() -> impl IntoView {
             <span class=move || format!("link {}", link().1)>{move || link().0}</span>
             <Show when=move || ed.read_only.get()>
                 <span class="readonly">{move || match ed.mode.get() {
-                    Mode::Local => "read-only: waiting for the host",
+                    Mode::Local | Mode::P2p { .. } => "read-only: waiting for the host",
                     Mode::Remote { .. } => "read-only: waiting for the server",
                 }}</span>
             </Show>

@@ -112,6 +112,7 @@ fn show_read_only(ed: Ed) {
 
 /// Shows the network of `bassline serve` at `url` (the saved or default one if `None`).
 pub(super) fn switch_to_remote(ed: Ed, url: Option<String>) {
+    super::p2p::leave(ed);
     let url = url
         .or_else(|| js::local_get(REMOTE_URL_KEY))
         .unwrap_or_else(default_url);
@@ -136,6 +137,7 @@ pub(super) fn switch_to_remote(ed: Ed, url: Option<String>) {
 
 /// Back to the network in this tab.
 pub(super) fn switch_to_local(ed: Ed) {
+    super::p2p::leave(ed);
     js::local_set(MODE_KEY, "local");
     give_up_link();
     CONN.with(|c| {
@@ -156,8 +158,18 @@ pub(super) fn switch_to_local(ed: Ed) {
     ed.fit();
 }
 
+/// Peer-to-peer mode takes over: the remote link (if any) is given up and its ticker stopped.
+pub(super) fn give_up_for_p2p() {
+    give_up_link();
+    CONN.with(|c| {
+        if let Some(t) = c.borrow_mut().ticker.take() {
+            t.clear();
+        }
+    });
+}
+
 /// Another network is on screen: nothing of the old one stays selected.
-fn shown_network_replaced(ed: Ed) {
+pub(super) fn shown_network_replaced(ed: Ed) {
     ed.selection.set(Default::default());
     ed.editing.set(None);
     ed.group
@@ -391,6 +403,10 @@ pub fn ModeButton() -> impl IntoView {
             Link::Connecting => "● Remote (connecting)".to_owned(),
             _ => "● Remote (offline)".to_owned(),
         },
+        Mode::P2p { .. } => match ed.link.get() {
+            Link::Offline(_) => "● Peer-to-peer (offline)".to_owned(),
+            _ => "● Peer-to-peer".to_owned(),
+        },
     };
     let class = move || match (ed.mode.get(), ed.link.get()) {
         (Mode::Local, _) => "mode-button local",
@@ -415,6 +431,9 @@ pub fn ModeButton() -> impl IntoView {
                             switch_to_remote(ed, u);
                         }>"Connect"</button>
                     </div>
+                    <button class="mode-p2p" data-testid="mode-p2p" on:click=move |_| { open.set(false); ed.p2p.manager.set(true) }>
+                        <b>"Peer-to-peer"</b><span>"Host a room or join one: pages connect directly over WebRTC."</span>
+                    </button>
                 </div>
             </Show>
         </div>

@@ -1,0 +1,402 @@
+//! Peer-to-peer mode in real headless Chromium: pages of the editor, each in a browser of its
+//! own, share a network over WebRTC data channels, introduced by a real `bassline serve`
+//! (signaling at `/signal`). One page hosts a room through the room manager; the others open
+//! its join link. Each test judges the outcome by what the pages show (values, node counts)
+//! and by their state hashes agreeing, never by asking the driver.
+
+mod common;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, ensure};
+use common::{
+    Session, js_str,
+    serve::{Serve, bassline_bin},
+};
+
+/// Opens the room manager through the mode menu.
+async fn open_manager(s: &Session) -> Result<()> {
+    s.click_on(".mode-button").await?;
+    s.click_on("[data-testid='mode-p2p']").await?;
+    s.wait_for(
+        "document.querySelector(\"[data-testid='room-manager']\")",
+        "the room manager",
+    )
+    .await
+}
+
+/// Hosts a room through the UI; returns its join link.
+async fn host(s: &Session) -> Result<String> {
+    open_manager(s).await?;
+    s.click_on("[data-testid='host-room']").await?;
+    s.wait_for(
+        "document.querySelector(\"[data-testid='join-link']\")?.value?.includes('#join=')",
+        "the room's join link",
+    )
+    .await?;
+    let code = s.text("[data-testid='room-code']").await?;
+    ensure!(
+        code.len() == 6 && code.chars().all(|c| c.is_ascii_alphanumeric()),
+        "a six-character code is shown: {code:?}"
+    );
+    let link: String = s
+        .eval("document.querySelector(\"[data-testid='join-link']\").value")
+        .await?;
+    ensure!(
+        link.contains(&format!("#join={code}&k=")),
+        "the link carries the code and the key in its fragment: {link}"
+    );
+    s.click_on("[data-testid='room-close']").await?;
+    s.wait_for(
+        "document.body.dataset.p2pRole === 'host' && document.body.dataset.readOnly === '0'",
+        "the hosting page editable as host",
+    )
+    .await?;
+    Ok(link)
+}
+
+/// Waits until `s` has open links to `peers` members and may edit.
+async fn linked(s: &Session, peers: usize, what: &str) -> Result<()> {
+    s.wait_for(
+        &format!(
+            "document.body.dataset.p2pPeers === '{peers}' && document.body.dataset.readOnly === '0'"
+        ),
+        &format!("{what}: linked to {peers} and editable"),
+    )
+    .await
+}
+
+async fn same_hash(a: &Session, b: &Session) -> Result<String> {
+    let hash = a.state_hash().await?;
+    b.wait_for(
+        &format!("document.body.dataset.stateHash === {}", js_str(&hash)),
+        "the same state hash on both pages",
+    )
+    .await?;
+    Ok(hash)
+}
+
+async fn shows_value(s: &Session, contact: &str, value: &str) -> Result<()> {
+    s.wait_for(
+        &format!(
+            "document.querySelector(\"[data-node='{contact}'] .value\")?.textContent === {}",
+            js_str(value)
+        ),
+        &format!("{contact} showing {value}"),
+    )
+    .await
+}
+
+async fn has_node(s: &Session, id: &str) -> Result<()> {
+    s.wait_for(
+        &format!("document.querySelector(\"[data-node='{id}']\")"),
+        &format!("node {id}"),
+    )
+    .await
+}
+
+/// Drags a new wire from one handle to another and picks its kind with a key.
+async fn wire(s: &Session, from: &str, to: &str, kind_key: &str) -> Result<()> {
+    let wires = s.count(".wire").await?;
+    s.drag(s.centre(from).await?, s.centre(to).await?).await?;
+    s.wait_for("document.querySelector('.prompt')", "the wire-kind prompt")
+        .await?;
+    s.key(kind_key).await?;
+    s.wait_for(
+        &format!(
+            "document.querySelectorAll('.wire').length === {}",
+            wires + 1
+        ),
+        "the new wire",
+    )
+    .await
+}
+
+/// On `s` (member `me`, so its ids start `p{me}-`): an `add` gadget, contacts a and b wired to
+/// its inputs and a result contact wired from its output. Returns the ids (a, b, result).
+async fn build_sum(s: &Session, me: &str) -> Result<(String, String, String)> {
+    let id = |x: &str| format!("p{me}-{x}");
+    s.click_on("button[data-gadget='add']").await?;
+    s.wait_for("document.querySelector('.banner')", "the placing banner")
+        .await?;
+    s.click(s.canvas_point(470.0, 240.0).await?).await?;
+    has_node(s, &id("g1")).await?;
+    s.hover(s.canvas_point(160.0, 160.0).await?).await?;
+    s.key("c").await?;
+    has_node(s, &id("c1")).await?;
+    s.hover(s.canvas_point(160.0, 340.0).await?).await?;
+    s.key("c").await?;
+    has_node(s, &id("c2")).await?;
+    s.hover(s.canvas_point(780.0, 240.0).await?).await?;
+    s.key("c").await?;
+    has_node(s, &id("c3")).await?;
+    let g = id("g1");
+    wire(
+        s,
+        &format!("[data-node='{}'] .handle.out", id("c1")),
+        &format!(".handle[data-contact='{g}/a']"),
+        "Enter",
+    )
+    .await?;
+    wire(
+        s,
+        &format!("[data-node='{}'] .handle.out", id("c2")),
+        &format!(".handle[data-contact='{g}/b']"),
+        "Enter",
+    )
+    .await?;
+    wire(
+        s,
+        &format!(".handle[data-contact='{g}/out']"),
+        &format!("[data-node='{}'] .handle.in", id("c3")),
+        "d",
+    )
+    .await?;
+    Ok((id("c1"), id("c2"), id("c3")))
+}
+
+/// Everything one test needs: the binary, the bundle, Chromium, a data folder.
+struct World {
+    bin: PathBuf,
+    dist: PathBuf,
+    chromium: PathBuf,
+    data: PathBuf,
+}
+
+fn world(name: &str) -> Option<World> {
+    let (dist, chromium) = common::setup()?;
+    // Under `cargo xtask test` (which set up the browser above) the binary must be there: a
+    // missing one fails rather than letting the test pass unrun.
+    let bin = bassline_bin().expect(
+        "no bassline binary: cargo xtask test sets BASSLINE_BIN; otherwise build it first \
+         (cargo build -p bassline-cli)",
+    );
+    let data = std::env::temp_dir().join(format!("bassline-p2p-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    Some(World {
+        bin,
+        dist,
+        chromium,
+        data,
+    })
+}
+
+/// Runs `scenario` against a fresh `bassline serve`, with screenshots of every page if it
+/// fails. `pages` names the browsers to start on the editor's page.
+fn run(
+    name: &str,
+    scenario: impl AsyncFnOnce(&World, &str, &mut Vec<(String, Session)>) -> Result<()>,
+) {
+    let Some(w) = world(name) else { return };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(async {
+        let serve = Serve::start(&w.bin, &w.data, &w.dist, "127.0.0.1:0").expect("serve starts");
+        let base = format!("http://{}", serve.addr);
+        let mut pages: Vec<(String, Session)> = Vec::new();
+        let result = scenario(&w, &base, &mut pages).await;
+        if let Err(e) = &result {
+            for (n, s) in &pages {
+                let shot = s.screenshot(&format!("p2p-{name}-{n}-failure.png")).await;
+                eprintln!(
+                    "page {n}: screenshot {shot:?}, status bar: {:?}, p2p status: {:?}",
+                    s.text(".statusbar").await,
+                    s.text("[data-testid='p2p-status']").await
+                );
+            }
+            eprintln!("{e:#}");
+        }
+        for (_, s) in pages {
+            s.close().await;
+        }
+        drop(serve);
+        let _ = std::fs::remove_dir_all(&w.data);
+        result.expect("the peer-to-peer scenario");
+    });
+}
+
+async fn page(w: &World, name: &str, url: &str) -> Result<Session> {
+    Session::start_at(name, url.to_owned(), &w.chromium)
+        .await
+        .with_context(|| format!("browser {name} starts at {url}"))
+}
+
+fn pick<'a>(pages: &'a [(String, Session)], name: &str) -> &'a Session {
+    &pages.iter().find(|(n, _)| n == name).expect("started").1
+}
+
+#[test]
+fn two_pages_build_a_network_over_p2p_and_a_reloaded_guest_catches_up() {
+    run("two", async |w, base, pages| {
+        pages.push(("a".into(), page(w, "p2p-a", base).await?));
+        let link = host(pick(pages, "a")).await?;
+        // B opens the link: straight into the room, no clicks.
+        pages.push(("b".into(), page(w, "p2p-b", &link).await?));
+        let (a, b) = (pick(pages, "a"), pick(pages, "b"));
+        linked(a, 1, "A").await?;
+        linked(b, 1, "B").await?;
+        ensure!(
+            b.eval::<String>("document.body.dataset.p2pRole").await? == "guest",
+            "the page that joined is a guest"
+        );
+        ensure!(
+            b.text("[data-testid='p2p-peer']").await?.contains("host"),
+            "B's status names the host"
+        );
+        b.wait_for(
+            "/direct|relayed/.test(document.querySelector(\"[data-testid='p2p-peer']\")?.textContent ?? '')",
+            "B's status shows the link's path",
+        )
+        .await?;
+
+        // A builds a small network; B fills in one input: both show the propagated sum.
+        let (x, y, sum) = build_sum(a, "1").await?;
+        has_node(b, &sum).await?;
+        a.type_value(&x, "2").await?;
+        shows_value(b, &x, "2").await?;
+        b.type_value(&y, "3").await?;
+        shows_value(a, &sum, "5").await?;
+        shows_value(b, &sum, "5").await?;
+        same_hash(a, b).await?;
+
+        // B reloads: it takes its place back, catches up, and edits on.
+        b.page.reload().await?;
+        b.wait_ready().await?;
+        linked(b, 1, "B after a reload").await?;
+        shows_value(b, &sum, "5").await?;
+        a.type_value(&x, "10").await?;
+        shows_value(b, &sum, "13").await?;
+        b.type_value(&y, "1").await?;
+        shows_value(a, &sum, "11").await?;
+        same_hash(a, b).await?;
+        Ok(())
+    });
+}
+
+#[test]
+fn three_pages_keep_editing_when_the_host_page_closes() {
+    run("three", async |w, base, pages| {
+        pages.push(("a".into(), page(w, "p2p3-a", base).await?));
+        let link = host(pick(pages, "a")).await?;
+        pages.push(("b".into(), page(w, "p2p3-b", &link).await?));
+        pages.push(("c".into(), page(w, "p2p3-c", &link).await?));
+        for n in ["a", "b", "c"] {
+            linked(pick(pages, n), 2, n).await?;
+        }
+        let (a, b, c) = (pick(pages, "a"), pick(pages, "b"), pick(pages, "c"));
+        // Everyone edits before the host goes.
+        a.hover(a.canvas_point(200.0, 200.0).await?).await?;
+        a.key("c").await?;
+        has_node(c, "p1-c1").await?;
+        b.type_value("p1-c1", "7").await?;
+        shows_value(c, "p1-c1", "7").await?;
+        c.hover(c.canvas_point(400.0, 300.0).await?).await?;
+        c.key("c").await?;
+        let c_node: String = c
+            .eval("[...document.querySelectorAll('[data-node]')].map(e => e.dataset.node).find(n => n !== 'p1-c1')")
+            .await?;
+        has_node(b, &c_node).await?;
+        same_hash(a, b).await?;
+        same_hash(a, c).await?;
+
+        // The host page closes mid-session.
+        let (_, host_page) = pages.remove(0);
+        host_page.close().await;
+        let (b, c) = (pick(pages, "b"), pick(pages, "c"));
+        for (s, n) in [(b, "B"), (c, "C")] {
+            s.wait_for(
+                "document.body.dataset.p2pPeers === '1' && document.body.dataset.readOnly === '0'",
+                &format!("{n} editable again, linked to the other guest"),
+            )
+            .await?;
+        }
+        one_host(b, c).await?;
+        // Nothing was lost, and edits continue both ways.
+        shows_value(b, "p1-c1", "7").await?;
+        has_node(b, &c_node).await?;
+        c.type_value("p1-c1", "8").await?;
+        shows_value(b, "p1-c1", "8").await?;
+        b.hover(b.canvas_point(600.0, 200.0).await?).await?;
+        b.key("c").await?;
+        ensure!(b.count("[data-node]").await? == 3, "B shows three contacts");
+        c.wait_for(
+            "document.querySelectorAll('[data-node]').length === 3",
+            "B's new contact on C",
+        )
+        .await?;
+        same_hash(b, c).await?;
+        Ok(())
+    });
+}
+
+/// Waits until exactly one of the two pages hosts and the other follows it.
+async fn one_host(b: &Session, c: &Session) -> Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        let roles = (
+            b.eval::<String>("document.body.dataset.p2pRole").await?,
+            c.eval::<String>("document.body.dataset.p2pRole").await?,
+        );
+        if matches!(
+            (roles.0.as_str(), roles.1.as_str()),
+            ("host", "guest") | ("guest", "host")
+        ) {
+            return Ok(());
+        }
+        ensure!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "no single new host after the host page closed: {roles:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn join_error(s: &Session, typed: &str, expect: &str) -> Result<()> {
+    s.click_on("[data-testid='join-code']").await?;
+    s.eval::<()>("(document.querySelector(\"[data-testid='join-code']\").value = '', null)")
+        .await?;
+    s.type_text(typed).await?;
+    s.click_on("[data-testid='join-room']").await?;
+    s.wait_for(
+        &format!(
+            "(document.querySelector(\"[data-testid='join-error']\")?.textContent ?? '').includes({})",
+            js_str(expect)
+        ),
+        &format!("the message {expect:?} for {typed:?}"),
+    )
+    .await
+}
+
+#[test]
+fn bad_codes_and_damaged_links_say_what_is_wrong() {
+    run("bad", async |w, base, pages| {
+        pages.push(("a".into(), page(w, "p2pbad-a", base).await?));
+        let a = pick(pages, "a");
+        open_manager(a).await?;
+        join_error(a, "A3B7", "6 characters").await?;
+        join_error(a, "A3B7K!", "letters A-Z").await?;
+        // Well-formed but no such room: the server's answer, with the code.
+        join_error(a, "zz99zz", "room ZZ99ZZ: no room with this code").await?;
+        ensure!(
+            a.eval::<String>("document.body.dataset.p2pError").await? == "room-not-found",
+            "the page marks the server's refusal"
+        );
+        // A link whose key was cut short.
+        let damaged = format!("{base}/#join=A3B7K9&k=AAAA");
+        pages.push(("b".into(), page(w, "p2pbad-b", &damaged).await?));
+        let b = pick(pages, "b");
+        b.wait_for(
+            "(document.querySelector(\"[data-testid='join-error']\")?.textContent ?? '').includes('cannot join with this link')",
+            "the damaged link's message",
+        )
+        .await?;
+        ensure!(
+            b.eval::<String>("document.body.dataset.link ?? ''").await? != "connected",
+            "a damaged link joins nothing"
+        );
+        Ok(())
+    });
+}

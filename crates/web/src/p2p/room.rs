@@ -1,0 +1,626 @@
+//! The browser's signaling client, without I/O: what to say to the signaling server, what its
+//! messages mean for the mesh, and the room-key check on every offer and answer.
+//!
+//! It mirrors the native transport (`bassline_net::p2p`) message for message so a browser and a
+//! native peer share a room: `hello` (with the resume token after a reconnect), `create-room` or
+//! `join-room`, member numbers as the session's peer ids, the higher number offers
+//! ([`bassline_signal::mesh::offers`]), and with a room key every offer and answer is signed
+//! and checked by [`RoomAuth`] under the same binding (signaling peer ids, the room code the
+//! server confirmed, the kind). The driver (`p2p::driver`, wasm32) moves the messages and owns
+//! the peer connections; this type decides.
+
+use std::collections::HashMap;
+
+use bassline_signal::{
+    ClientMessage, ErrorCode, IceServer, Password, PeerId as SignalId, ServerMessage,
+};
+use bassline_sync::PeerId;
+use bassline_trust::{Kind, NONCE_LEN, RoomKey, room_auth::RoomAuth};
+
+/// Which room to be in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// Create one and host it.
+    Create { password: Option<String> },
+    /// Join one by code.
+    Join {
+        code: String,
+        password: Option<String>,
+    },
+}
+
+/// An offer, answer or candidate, to or from one member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Offer(String),
+    Answer(String),
+    Candidate {
+        candidate: String,
+        sdp_mid: Option<String>,
+        sdp_m_line_index: Option<u16>,
+    },
+}
+
+/// What the driver must do after a server message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send this to the signaling server.
+    Send(ClientMessage),
+    /// We have a place in the room under member number `me`; `created`: we made the room (and
+    /// host it); `resumed`: the server gave back a place we held before (a reload).
+    Identity {
+        me: PeerId,
+        created: bool,
+        resumed: bool,
+    },
+    /// The room's code, as the server confirmed it.
+    Code(String),
+    /// `peer` is a member: link to it (the driver dials if we offer).
+    Member(PeerId),
+    /// `peer` left the room: drop its link.
+    Gone(PeerId),
+    /// An offer, answer or candidate from `peer`, checked when the room has a key.
+    Signal(PeerId, Signal),
+    /// An offer or answer from `peer` failed the room-key check; `replay`: it repeats one
+    /// already accepted (only the copy is dropped), otherwise the pending attempt stops.
+    Tampered {
+        peer: PeerId,
+        reason: String,
+        replay: bool,
+    },
+    /// The server refused us for good (unknown code, wrong password, full...): what to tell.
+    Fatal { code: String, message: String },
+    /// The server is going away: reconnect (after a backoff).
+    Reconnect,
+}
+
+/// The signaling state of one page in one room; kept across reconnects of its WebSocket.
+#[derive(Debug)]
+pub struct Room {
+    want: Want,
+    auth: Option<RoomAuth>,
+    me: Option<PeerId>,
+    my_sid: Option<SignalId>,
+    code: Option<String>,
+    token: Option<String>,
+    ice: Vec<IceServer>,
+    numbers: HashMap<SignalId, PeerId>,
+    ids: HashMap<PeerId, SignalId>,
+    /// The last `welcome` gave back an earlier place (our member number is one an earlier page
+    /// of this tab used).
+    resumed: bool,
+}
+
+impl Room {
+    /// A page that wants `want`, with the room key when it has one; `resume` is the code and
+    /// token an earlier page of this tab held (a reload), so it takes its place back.
+    pub fn new(want: Want, key: Option<&RoomKey>, resume: Option<(String, String)>) -> Room {
+        let (code, token) = match resume {
+            Some((c, t)) => (Some(c), Some(t)),
+            None => (None, None),
+        };
+        Room {
+            want,
+            auth: key.map(RoomAuth::new),
+            me: None,
+            my_sid: None,
+            code,
+            token,
+            ice: Vec::new(),
+            numbers: HashMap::new(),
+            ids: HashMap::new(),
+            resumed: false,
+        }
+    }
+
+    /// The first message of every signaling connection.
+    pub fn hello(&self) -> ClientMessage {
+        ClientMessage::Hello {
+            version: bassline_signal::PROTOCOL_VERSION,
+            resume: self.token.clone(),
+        }
+    }
+
+    pub fn me(&self) -> Option<PeerId> {
+        self.me
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    pub fn ice_servers(&self) -> &[IceServer] {
+        &self.ice
+    }
+
+    /// Whether offers and answers are signed and checked (the room has a key here).
+    pub fn keyed(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    /// The members we know of, besides us.
+    pub fn members(&self) -> Vec<PeerId> {
+        let mut m: Vec<PeerId> = self.ids.keys().copied().collect();
+        m.sort_unstable();
+        m
+    }
+
+    /// Whether we send the offer on the link to `peer`.
+    pub fn offers_to(&self, peer: PeerId) -> bool {
+        self.me
+            .is_some_and(|me| bassline_signal::mesh::offers(me, peer))
+    }
+
+    /// Takes in one message from the server.
+    pub fn on_server(&mut self, msg: ServerMessage) -> Vec<Action> {
+        let mut out = Vec::new();
+        match msg {
+            ServerMessage::Welcome {
+                peer_id,
+                resume_token,
+                resumed,
+                ice_servers,
+                ..
+            } => {
+                self.my_sid = Some(peer_id);
+                self.token = Some(resume_token);
+                self.resumed = resumed;
+                if !ice_servers.is_empty() || !resumed {
+                    self.ice = ice_servers;
+                }
+                if !resumed {
+                    // A fresh place: create the room, or (re)join the one we were in.
+                    let msg = match (&self.code, &self.want) {
+                        (Some(code), Want::Join { password, .. } | Want::Create { password })
+                        | (None, Want::Join { code, password }) => ClientMessage::JoinRoom {
+                            code: code.clone(),
+                            password: password.clone().map(Password),
+                        },
+                        (None, Want::Create { password }) => ClientMessage::CreateRoom {
+                            password: password.clone().map(Password),
+                            max_peers: None,
+                        },
+                    };
+                    out.push(Action::Send(msg));
+                }
+            }
+            ServerMessage::RoomCreated { code, number, .. } => {
+                self.code = Some(code.to_string());
+                out.push(Action::Code(code.to_string()));
+                self.set_me(number, true, false, &mut out);
+            }
+            ServerMessage::Joined {
+                code,
+                members,
+                numbers,
+                number,
+                ..
+            } => {
+                let resumed = self.resumed;
+                self.code = Some(code.to_string());
+                out.push(Action::Code(code.to_string()));
+                self.set_me(number, false, resumed, &mut out);
+                let now: HashMap<SignalId, PeerId> = members.into_iter().zip(numbers).collect();
+                let gone: Vec<PeerId> = self
+                    .ids
+                    .keys()
+                    .copied()
+                    .filter(|n| !now.values().any(|m| m == n))
+                    .collect();
+                for g in gone {
+                    self.left(g, &mut out);
+                }
+                let mut now: Vec<(SignalId, PeerId)> = now.into_iter().collect();
+                now.sort_by_key(|(_, n)| *n);
+                for (sid, n) in now {
+                    if Some(n) != self.me {
+                        self.member(sid, n, &mut out);
+                    }
+                }
+            }
+            ServerMessage::PeerJoined { peer, number } => self.member(peer, number, &mut out),
+            ServerMessage::PeerLeft { peer } => {
+                if let Some(&n) = self.numbers.get(&peer) {
+                    self.left(n, &mut out);
+                }
+            }
+            ServerMessage::Offer { from, sdp, auth } => {
+                self.signed(from, Kind::Offer, sdp, auth, &mut out)
+            }
+            ServerMessage::Answer { from, sdp, auth } => {
+                self.signed(from, Kind::Answer, sdp, auth, &mut out)
+            }
+            ServerMessage::Candidate {
+                from,
+                candidate,
+                sdp_mid,
+                sdp_m_line_index,
+            } => {
+                if let Some(&peer) = self.numbers.get(&from) {
+                    out.push(Action::Signal(
+                        peer,
+                        Signal::Candidate {
+                            candidate,
+                            sdp_mid,
+                            sdp_m_line_index,
+                        },
+                    ));
+                }
+            }
+            ServerMessage::Error { code, message, .. } => {
+                let fatal = matches!(
+                    code,
+                    ErrorCode::RoomNotFound
+                        | ErrorCode::WrongPassword
+                        | ErrorCode::BadCode
+                        | ErrorCode::RoomFull
+                        | ErrorCode::TooManyAttempts
+                        | ErrorCode::TooManyRooms
+                        | ErrorCode::UnsupportedVersion
+                        | ErrorCode::InvalidMaxPeers
+                );
+                if fatal {
+                    out.push(Action::Fatal {
+                        code: code.as_str().to_owned(),
+                        message: self.explain(code, &message),
+                    });
+                }
+            }
+            ServerMessage::RoomClosed { .. } => out.push(Action::Fatal {
+                code: "room-closed".into(),
+                message: "the room closed after an hour without activity; host a new one".into(),
+            }),
+            ServerMessage::Shutdown { .. } => out.push(Action::Reconnect),
+            ServerMessage::Left { .. } | ServerMessage::HostChanged { .. } => {}
+        }
+        out
+    }
+
+    /// The server's own text says what to do; the room code is added so the person sees which.
+    fn explain(&self, code: ErrorCode, message: &str) -> String {
+        let room = self.code.clone().or_else(|| match &self.want {
+            Want::Join { code, .. } => Some(code.trim().to_ascii_uppercase()),
+            Want::Create { .. } => None,
+        });
+        match (code, room) {
+            (
+                ErrorCode::RoomNotFound
+                | ErrorCode::WrongPassword
+                | ErrorCode::RoomFull
+                | ErrorCode::BadCode,
+                Some(room),
+            ) => format!("room {room}: {message}"),
+            _ => message.to_owned(),
+        }
+    }
+
+    fn set_me(&mut self, number: PeerId, created: bool, resumed: bool, out: &mut Vec<Action>) {
+        if self.me != Some(number) {
+            self.me = Some(number);
+            out.push(Action::Identity {
+                me: number,
+                created,
+                resumed,
+            });
+        }
+    }
+
+    fn member(&mut self, sid: SignalId, number: PeerId, out: &mut Vec<Action>) {
+        self.numbers.insert(sid, number);
+        self.ids.insert(number, sid);
+        out.push(Action::Member(number));
+    }
+
+    fn left(&mut self, number: PeerId, out: &mut Vec<Action>) {
+        if let Some(sid) = self.ids.remove(&number) {
+            self.numbers.remove(&sid);
+        }
+        out.push(Action::Gone(number));
+    }
+
+    fn signed(
+        &mut self,
+        from: SignalId,
+        kind: Kind,
+        sdp: String,
+        auth: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(&peer) = self.numbers.get(&from) else {
+            return;
+        };
+        if let Some(checker) = self.auth.as_mut() {
+            let (Some(code), Some(me)) = (self.code.as_deref(), self.my_sid) else {
+                return;
+            };
+            if let Err(error) = checker.check(code, from.0, me.0, kind, &sdp, auth.as_deref()) {
+                let reason = if auth.is_none() {
+                    format!(
+                        "member {peer} sent an unsigned {}: it has no room key (joined by \
+                         code without the link?), or the signaling path stripped it",
+                        kind_name(kind)
+                    )
+                } else {
+                    format!(
+                        "member {peer}'s {} failed the room-key check: {error}",
+                        kind_name(kind)
+                    )
+                };
+                out.push(Action::Tampered {
+                    peer,
+                    reason,
+                    replay: error == bassline_trust::Error::Replayed,
+                });
+                return;
+            }
+        }
+        let signal = match kind {
+            Kind::Offer => Signal::Offer(sdp),
+            Kind::Answer => Signal::Answer(sdp),
+        };
+        out.push(Action::Signal(peer, signal));
+    }
+
+    /// The message carrying our `signal` to `peer`, signed when the room has a key; `None`
+    /// when `peer` is not (or no longer) a member or it cannot be signed (the attempt then
+    /// times out and is tried again). `nonce` must be fresh random bytes.
+    pub fn outgoing(
+        &self,
+        peer: PeerId,
+        signal: Signal,
+        nonce: [u8; NONCE_LEN],
+    ) -> Option<ClientMessage> {
+        let to = *self.ids.get(&peer)?;
+        let sign = |kind, sdp: &str| -> Option<Option<String>> {
+            let Some(auth) = &self.auth else {
+                return Some(None);
+            };
+            let code = self.code.as_deref()?;
+            let me = self.my_sid?;
+            auth.sign(code, me.0, to.0, kind, sdp, nonce).ok().map(Some)
+        };
+        Some(match signal {
+            Signal::Offer(sdp) => ClientMessage::Offer {
+                to,
+                auth: sign(Kind::Offer, &sdp)?,
+                sdp,
+            },
+            Signal::Answer(sdp) => ClientMessage::Answer {
+                to,
+                auth: sign(Kind::Answer, &sdp)?,
+                sdp,
+            },
+            Signal::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_m_line_index,
+            } => ClientMessage::Candidate {
+                to,
+                candidate,
+                sdp_mid,
+                sdp_m_line_index,
+            },
+        })
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Offer => "offer",
+        Kind::Answer => "answer",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bassline_signal::RoomCode;
+
+    const SDP: &str = "v=0\r\na=fingerprint:sha-256 AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99\r\n";
+
+    fn welcome(sid: u64) -> ServerMessage {
+        ServerMessage::Welcome {
+            version: 1,
+            peer_id: SignalId(sid),
+            resume_token: format!("tok{sid}"),
+            resumed: false,
+            ice_servers: Vec::new(),
+        }
+    }
+
+    fn code() -> RoomCode {
+        RoomCode::parse("A3B7K9").unwrap()
+    }
+
+    /// A host (signaling id 10, member 1) and a guest (20, member 2) who both hold the key.
+    fn pair(key: Option<&RoomKey>) -> (Room, Room) {
+        let mut host = Room::new(Want::Create { password: None }, key, None);
+        let acts = host.on_server(welcome(10));
+        assert!(matches!(
+            &acts[..],
+            [Action::Send(ClientMessage::CreateRoom { .. })]
+        ));
+        let acts = host.on_server(ServerMessage::RoomCreated {
+            code: code(),
+            max_peers: 8,
+            number: 1,
+        });
+        assert!(acts.contains(&Action::Identity {
+            me: 1,
+            created: true,
+            resumed: false
+        }));
+        let mut guest = Room::new(
+            Want::Join {
+                code: "a3b7k9".into(),
+                password: None,
+            },
+            key,
+            None,
+        );
+        let acts = guest.on_server(welcome(20));
+        assert_eq!(
+            acts,
+            vec![Action::Send(ClientMessage::JoinRoom {
+                code: "a3b7k9".into(),
+                password: None
+            })]
+        );
+        let acts = guest.on_server(ServerMessage::Joined {
+            code: code(),
+            members: vec![SignalId(10), SignalId(20)],
+            numbers: vec![1, 2],
+            host: SignalId(10),
+            number: 2,
+        });
+        assert!(acts.contains(&Action::Member(1)), "{acts:?}");
+        host.on_server(ServerMessage::PeerJoined {
+            peer: SignalId(20),
+            number: 2,
+        });
+        (host, guest)
+    }
+
+    fn relay(msg: ClientMessage, from: u64) -> ServerMessage {
+        match msg {
+            ClientMessage::Offer { sdp, auth, .. } => ServerMessage::Offer {
+                from: SignalId(from),
+                sdp,
+                auth,
+            },
+            ClientMessage::Answer { sdp, auth, .. } => ServerMessage::Answer {
+                from: SignalId(from),
+                sdp,
+                auth,
+            },
+            other => panic!("not relayed here: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_newcomer_offers_and_a_signed_offer_is_accepted_once() {
+        let key = RoomKey::from_bytes([4; 32]);
+        let (mut host, guest) = pair(Some(&key));
+        assert!(guest.offers_to(1) && !host.offers_to(2));
+        let offer = guest
+            .outgoing(1, Signal::Offer(SDP.into()), [1; 16])
+            .unwrap();
+        let relayed = relay(offer, 20);
+        assert_eq!(
+            host.on_server(relayed.clone()),
+            vec![Action::Signal(2, Signal::Offer(SDP.into()))]
+        );
+        assert!(matches!(
+            &host.on_server(relayed)[..],
+            [Action::Tampered {
+                peer: 2,
+                replay: true,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn an_offer_under_another_key_or_unsigned_is_tampered() {
+        let key = RoomKey::from_bytes([4; 32]);
+        let (mut host, _) = pair(Some(&key));
+        let (_, impostor) = pair(Some(&RoomKey::from_bytes([5; 32])));
+        let forged = impostor
+            .outgoing(1, Signal::Offer(SDP.into()), [2; 16])
+            .unwrap();
+        assert!(matches!(
+            &host.on_server(relay(forged, 20))[..],
+            [Action::Tampered {
+                peer: 2,
+                replay: false,
+                ..
+            }]
+        ));
+        let (_, keyless) = pair(None);
+        let unsigned = keyless
+            .outgoing(1, Signal::Offer(SDP.into()), [3; 16])
+            .unwrap();
+        match &host.on_server(relay(unsigned, 20))[..] {
+            [Action::Tampered { reason, .. }] => assert!(reason.contains("unsigned"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn server_refusals_are_fatal_with_the_room_named() {
+        let mut guest = Room::new(
+            Want::Join {
+                code: "zzzzzz".into(),
+                password: None,
+            },
+            None,
+            None,
+        );
+        guest.on_server(welcome(20));
+        let acts = guest.on_server(ServerMessage::Error {
+            code: ErrorCode::RoomNotFound,
+            message: "no room with this code".into(),
+            retry_after_secs: None,
+        });
+        assert_eq!(
+            acts,
+            vec![Action::Fatal {
+                code: "room-not-found".into(),
+                message: "room ZZZZZZ: no room with this code".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_resumed_place_keeps_the_number_and_a_lost_one_rejoins_by_code() {
+        let mut again = Room::new(
+            Want::Join {
+                code: "A3B7K9".into(),
+                password: None,
+            },
+            None,
+            Some(("A3B7K9".into(), "tok20".into())),
+        );
+        assert_eq!(
+            again.hello(),
+            ClientMessage::Hello {
+                version: 1,
+                resume: Some("tok20".into())
+            }
+        );
+        let mut w = welcome(20);
+        if let ServerMessage::Welcome { resumed, .. } = &mut w {
+            *resumed = true;
+        }
+        assert!(
+            again.on_server(w).is_empty(),
+            "a resumed place sends nothing"
+        );
+        let acts = again.on_server(ServerMessage::Joined {
+            code: code(),
+            members: vec![SignalId(10), SignalId(20)],
+            numbers: vec![1, 2],
+            host: SignalId(10),
+            number: 2,
+        });
+        assert!(acts.contains(&Action::Identity {
+            me: 2,
+            created: false,
+            resumed: true
+        }));
+        // A host whose place expired joins its room again rather than creating another.
+        let mut host = Room::new(
+            Want::Create { password: None },
+            None,
+            Some(("A3B7K9".into(), "old".into())),
+        );
+        assert!(matches!(
+            &host.on_server(welcome(11))[..],
+            [Action::Send(ClientMessage::JoinRoom { code, .. })] if code == "A3B7K9"
+        ));
+    }
+}

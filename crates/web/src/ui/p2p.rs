@@ -1,0 +1,658 @@
+//! Peer-to-peer mode in the UI: hosting and joining rooms (the room manager), the connection
+//! status (own role, each member's link, the election banner, signaling reconnects), and the
+//! glue between the mesh driver (`crate::p2p::driver`) and the session behind the editor.
+//!
+//! The page that hosts makes a room key, creates the room, and shows its code and join link
+//! (`<origin>/#join=CODE&k=KEY`); a page opened from that link joins at once. What a reload
+//! needs (code, key, resume token, whether we host) is kept in this tab's session storage, so
+//! a reloaded page takes its place back (same member number within the server's grace period)
+//! and catches up from the others.
+
+use std::{collections::BTreeMap, rc::Rc, time::Duration};
+
+use bassline_sync::{PeerId, Role};
+use bassline_trust::RoomKey;
+use leptos::{html, prelude::*};
+use serde::{Deserialize, Serialize};
+
+use super::{Ed, Link, js};
+use crate::{
+    backend::{Backend, Mode},
+    ids::IdGen,
+    p2p::{
+        driver::{self, Event, PeerLink, Signaling},
+        link::{check_code, join_link, read_location},
+        room::Want,
+    },
+};
+
+/// This tab's room, for a reload (JSON of [`Saved`]).
+const ROOM_KEY: &str = "bassline.p2p-room";
+/// How often the session's timers (heartbeats, elections, retries) are looked at.
+const TICK: Duration = Duration::from_millis(100);
+/// How long a page that joined by code alone waits for a link before saying the room may
+/// need its link.
+const KEYLESS_HINT: Duration = Duration::from_millis(driver::CONNECT_TIMEOUT_MS + 2_000);
+
+/// What survives a reload.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Saved {
+    code: String,
+    /// The key's fragment text (`#k=...`), when the room has one.
+    key: Option<String>,
+    token: Option<String>,
+    host: bool,
+}
+
+/// The peer-to-peer part of the UI state.
+#[derive(Clone, Copy)]
+pub(crate) struct P2pState {
+    pub manager: RwSignal<bool>,
+    pub code: RwSignal<Option<String>>,
+    pub link: RwSignal<Option<String>>,
+    pub signaling: RwSignal<Option<Signaling>>,
+    pub peers: RwSignal<BTreeMap<PeerId, PeerLink>>,
+    pub role: RwSignal<Option<Role>>,
+    pub me: RwSignal<Option<PeerId>>,
+    pub host: RwSignal<Option<PeerId>>,
+    /// The room is lost for good, and why.
+    pub fatal: RwSignal<Option<String>>,
+    pub join_error: RwSignal<Option<String>>,
+    ticker: StoredValue<Option<IntervalHandle>>,
+    saved: StoredValue<Option<Saved>>,
+}
+
+impl P2pState {
+    pub fn new() -> Self {
+        P2pState {
+            manager: RwSignal::new(false),
+            code: RwSignal::new(None),
+            link: RwSignal::new(None),
+            signaling: RwSignal::new(None),
+            peers: RwSignal::new(BTreeMap::new()),
+            role: RwSignal::new(None),
+            me: RwSignal::new(None),
+            host: RwSignal::new(None),
+            fatal: RwSignal::new(None),
+            join_error: RwSignal::new(None),
+            ticker: StoredValue::new(None),
+            saved: StoredValue::new(None),
+        }
+    }
+}
+
+fn origin() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into())
+}
+
+fn signal_url() -> String {
+    let o = origin();
+    match o.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}/signal"),
+        Some((_, rest)) => format!("ws://{rest}/signal"),
+        None => format!("ws://{o}/signal"),
+    }
+}
+
+fn save(ed: Ed, saved: Option<Saved>) {
+    match &saved {
+        Some(s) => js::session_set(
+            ROOM_KEY,
+            &serde_json::to_string(s).expect("plain strings serialize"),
+        ),
+        None => js::session_remove(ROOM_KEY),
+    }
+    ed.p2p.saved.set_value(saved);
+}
+
+/// Leaves the room (switching to another mode): the mesh stops and nothing rejoins on reload.
+pub(super) fn leave(ed: Ed) {
+    driver::stop();
+    if let Some(t) = ed.p2p.ticker.try_update_value(Option::take).flatten() {
+        t.clear();
+    }
+    save(ed, None);
+    let p = ed.p2p;
+    p.code.set(None);
+    p.link.set(None);
+    p.signaling.set(None);
+    p.peers.set(BTreeMap::new());
+    p.role.set(None);
+    p.me.set(None);
+    p.host.set(None);
+    p.fatal.set(None);
+    js::mark_body("p2p-role", "");
+    js::mark_body("p2p-code", "");
+    js::mark_body("p2p-peers", "0");
+}
+
+/// At start: a join link in the address, or a room this tab was in before a reload. `true`
+/// when the page went into peer-to-peer mode.
+pub(super) fn restore(ed: Ed) -> bool {
+    let loc = web_sys::window().map(|w| w.location());
+    let search = loc
+        .as_ref()
+        .and_then(|l| l.search().ok())
+        .unwrap_or_default();
+    let hash = loc.and_then(|l| l.hash().ok()).unwrap_or_default();
+    let saved = js::session_get(ROOM_KEY).and_then(|t| serde_json::from_str::<Saved>(&t).ok());
+    match read_location(&search, &hash) {
+        // The link of the room this tab is already in (a reload of the link itself): rejoin.
+        Some(Ok(t)) if saved.as_ref().is_none_or(|s| s.code != t.code) => {
+            join(ed, t.code, t.key);
+            return true;
+        }
+        Some(Err(e)) => {
+            ed.toast(e.clone(), true);
+            ed.p2p.join_error.set(Some(e));
+            ed.p2p.manager.set(true);
+            return false;
+        }
+        _ => {}
+    }
+    let Some(s) = saved else { return false };
+    let key = s
+        .key
+        .as_deref()
+        .and_then(|k| RoomKey::from_fragment(k).ok());
+    let resume = s.token.clone().map(|t| (s.code.clone(), t));
+    let want = if s.host {
+        Want::Create { password: None }
+    } else {
+        Want::Join {
+            code: s.code.clone(),
+            password: None,
+        }
+    };
+    enter(ed, want, key, resume, Some(s.code.clone()));
+    true
+}
+
+/// Hosts a new room with a fresh room key.
+pub(super) fn host(ed: Ed) {
+    let key = match RoomKey::generate() {
+        Ok(k) => k,
+        Err(e) => {
+            ed.toast(format!("cannot make a room key: {e}"), true);
+            return;
+        }
+    };
+    enter(ed, Want::Create { password: None }, Some(key), None, None);
+}
+
+/// Joins room `code` (with its key when we have the link).
+pub(super) fn join(ed: Ed, code: String, key: Option<RoomKey>) {
+    let keyless = key.is_none();
+    enter(
+        ed,
+        Want::Join {
+            code: code.clone(),
+            password: None,
+        },
+        key,
+        None,
+        Some(code),
+    );
+    if keyless {
+        set_timeout(
+            move || {
+                if matches!(ed.mode.get_untracked(), Mode::P2p { .. })
+                    && ed.p2p.fatal.get_untracked().is_none()
+                    && ed.p2p.me.get_untracked().is_some()
+                    && !ed
+                        .p2p
+                        .peers
+                        .get_untracked()
+                        .values()
+                        .any(|l| matches!(l, PeerLink::Open { .. }))
+                {
+                    ed.toast(
+                        "no member of the room answered: a room hosted with a room key (every \
+                         room hosted from the editor or by `bassline host`) needs its join \
+                         link, not the code alone; ask the host for the link",
+                        true,
+                    );
+                }
+            },
+            KEYLESS_HINT,
+        );
+    }
+}
+
+fn enter(
+    ed: Ed,
+    want: Want,
+    key: Option<RoomKey>,
+    resume: Option<(String, String)>,
+    code: Option<String>,
+) {
+    super::remote::give_up_for_p2p();
+    driver::stop();
+    let hosting = matches!(want, Want::Create { .. });
+    save(
+        ed,
+        code.clone().map(|c| Saved {
+            code: c,
+            key: key.as_ref().map(RoomKey::to_fragment),
+            token: resume.as_ref().map(|(_, t)| t.clone()),
+            host: hosting,
+        }),
+    );
+    if hosting && code.is_none() {
+        // Remember the key until the code comes back.
+        ed.p2p.saved.set_value(Some(Saved {
+            code: String::new(),
+            key: key.as_ref().map(RoomKey::to_fragment),
+            token: None,
+            host: true,
+        }));
+    }
+    ed.core.update_value(|c| {
+        let waiting = Backend::p2p_waiting(code.clone().unwrap_or_default());
+        let was = std::mem::replace(&mut c.backend, waiting);
+        if matches!(was.mode(), Mode::Local) {
+            c.parked = Some(was.network().clone());
+        }
+        c.history.clear();
+    });
+    let p = ed.p2p;
+    p.fatal.set(None);
+    p.join_error.set(None);
+    p.peers.set(BTreeMap::new());
+    p.role.set(None);
+    p.me.set(None);
+    p.code.set(code.clone());
+    p.link.set(None);
+    ed.mode.set(Mode::P2p {
+        code: code.clone().unwrap_or_default(),
+    });
+    set_link(ed, Link::Connecting);
+    show(ed);
+    super::remote::shown_network_replaced(ed);
+    start_ticker(ed);
+    let room_key = key;
+    let on: Rc<dyn Fn(Event)> = Rc::new(move |e| on_event(ed, e));
+    driver::start(driver::Config {
+        url: signal_url(),
+        want,
+        key: room_key,
+        resume,
+        on,
+    });
+}
+
+fn set_link(ed: Ed, link: Link) {
+    js::mark_body(
+        "link",
+        match &link {
+            Link::Local => "local",
+            Link::Connecting => "connecting",
+            Link::Connected => "connected",
+            Link::Offline(_) => "offline",
+        },
+    );
+    ed.link.set(link);
+}
+
+fn start_ticker(ed: Ed) {
+    if ed.p2p.ticker.with_value(Option::is_some) {
+        return;
+    }
+    let handle = set_interval_with_handle(
+        move || {
+            ed.core.update_value(|c| c.backend.tick(js::now()));
+            flush(ed);
+            ed.pump();
+            show(ed);
+        },
+        TICK,
+    )
+    .ok();
+    ed.p2p.ticker.set_value(handle);
+}
+
+/// Sends whatever the session queued, each frame on its member's link.
+fn flush(ed: Ed) {
+    let mut frames = Vec::new();
+    ed.core.update_value(|c| {
+        while let Some(t) = c.backend.poll_transmit() {
+            frames.push(t);
+        }
+    });
+    for t in frames {
+        driver::send(t.to, t.channel, &t.frame);
+    }
+}
+
+/// Shows the session's role and read-only state (status, banner, `data-*` marks).
+fn show(ed: Ed) {
+    if !matches!(ed.mode.get_untracked(), Mode::P2p { .. }) {
+        return;
+    }
+    let (ro, role, host, me) = ed.core.with_value(|c| {
+        (
+            c.backend.is_read_only(),
+            c.backend.role(),
+            c.backend.host_id(),
+            c.backend.peer_id(),
+        )
+    });
+    let role = (me != 0).then_some(role);
+    js::mark_body("read-only", if ro { "1" } else { "0" });
+    if ed.read_only.get_untracked() != ro {
+        ed.read_only.set(ro);
+    }
+    js::mark_body(
+        "p2p-role",
+        match role {
+            Some(Role::Host) => "host",
+            Some(Role::Guest) => "guest",
+            Some(Role::Electing) => "electing",
+            None => "",
+        },
+    );
+    if ed.p2p.role.get_untracked() != role {
+        ed.p2p.role.set(role);
+    }
+    let host = (me != 0 && host != 0).then_some(host);
+    if ed.p2p.host.get_untracked() != host {
+        ed.p2p.host.set(host);
+    }
+}
+
+fn on_event(ed: Ed, e: Event) {
+    let p = ed.p2p;
+    match e {
+        Event::Signaling(s) => {
+            match &s {
+                Signaling::Connecting if p.me.get_untracked().is_none() => {
+                    set_link(ed, Link::Connecting)
+                }
+                Signaling::Connecting => {}
+                Signaling::Connected => set_link(ed, Link::Connected),
+                Signaling::Reconnecting { retry_in, reached } => {
+                    let why = if *reached {
+                        format!(
+                            "lost the signaling server; links stay up; reconnecting in {:.1} s",
+                            retry_in.as_secs_f64()
+                        )
+                    } else {
+                        format!(
+                            "no signaling server answers at {}: peer-to-peer mode needs \
+                             `bassline serve`; reconnecting in {:.1} s",
+                            signal_url(),
+                            retry_in.as_secs_f64()
+                        )
+                    };
+                    set_link(ed, Link::Offline(why));
+                }
+            }
+            p.signaling.set(Some(s));
+        }
+        Event::Room { code, token } => {
+            let mut saved = p.saved.get_value().unwrap_or(Saved {
+                code: code.clone(),
+                key: None,
+                token: None,
+                host: false,
+            });
+            saved.code = code.clone();
+            saved.token = token;
+            let key = saved
+                .key
+                .as_deref()
+                .and_then(|k| RoomKey::from_fragment(k).ok());
+            save(ed, Some(saved));
+            js::mark_body("p2p-code", &code);
+            p.link.set(key.map(|k| join_link(&origin(), &code, &k)));
+            p.code.set(Some(code.clone()));
+            ed.mode.set(Mode::P2p { code });
+        }
+        Event::Identity {
+            me,
+            created,
+            resumed,
+        } => {
+            let code = p.code.get_untracked().unwrap_or_default();
+            ed.core.update_value(|c| {
+                c.backend = if created {
+                    Backend::p2p_host(me, code, c.parked.clone().unwrap_or_default())
+                } else {
+                    Backend::p2p_guest(me, code, resumed)
+                };
+                // New items get ids of our own, so two pages adding at once never clash.
+                c.ids = IdGen::new(&format!("p{me}-"));
+                c.history.clear();
+            });
+            js::mark_body("peer", &me.to_string());
+            p.me.set(Some(me));
+            super::remote::shown_network_replaced(ed);
+            ed.pump();
+            ed.fit();
+        }
+        Event::Up(peer) => {
+            ed.core
+                .update_value(|c| c.backend.handle_link_up(js::now(), peer));
+            count_open(ed);
+        }
+        Event::Down(peer) => {
+            ed.core
+                .update_value(|c| c.backend.handle_link_down(js::now(), peer));
+            count_open(ed);
+        }
+        Event::Peer(peer, state) => {
+            p.peers.update(|m| match state {
+                Some(s) => {
+                    m.insert(peer, s);
+                }
+                None => {
+                    m.remove(&peer);
+                }
+            });
+            count_open(ed);
+        }
+        Event::Frame(peer, channel, frame) => {
+            ed.core
+                .update_value(|c| c.backend.handle_frame(js::now(), peer, channel, &frame));
+        }
+        Event::Tampered(reason) => {
+            ed.toast(
+                format!(
+                    "the signaling path was tampered with: {reason}; that connection was refused"
+                ),
+                true,
+            );
+        }
+        Event::Fatal { code, message } => {
+            js::mark_body("p2p-error", &code);
+            ed.toast(message.clone(), true);
+            p.fatal.set(Some(message.clone()));
+            p.join_error.set(Some(message.clone()));
+            p.manager.set(true);
+            set_link(ed, Link::Offline(message));
+            // Nothing to rejoin after a reload.
+            save(ed, None);
+        }
+    }
+    flush(ed);
+    ed.pump();
+    show(ed);
+}
+
+fn count_open(ed: Ed) {
+    let open = ed
+        .p2p
+        .peers
+        .get_untracked()
+        .values()
+        .filter(|l| matches!(l, PeerLink::Open { .. }))
+        .count();
+    js::mark_body("p2p-peers", &open.to_string());
+}
+
+fn copy(ed: Ed, text: String, what: &'static str) {
+    let Some(w) = web_sys::window() else { return };
+    let navigator = js_sys::Reflect::get(&w, &"navigator".into()).ok();
+    let clipboard = navigator.and_then(|n| js_sys::Reflect::get(&n, &"clipboard".into()).ok());
+    let write = clipboard.as_ref().and_then(|c| {
+        let f = js_sys::Reflect::get(c, &"writeText".into()).ok()?;
+        let f: js_sys::Function = wasm_bindgen::JsCast::dyn_into(f).ok()?;
+        f.call1(c, &text.into()).ok()
+    });
+    match write {
+        Some(_) => ed.toast(format!("{what} copied"), false),
+        None => ed.toast(
+            format!("select the {what} and copy it (no clipboard access here)"),
+            true,
+        ),
+    }
+}
+
+fn role_name(role: Option<Role>) -> &'static str {
+    match role {
+        Some(Role::Host) => "host",
+        Some(Role::Guest) => "guest",
+        Some(Role::Electing) => "electing a host",
+        None => "joining…",
+    }
+}
+
+/// The room manager: host a room, or join one by code; shows the room's code and link.
+#[component]
+pub fn RoomManager() -> impl IntoView {
+    let ed = expect_context::<Ed>();
+    let p = ed.p2p;
+    let code_input = NodeRef::<html::Input>::new();
+    let try_join = move || {
+        let typed = code_input
+            .get_untracked()
+            .map(|i| i.value())
+            .unwrap_or_default();
+        // A whole link pasted into the field works too.
+        let (search, hash) = match typed.split_once('#') {
+            Some((before, after)) => (
+                before
+                    .split_once('?')
+                    .map(|(_, q)| q)
+                    .unwrap_or_default()
+                    .to_owned(),
+                format!("#{after}"),
+            ),
+            None => (String::new(), String::new()),
+        };
+        if let Some(found) = read_location(&search, &hash) {
+            match found {
+                Ok(t) => join(ed, t.code, t.key),
+                Err(e) => p.join_error.set(Some(e)),
+            }
+            return;
+        }
+        match check_code(&typed) {
+            Ok(code) => join(ed, code, None),
+            Err(e) => p.join_error.set(Some(e)),
+        }
+    };
+    view! {
+        <Show when=move || p.manager.get()>
+            <div class="room-manager" data-testid="room-manager">
+                <div class="room-head">
+                    <b>"Peer-to-peer"</b>
+                    <button class="room-close" data-testid="room-close" on:click=move |_| p.manager.set(false)>"×"</button>
+                </div>
+                {move || p.code.get().filter(|c| !c.is_empty()).map(|code| {
+                    let code_copy = code.clone();
+                    view! {
+                        <div class="room-current">
+                            <span class="muted">"Room code"</span>
+                            <div class="room-code mono" data-testid="room-code">{code}</div>
+                            <button data-testid="copy-code" on:click=move |_| copy(ed, code_copy.clone(), "code")>"Copy code"</button>
+                            {move || p.link.get().map(|l| {
+                                let l2 = l.clone();
+                                view! {
+                                    <span class="muted">"Join link (carries the room key: share it only with people you invite)"</span>
+                                    <input class="room-link mono" data-testid="join-link" readonly value=l/>
+                                    <button data-testid="copy-link" on:click=move |_| copy(ed, l2.clone(), "link")>"Copy link"</button>
+                                }
+                            })}
+                        </div>
+                    }
+                })}
+                <div class="room-host">
+                    <button data-testid="host-room" on:click=move |_| host(ed)>"Host a new room"</button>
+                    <span class="muted">"Shares this tab's network with whoever opens the link."</span>
+                </div>
+                <div class="room-join">
+                    <input node_ref=code_input data-testid="join-code" placeholder="Room code (A3B7K9) or link"
+                        on:input=move |_| p.join_error.set(None)
+                        on:keydown=move |e| if e.key() == "Enter" { try_join() }/>
+                    <button data-testid="join-room" on:click=move |_| try_join()>"Join"</button>
+                </div>
+                {move || p.join_error.get().map(|e| view! { <p class="room-error" data-testid="join-error">{e}</p> })}
+            </div>
+        </Show>
+    }
+}
+
+/// The connection status in peer-to-peer mode: own role, each member's link, the election
+/// banner and signaling reconnects.
+#[component]
+pub fn P2pStatus() -> impl IntoView {
+    let ed = expect_context::<Ed>();
+    let p = ed.p2p;
+    let in_p2p = move || matches!(ed.mode.get(), Mode::P2p { .. });
+    let peers = move || {
+        let host = p.host.get();
+        p.peers
+            .get()
+            .into_iter()
+            .map(|(peer, link)| {
+                let role = if Some(peer) == host { "host" } else { "guest" };
+                let state = match link {
+                    PeerLink::Connecting => "connecting".to_owned(),
+                    PeerLink::Retrying => "retrying".to_owned(),
+                    PeerLink::Open { relayed, rtt_ms } => format!(
+                        "{}{}",
+                        if relayed { "relayed" } else { "direct" },
+                        rtt_ms.map(|r| format!(" · {r:.0} ms")).unwrap_or_default()
+                    ),
+                };
+                view! {
+                    <li data-testid="p2p-peer" data-peer=peer.to_string()>
+                        <b>{format!("#{peer}")}</b>" "{role}" · "{state}
+                    </li>
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let reconnecting = move || match p.signaling.get() {
+        Some(Signaling::Reconnecting { retry_in, .. }) => Some(view! {
+            <div class="p2p-reconnect" data-testid="p2p-reconnecting">
+                {format!("signaling: reconnecting in {:.0} s", retry_in.as_secs_f64().ceil())}
+                <button data-testid="p2p-retry" on:click=move |_| driver::retry_now()>"Retry now"</button>
+            </div>
+        }),
+        _ => None,
+    };
+    view! {
+        <Show when=in_p2p>
+            <Show when=move || p.role.get() == Some(Role::Electing)>
+                <div class="p2p-banner" data-testid="p2p-electing">
+                    "The host left: the room is choosing a new host. Read-only until it has one."
+                </div>
+            </Show>
+            <div class="p2p-status" data-testid="p2p-status">
+                <div>
+                    "You: " <b data-testid="p2p-role">{move || role_name(p.role.get())}</b>
+                    {move || p.me.get().map(|m| format!(" (#{m})"))}
+                    {move || p.code.get().filter(|c| !c.is_empty()).map(|c| format!(" · room {c}"))}
+                    <button class="room-open" data-testid="room-open" on:click=move |_| p.manager.set(true)>"Room…"</button>
+                </div>
+                <ul class="p2p-peers">{peers}</ul>
+                {reconnecting}
+                {move || p.fatal.get().map(|f| view! { <p class="room-error" data-testid="p2p-fatal">{f}</p> })}
+            </div>
+        </Show>
+    }
+}
