@@ -5,12 +5,13 @@
 
 mod browsers;
 mod common;
-mod native;
 
 use anyhow::{Result, ensure};
 use browsers::{Page, firefox::Firefox};
-use common::{Session, js_str};
-use native::{Serve, bassline_bin};
+use common::{
+    Session, js_str,
+    serve::{Serve, bassline_bin},
+};
 
 /// Switches a page to remote mode through the mode menu and waits until it can edit.
 async fn go_remote(p: &impl Page) -> Result<()> {
