@@ -325,6 +325,13 @@ fn firefox_joins_a_room_chromium_hosts() {
             ff.type_value(&id, "\"from firefox\"").await?;
             chromium.shows_value(&id, "from firefox").await?;
             same_hash(&chromium, &ff).await?;
+            // The host's status panel lists its guest: two peers in one room (the README's
+            // picture comes from here).
+            ensure!(
+                chromium.count("[data-testid='p2p-peer']").await? == 1,
+                "the host's status lists one other member"
+            );
+            Page::screenshot(&chromium, "p2p-two-peers.png").await?;
             Ok(())
         }
         .await;
