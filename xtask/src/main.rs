@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 
 mod benchdoc;
 mod firefox;
+mod p2pbench;
 mod web;
 
 const HELP: &str = "\
@@ -36,7 +37,8 @@ Commands:
                   [flags of `bassline bench signal`, e.g. --connections 10000 --rate 20000]
                   runs the signaling load benchmark; net measures WebRTC open time,
                   change latency, throughput and join-to-synced and writes its section of
-                  docs/BENCHMARKS.md; table rewrites docs/BENCHMARKS.md from the last
+                  docs/BENCHMARKS.md; p2p does the same between pages of the editor in
+                  headless Chromium (channel open, joining 10,000 contacts, latency); table rewrites docs/BENCHMARKS.md from the last
                   results)
   sim [--long]    the deterministic simulator over 2,000 seeds (--long: 100,000); a failure
                   prints its seed and the command that replays it. Other flags go to
@@ -358,6 +360,7 @@ fn bench(args: &[String]) -> Result<()> {
             );
         }
         "net" => return bench_net(),
+        "p2p" => return p2pbench::bench_p2p(),
         "signal" => {
             // `bassline bench signal` starts `bassline signal` as a child process, so the
             // server's memory is read from its own /proc entry and the clients run apart.
@@ -367,7 +370,7 @@ fn bench(args: &[String]) -> Result<()> {
         }
         other => bail!(
             "unknown benchmark `{other}`; known: all, core, protocol, sync, trust, web, \
-             automerge, signal, net"
+             automerge, signal, net, p2p"
         ),
     };
     let mut b = cargo();
