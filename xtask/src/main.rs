@@ -12,6 +12,8 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 mod benchdoc;
+mod firefox;
+mod p2pbench;
 mod web;
 
 const HELP: &str = "\
@@ -23,7 +25,8 @@ Commands:
                   (flags of `bassline serve`, e.g. --listen 0.0.0.0:8080)
   test            fmt check, clippy (warnings are errors), wasm32 checks, a browser bundle
                   (dev profile, target/web-test), then every test in the workspace, the
-                  editor's in headless Chromium (installed from Debian when missing)
+                  editor's in headless Chromium and Firefox ESR (installed from Debian
+                  when missing; geckodriver with cargo install)
   web [--dev]     build the browser editor into target/web (wasm32 + wasm-bindgen, the CLI
                   installed at the library's exact version when missing); `bassline serve`
                   serves that folder at /
@@ -34,7 +37,8 @@ Commands:
                   [flags of `bassline bench signal`, e.g. --connections 10000 --rate 20000]
                   runs the signaling load benchmark; net measures WebRTC open time,
                   change latency, throughput and join-to-synced and writes its section of
-                  docs/BENCHMARKS.md; table rewrites docs/BENCHMARKS.md from the last
+                  docs/BENCHMARKS.md; p2p does the same between pages of the editor in
+                  headless Chromium (channel open, joining 10,000 contacts, latency); table rewrites docs/BENCHMARKS.md from the last
                   results)
   sim [--long]    the deterministic simulator over 2,000 seeds (--long: 100,000); a failure
                   prints its seed and the command that replays it. Other flags go to
@@ -133,6 +137,11 @@ fn ensure_wasm_target() -> Result<()> {
 const DIST_ENV: &str = "BASSLINE_WEB_DIST";
 const CHROMIUM_ENV: &str = "BASSLINE_CHROMIUM";
 
+/// The cross-browser tests find Firefox and geckodriver through these; under `cargo xtask
+/// test` they are always set, and a test that sees the bundle but not these fails.
+const FIREFOX_ENV: &str = "BASSLINE_FIREFOX";
+const GECKODRIVER_ENV: &str = "BASSLINE_GECKODRIVER";
+
 /// The remote-mode browser test runs this `bassline serve`: the binary the same test build
 /// makes for the CLI's end-to-end tests (so no second build with other features).
 const BIN_ENV: &str = "BASSLINE_BIN";
@@ -192,6 +201,8 @@ fn test() -> Result<()> {
     run(web_clippy, "cargo clippy of the editor UI for wasm32")?;
     let dist = web::test_bundle()?;
     let chromium = web::ensure_chromium()?;
+    let firefox = firefox::ensure_firefox()?;
+    let geckodriver = firefox::ensure_geckodriver()?;
 
     let mut doc = cargo();
     doc.args(["test", "--workspace", "--doc"]);
@@ -204,6 +215,8 @@ fn test() -> Result<()> {
         nextest
             .env(DIST_ENV, &dist)
             .env(CHROMIUM_ENV, &chromium)
+            .env(FIREFOX_ENV, &firefox)
+            .env(GECKODRIVER_ENV, &geckodriver)
             .env(BIN_ENV, bassline_test_bin());
         nextest.args([
             "nextest",
@@ -219,6 +232,8 @@ fn test() -> Result<()> {
         let mut t = cargo();
         t.env(DIST_ENV, &dist)
             .env(CHROMIUM_ENV, &chromium)
+            .env(FIREFOX_ENV, &firefox)
+            .env(GECKODRIVER_ENV, &geckodriver)
             .env(BIN_ENV, bassline_test_bin());
         t.args([
             "test",
@@ -345,6 +360,7 @@ fn bench(args: &[String]) -> Result<()> {
             );
         }
         "net" => return bench_net(),
+        "p2p" => return p2pbench::bench_p2p(),
         "signal" => {
             // `bassline bench signal` starts `bassline signal` as a child process, so the
             // server's memory is read from its own /proc entry and the clients run apart.
@@ -354,7 +370,7 @@ fn bench(args: &[String]) -> Result<()> {
         }
         other => bail!(
             "unknown benchmark `{other}`; known: all, core, protocol, sync, trust, web, \
-             automerge, signal, net"
+             automerge, signal, net, p2p"
         ),
     };
     let mut b = cargo();
