@@ -566,3 +566,118 @@ fn a_password_room_joined_by_code_alone_says_it_needs_the_password() {
         Ok(())
     });
 }
+
+/// A native `bassline join` in `--json` mode: its JSON lines, read on a thread of their own.
+struct Native {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+    seen: Vec<serde_json::Value>,
+}
+
+impl Native {
+    fn join(bin: &std::path::Path, signal: &str, code: &str, password: &str) -> Result<Native> {
+        use std::{
+            io::{BufRead, BufReader},
+            process::{Command, Stdio},
+        };
+        let mut child = Command::new(bin)
+            .args(["join", code, "--signal", signal, "--password", password])
+            .args(["--json", "--bind", "127.0.0.1:0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("bassline join starts")?;
+        let out = BufReader::new(child.stdout.take().context("piped stdout")?);
+        let stdin = child.stdin.take().context("piped stdin")?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str(&line)
+                    && tx.send(v).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Ok(Native {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        })
+    }
+
+    fn send(&mut self, json: &str) -> Result<()> {
+        use std::io::Write;
+        writeln!(self.stdin, "{json}")?;
+        self.stdin.flush()?;
+        Ok(())
+    }
+
+    /// The next line matching `pred` (a bounded wait, not a timing assertion).
+    fn wait(
+        &mut self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let got = tokio::task::block_in_place(|| self.lines.recv_timeout(left));
+            match got {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return Ok(v);
+                    }
+                }
+                Err(_) => anyhow::bail!("the native guest printed no {what}: {:?}", self.seen),
+            }
+        }
+    }
+}
+
+impl Drop for Native {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_native_guest_joins_a_browser_hosted_room_by_code_and_password() {
+    run("pake-native", async |w, base, pages| {
+        pages.push(("a".into(), page(w, "p2ppkn-a", base).await?));
+        let a = pick(pages, "a");
+        let code = host_with_password(a, "tr0ub4dor").await?;
+        let signal = format!("{}/signal", base.replacen("http://", "ws://", 1));
+        let mut native = Native::join(&w.bin, &signal, &code, "tr0ub4dor")?;
+        native.wait("editable", |v| {
+            v["event"] == "read-only" && v["value"] == false
+        })?;
+        linked(a, 1, "A linked to the native guest").await?;
+        // The native guest adds a contact; the page shows it. The page sets its value; the
+        // native guest reads it back.
+        native.send(r#"{"type":"add-contact","id":"from-native","group":"root","value":4}"#)?;
+        shows_value(a, "from-native", "4").await?;
+        a.type_value("from-native", "6").await?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            native.send(r#"{"type":"get-contact","id":"from-native"}"#)?;
+            let got = native.wait("answer", |v| {
+                v["event"] == "answer" || v["event"] == "error"
+            })?;
+            if got.to_string().contains('6') && !got.to_string().contains("\"value\":4") {
+                break;
+            }
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "the native guest never saw the page's value: {got}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        Ok(())
+    });
+}
