@@ -669,7 +669,7 @@ fn a_native_guest_joins_a_browser_hosted_room_by_code_and_password() {
             let got = native.wait("answer", |v| {
                 v["event"] == "answer" || v["event"] == "error"
             })?;
-            if got.to_string().contains('6') && !got.to_string().contains("\"value\":4") {
+            if got["reply"]["contact"]["value"] == 6 {
                 break;
             }
             ensure!(
