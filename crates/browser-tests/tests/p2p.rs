@@ -454,6 +454,234 @@ fn a_bare_code_into_a_keyed_room_is_refused_and_told_to_use_the_link() {
     });
 }
 
+/// Hosts a room through the UI with `password` (a PAKE room); returns its code.
+async fn host_with_password(s: &Session, password: &str) -> Result<String> {
+    open_manager(s).await?;
+    s.click_on("[data-testid='host-password']").await?;
+    s.type_text(password).await?;
+    s.click_on("[data-testid='host-room']").await?;
+    s.wait_for(
+        "document.querySelector(\"[data-testid='join-link']\")?.value?.includes('#join=')",
+        "the room's code and link",
+    )
+    .await?;
+    let code = s.text("[data-testid='room-code']").await?;
+    s.click_on("[data-testid='room-close']").await?;
+    s.wait_for(
+        "document.body.dataset.p2pRole === 'host' && document.body.dataset.readOnly === '0'",
+        "the hosting page editable as host",
+    )
+    .await?;
+    Ok(code)
+}
+
+/// Types `code` and `password` into the room manager of `s` and presses Join.
+async fn join_by_password(s: &Session, code: &str, password: &str) -> Result<()> {
+    open_manager(s).await?;
+    s.click_on("[data-testid='join-code']").await?;
+    s.type_text(code).await?;
+    s.click_on("[data-testid='join-password']").await?;
+    s.type_text(password).await?;
+    s.click_on("[data-testid='join-room']").await
+}
+
+#[test]
+fn a_page_joins_by_code_and_password_and_a_wrong_password_is_refused_by_the_host() {
+    run("pake", async |w, base, pages| {
+        pages.push(("a".into(), page(w, "p2ppake-a", base).await?));
+        let code = host_with_password(pick(pages, "a"), "correct horse").await?;
+
+        // B: code + the right password, no link. The host hands over the key; they link.
+        pages.push(("b".into(), page(w, "p2ppake-b", base).await?));
+        join_by_password(pick(pages, "b"), &code, "correct horse").await?;
+        let (a, b) = (pick(pages, "a"), pick(pages, "b"));
+        linked(a, 1, "A").await?;
+        linked(b, 1, "B").await?;
+        a.hover(a.canvas_point(200.0, 200.0).await?).await?;
+        a.key("c").await?;
+        has_node(b, "p1-c1").await?;
+        b.type_value("p1-c1", "7").await?;
+        shows_value(a, "p1-c1", "7").await?;
+        b.hover(b.canvas_point(400.0, 300.0).await?).await?;
+        b.key("c").await?;
+        has_node(a, "p2-c1").await?;
+        same_hash(a, b).await?;
+
+        // B reloads: it rejoins with the key the host gave it (no password typed again).
+        b.page.reload().await?;
+        b.wait_ready().await?;
+        linked(b, 1, "B after a reload").await?;
+        a.type_value("p1-c1", "8").await?;
+        shows_value(b, "p1-c1", "8").await?;
+
+        // C: the right code, a wrong password. The host refuses it; nothing links; A and B
+        // carry on.
+        pages.push(("c".into(), page(w, "p2ppake-c", base).await?));
+        let c = pick(pages, "c");
+        join_by_password(c, &code, "wrong horse").await?;
+        c.wait_for(
+            "(document.querySelector(\"[data-testid='join-error']\")?.textContent ?? '').includes('wrong password')",
+            "C's wrong-password message",
+        )
+        .await?;
+        let (a, b) = (pick(pages, "a"), pick(pages, "b"));
+        ensure!(
+            c.eval::<String>("document.body.dataset.p2pError").await? == "wrong-password",
+            "C marks the refusal as a wrong password"
+        );
+        ensure!(
+            c.eval::<String>("document.body.dataset.p2pPeers ?? '0'")
+                .await?
+                == "0",
+            "C linked to no one"
+        );
+        ensure!(
+            c.count("[data-node='p1-c1']").await? == 0,
+            "C received none of the room's network"
+        );
+        b.type_value("p1-c1", "9").await?;
+        shows_value(a, "p1-c1", "9").await?;
+        ensure!(
+            a.eval::<String>("document.body.dataset.p2pPeers").await? == "1",
+            "A is still linked to B only"
+        );
+        same_hash(a, b).await?;
+        Ok(())
+    });
+}
+
+#[test]
+fn a_password_room_joined_by_code_alone_says_it_needs_the_password() {
+    run("pake-none", async |w, base, pages| {
+        pages.push(("a".into(), page(w, "p2ppk0-a", base).await?));
+        let code = host_with_password(pick(pages, "a"), "s3cret").await?;
+        pages.push(("b".into(), page(w, "p2ppk0-b", base).await?));
+        let b = pick(pages, "b");
+        open_manager(b).await?;
+        join_error(b, &code, "needs its password").await?;
+        ensure!(
+            b.eval::<String>("document.body.dataset.p2pError").await? == "password-required",
+            "B marks the missing password"
+        );
+        Ok(())
+    });
+}
+
+/// A native `bassline join` in `--json` mode: its JSON lines, read on a thread of their own.
+struct Native {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+    seen: Vec<serde_json::Value>,
+}
+
+impl Native {
+    fn join(bin: &std::path::Path, signal: &str, code: &str, password: &str) -> Result<Native> {
+        use std::{
+            io::{BufRead, BufReader},
+            process::{Command, Stdio},
+        };
+        let mut child = Command::new(bin)
+            .args(["join", code, "--signal", signal, "--password", password])
+            .args(["--json", "--bind", "127.0.0.1:0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("bassline join starts")?;
+        let out = BufReader::new(child.stdout.take().context("piped stdout")?);
+        let stdin = child.stdin.take().context("piped stdin")?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str(&line)
+                    && tx.send(v).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Ok(Native {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        })
+    }
+
+    fn send(&mut self, json: &str) -> Result<()> {
+        use std::io::Write;
+        writeln!(self.stdin, "{json}")?;
+        self.stdin.flush()?;
+        Ok(())
+    }
+
+    /// The next line matching `pred` (a bounded wait, not a timing assertion).
+    fn wait(
+        &mut self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let got = tokio::task::block_in_place(|| self.lines.recv_timeout(left));
+            match got {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return Ok(v);
+                    }
+                }
+                Err(_) => anyhow::bail!("the native guest printed no {what}: {:?}", self.seen),
+            }
+        }
+    }
+}
+
+impl Drop for Native {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_native_guest_joins_a_browser_hosted_room_by_code_and_password() {
+    run("pake-native", async |w, base, pages| {
+        pages.push(("a".into(), page(w, "p2ppkn-a", base).await?));
+        let a = pick(pages, "a");
+        let code = host_with_password(a, "tr0ub4dor").await?;
+        let signal = format!("{}/signal", base.replacen("http://", "ws://", 1));
+        let mut native = Native::join(&w.bin, &signal, &code, "tr0ub4dor")?;
+        native.wait("editable", |v| {
+            v["event"] == "read-only" && v["value"] == false
+        })?;
+        linked(a, 1, "A linked to the native guest").await?;
+        // The native guest adds a contact; the page shows it. The page sets its value; the
+        // native guest reads it back.
+        native.send(r#"{"type":"add-contact","id":"from-native","group":"root","value":4}"#)?;
+        shows_value(a, "from-native", "4").await?;
+        a.type_value("from-native", "6").await?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            native.send(r#"{"type":"get-contact","id":"from-native"}"#)?;
+            let got = native.wait("answer", |v| {
+                v["event"] == "answer" || v["event"] == "error"
+            })?;
+            if got["reply"]["contact"]["value"] == 6 {
+                break;
+            }
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "the native guest never saw the page's value: {got}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        Ok(())
+    });
+}
+
 /// The host page's choice for `guest` in its member list.
 async fn set_permission(host: &Session, guest: &str, permission: &str) -> Result<()> {
     let select = format!(

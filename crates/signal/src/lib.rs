@@ -22,6 +22,7 @@ mod error;
 pub mod mesh;
 pub mod protocol;
 pub mod registry;
+pub mod room_pake;
 
 #[cfg(feature = "server")]
 pub mod ice;

@@ -34,6 +34,8 @@ pub const MAX_RESTARTS: u32 = 3;
 const QUEUE_LIMIT: usize = 16 << 20;
 /// How often each open link's path and round-trip time are read.
 const MEASURE_EVERY: Duration = Duration::from_secs(2);
+/// How often the PAKE runs' deadlines (seconds long) are looked at.
+const PAKE_TICK: Duration = Duration::from_millis(500);
 
 /// What the signaling connection is doing.
 #[derive(Clone, Debug, PartialEq)]
@@ -88,6 +90,8 @@ pub enum Event {
     Frame(PeerId, Channel, Vec<u8>),
     /// An offer or answer failed the room-key check; the attempt was refused.
     Tampered(String),
+    /// The host confirmed our password and handed over the room key (keep it for a reload).
+    Key(RoomKey),
     /// The room is lost for good (unknown code, wrong password...): the message to show.
     Fatal {
         code: String,
@@ -125,6 +129,11 @@ struct Link {
     started_ms: f64,
 }
 
+/// The page's monotonic clock, for the PAKE runs' deadlines.
+fn now() -> Duration {
+    Duration::from_secs_f64(now_ms().max(0.0) / 1000.0)
+}
+
 fn now_ms() -> f64 {
     web_sys::window()
         .and_then(|w| w.performance())
@@ -148,6 +157,8 @@ struct Driver {
     next_link: u64,
     stopped: bool,
     ticker: Option<IntervalHandle>,
+    /// Looks at the PAKE runs' deadlines.
+    pake_ticker: Option<IntervalHandle>,
 }
 
 thread_local! {
@@ -186,6 +197,16 @@ pub fn start(cfg: Config) {
         *g.borrow()
     });
     let ticker = set_interval_with_handle(move || measure(generation), MEASURE_EVERY).ok();
+    let pake_ticker = set_interval_with_handle(
+        move || {
+            with(generation, |d, ev| {
+                let actions = d.room.tick(now());
+                d.act(actions, ev);
+            })
+        },
+        PAKE_TICK,
+    )
+    .ok();
     DRIVER.with(|d| {
         *d.borrow_mut() = Some(Driver {
             generation,
@@ -202,6 +223,7 @@ pub fn start(cfg: Config) {
             next_link: 0,
             stopped: false,
             ticker,
+            pake_ticker,
         })
     });
     with(generation, |d, ev| d.connect(ev));
@@ -282,6 +304,9 @@ impl Driver {
         if let Some(t) = self.ticker.take() {
             t.clear();
         }
+        if let Some(t) = self.pake_ticker.take() {
+            t.clear();
+        }
     }
 
     fn connect(&mut self, ev: &mut Vec<Event>) {
@@ -323,7 +348,7 @@ impl Driver {
             SocketEvent::Text(t) => {
                 // A newer server may say things we do not know; nothing to do about them.
                 if let Ok(msg) = serde_json::from_str::<ServerMessage>(&t) {
-                    let actions = self.room.on_server(msg);
+                    let actions = self.room.on_server(msg, now());
                     self.act(actions, ev);
                 }
             }
@@ -413,6 +438,7 @@ impl Driver {
                     return;
                 }
                 Action::Reconnect => self.lost(ev),
+                Action::Key(key) => ev.push(Event::Key(key)),
             }
         }
     }

@@ -8,11 +8,18 @@
 //! and checked by [`RoomAuth`] under the same binding (signaling peer ids, the room code the
 //! server confirmed, the kind). The driver (`p2p::driver`, wasm32) moves the messages and owns
 //! the peer connections; this type decides.
+//!
+//! A room hosted with a password is a PAKE room, as natively: `create-room` says `pake` and
+//! the password never goes to the server. A guest that has the password but not the key runs
+//! [`bassline_signal::room_pake`] (the very code the native transport runs) with the host the
+//! server names before it links to anyone; the host answers hellos only while the server
+//! names it host, and refuses failed runs with `reject`.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use bassline_signal::{
-    ClientMessage, ErrorCode, IceServer, Password, PeerId as SignalId, ServerMessage,
+    ClientMessage, ErrorCode, IceServer, PeerId as SignalId, ServerMessage,
+    room_pake::{GUEST_WAIT, GuestRun, HostRuns, HostStep, PakeRole, pake_role},
 };
 use bassline_sync::PeerId;
 use bassline_trust::{Kind, NONCE_LEN, RoomKey, room_auth::RoomAuth};
@@ -20,9 +27,10 @@ use bassline_trust::{Kind, NONCE_LEN, RoomKey, room_auth::RoomAuth};
 /// Which room to be in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Want {
-    /// Create one and host it.
+    /// Create one and host it; with a password (and the room key every editor host has) the
+    /// room is a PAKE room and this page checks the password of guests that lack the key.
     Create { password: Option<String> },
-    /// Join one by code.
+    /// Join one by code; the password is only ever used for the PAKE with the host.
     Join {
         code: String,
         password: Option<String>,
@@ -72,6 +80,9 @@ pub enum Action {
     Fatal { code: String, message: String },
     /// The server is going away: reconnect (after a backoff).
     Reconnect,
+    /// The host confirmed our password and handed over the room key: keep it (a reload
+    /// rejoins with it, like a link-joined page).
+    Key(RoomKey),
 }
 
 /// The signaling state of one page in one room; kept across reconnects of its WebSocket.
@@ -79,6 +90,16 @@ pub enum Action {
 pub struct Room {
     want: Want,
     auth: Option<RoomAuth>,
+    /// The room key, when we have it (from the link, as the host, or from the PAKE).
+    key: Option<RoomKey>,
+    /// The room's password is checked by PAKE (`joined.pake`, or we created it so).
+    pake_room: bool,
+    /// The host the signaling server names (only it answers PAKE hellos).
+    server_host: Option<SignalId>,
+    /// Our PAKE run with the host, while we wait for its reply.
+    guest_run: Option<GuestRun<Duration>>,
+    /// Guests' PAKE runs while we host, and the bound on failed ones.
+    host_runs: HostRuns<Duration>,
     me: Option<PeerId>,
     my_sid: Option<SignalId>,
     code: Option<String>,
@@ -102,6 +123,11 @@ impl Room {
         Room {
             want,
             auth: key.map(RoomAuth::new),
+            key: key.cloned(),
+            pake_room: false,
+            server_host: None,
+            guest_run: None,
+            host_runs: HostRuns::default(),
             me: None,
             my_sid: None,
             code,
@@ -142,8 +168,12 @@ impl Room {
         self.auth.is_some()
     }
 
-    /// The members we know of, besides us.
+    /// The members we know of, besides us; none until we may link (in a PAKE room, once we
+    /// hold its key).
     pub fn members(&self) -> Vec<PeerId> {
+        if !self.ready() {
+            return Vec::new();
+        }
         let mut m: Vec<PeerId> = self.ids.keys().copied().collect();
         m.sort_unstable();
         m
@@ -155,8 +185,20 @@ impl Room {
             .is_some_and(|me| bassline_signal::mesh::offers(me, peer))
     }
 
-    /// Takes in one message from the server.
-    pub fn on_server(&mut self, msg: ServerMessage) -> Vec<Action> {
+    /// Whether links may be made: always, except in a PAKE room before we hold its key.
+    fn ready(&self) -> bool {
+        self.key.is_some() || !self.pake_room
+    }
+
+    fn password(&self) -> Option<&str> {
+        match &self.want {
+            Want::Create { password } | Want::Join { password, .. } => password.as_deref(),
+        }
+    }
+
+    /// Takes in one message from the server at `now` (any monotonic clock: the page's
+    /// `performance.now()`).
+    pub fn on_server(&mut self, msg: ServerMessage, now: Duration) -> Vec<Action> {
         let mut out = Vec::new();
         match msg {
             ServerMessage::Welcome {
@@ -173,23 +215,28 @@ impl Room {
                     self.ice = ice_servers;
                 }
                 if !resumed {
-                    // A fresh place: create the room, or (re)join the one we were in.
+                    // A fresh place: create the room, or (re)join the one we were in. The
+                    // password never goes to the server: with the room key the members check
+                    // it (PAKE).
                     let msg = match (&self.code, &self.want) {
-                        (Some(code), Want::Join { password, .. } | Want::Create { password })
-                        | (None, Want::Join { code, password }) => ClientMessage::JoinRoom {
-                            code: code.clone(),
-                            password: password.clone().map(Password),
-                        },
+                        (Some(code), _) | (None, Want::Join { code, .. }) => {
+                            ClientMessage::JoinRoom {
+                                code: code.clone(),
+                                password: None,
+                            }
+                        }
                         (None, Want::Create { password }) => ClientMessage::CreateRoom {
-                            password: password.clone().map(Password),
+                            password: None,
                             max_peers: None,
-                            pake: false,
+                            pake: password.is_some() && self.key.is_some(),
                         },
                     };
                     out.push(Action::Send(msg));
                 }
             }
             ServerMessage::RoomCreated { code, number, .. } => {
+                self.server_host = self.my_sid;
+                self.pake_room = self.key.is_some() && self.password().is_some();
                 self.code = Some(code.to_string());
                 out.push(Action::Code(code.to_string()));
                 self.set_me(number, true, false, &mut out);
@@ -199,32 +246,37 @@ impl Room {
                 members,
                 numbers,
                 number,
-                ..
+                host,
+                pake,
             } => {
+                self.server_host = Some(host);
+                self.pake_room = pake;
                 let resumed = self.resumed;
                 self.code = Some(code.to_string());
                 out.push(Action::Code(code.to_string()));
                 self.set_me(number, false, resumed, &mut out);
-                let now: HashMap<SignalId, PeerId> = members.into_iter().zip(numbers).collect();
+                let current: HashMap<SignalId, PeerId> = members.into_iter().zip(numbers).collect();
                 let gone: Vec<PeerId> = self
                     .ids
                     .keys()
                     .copied()
-                    .filter(|n| !now.values().any(|m| m == n))
+                    .filter(|n| !current.values().any(|m| m == n))
                     .collect();
                 for g in gone {
                     self.left(g, &mut out);
                 }
-                let mut now: Vec<(SignalId, PeerId)> = now.into_iter().collect();
-                now.sort_by_key(|(_, n)| *n);
-                for (sid, n) in now {
+                let mut members_now: Vec<(SignalId, PeerId)> = current.into_iter().collect();
+                members_now.sort_by_key(|(_, n)| *n);
+                for (sid, n) in members_now {
                     if Some(n) != self.me {
                         self.member(sid, n, &mut out);
                     }
                 }
+                self.start_guest_run(now, &mut out);
             }
             ServerMessage::PeerJoined { peer, number } => self.member(peer, number, &mut out),
             ServerMessage::PeerLeft { peer } => {
+                self.host_runs.forget(peer.0);
                 if let Some(&n) = self.numbers.get(&peer) {
                     self.left(n, &mut out);
                 }
@@ -253,6 +305,28 @@ impl Room {
                 }
             }
             ServerMessage::Error { code, message, .. } => {
+                let room = self.room_name();
+                // In a PAKE room these come from our host (the server only passed them on).
+                if self.pake_room && self.key.is_none() {
+                    let message = match code {
+                        ErrorCode::WrongPassword => Some(format!(
+                            "room {room}: wrong password (the host checked it; the server never \
+                             sees it)"
+                        )),
+                        ErrorCode::TooManyAttempts => Some(format!(
+                            "the host of room {room} refuses password attempts for now, after \
+                             too many wrong ones; wait a minute and try again"
+                        )),
+                        _ => None,
+                    };
+                    if let Some(message) = message {
+                        out.push(Action::Fatal {
+                            code: code.as_str().to_owned(),
+                            message,
+                        });
+                        return out;
+                    }
+                }
                 let fatal = matches!(
                     code,
                     ErrorCode::RoomNotFound
@@ -276,13 +350,173 @@ impl Room {
                 message: "the room closed after an hour without activity; host a new one".into(),
             }),
             ServerMessage::Shutdown { .. } => out.push(Action::Reconnect),
-            // The browser does not run password (PAKE) joins yet: a room that needs one is
-            // created and joined through links only.
-            ServerMessage::Left { .. }
-            | ServerMessage::HostChanged { .. }
-            | ServerMessage::Pake { .. } => {}
+            ServerMessage::HostChanged { host } => {
+                self.server_host = Some(host);
+                // A run with the old host can no longer finish: run again with the new one.
+                if self.guest_run.as_ref().is_some_and(|r| r.host != host.0) {
+                    self.start_guest_run(now, &mut out);
+                }
+            }
+            ServerMessage::Pake { from, data } => self.on_pake(from, &data, now, &mut out),
+            ServerMessage::Left { .. } => {}
         }
         out
+    }
+
+    /// The deadlines of PAKE runs at `now`: our own wait for the host, and guests that never
+    /// confirmed (each refused, so the server counts it too).
+    pub fn tick(&mut self, now: Duration) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.guest_run.as_ref().is_some_and(|r| r.deadline <= now) {
+            self.guest_run = None;
+            out.push(Action::Fatal {
+                code: "host-not-answering".into(),
+                message: format!(
+                    "the host of room {} did not answer the password check within {}s; check \
+                     that the host is still there and try again",
+                    self.room_name(),
+                    GUEST_WAIT.as_secs()
+                ),
+            });
+        }
+        for (peer, reason) in self.host_runs.expire(now) {
+            out.push(Action::Send(ClientMessage::Reject {
+                peer: SignalId(peer),
+                reason,
+            }));
+        }
+        out
+    }
+
+    /// The room's code as the server confirmed it, else as typed.
+    fn room_name(&self) -> String {
+        self.code
+            .clone()
+            .or_else(|| match &self.want {
+                Want::Join { code, .. } => Some(code.trim().to_ascii_uppercase()),
+                Want::Create { .. } => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// In a PAKE room without the key: (re)starts our run with the server's host.
+    fn start_guest_run(&mut self, now: Duration, out: &mut Vec<Action>) {
+        if self.ready() {
+            return;
+        }
+        let room = self.room_name();
+        let Some(password) = self.password().map(str::to_owned) else {
+            out.push(Action::Fatal {
+                code: "password-required".into(),
+                message: format!(
+                    "room {room} needs its password (type it next to the code) or the join \
+                     link the host shows"
+                ),
+            });
+            return;
+        };
+        let (Some(me), Some(host)) = (self.my_sid, self.server_host) else {
+            return;
+        };
+        let seed = match bassline_trust::os::random() {
+            Ok(s) => s,
+            Err(e) => {
+                out.push(Action::Fatal {
+                    code: "no-random".into(),
+                    message: format!("cannot run the password check: {e}"),
+                });
+                return;
+            }
+        };
+        let (run, hello) = GuestRun::start(now, &room, me.0, host.0, &password, seed);
+        self.guest_run = Some(run);
+        out.push(Action::Send(ClientMessage::Pake {
+            to: host,
+            data: hello,
+        }));
+    }
+
+    /// A `pake` message: the host's reply to our run, or (as the server's host holding the
+    /// key and the password) a guest's hello or confirmation. Anything else is ignored.
+    fn on_pake(&mut self, from: SignalId, data: &str, now: Duration, out: &mut Vec<Action>) {
+        let can_answer = self.key.is_some() && self.password().is_some();
+        let role = pake_role(
+            self.guest_run.as_ref().map(|r| r.host),
+            from.0,
+            self.my_sid.map(|s| s.0),
+            self.server_host.map(|s| s.0),
+            can_answer,
+        );
+        match role {
+            PakeRole::Ignore => {}
+            PakeRole::Guest => {
+                let Some(run) = self.guest_run.take() else {
+                    return;
+                };
+                match run.on_reply(data) {
+                    Ok((key, confirm)) => {
+                        self.auth = Some(RoomAuth::new(&key));
+                        self.key = Some(key.clone());
+                        out.push(Action::Send(ClientMessage::Pake {
+                            to: from,
+                            data: confirm,
+                        }));
+                        out.push(Action::Key(key));
+                        for n in self.members() {
+                            out.push(Action::Member(n));
+                        }
+                    }
+                    Err((error, abort)) => {
+                        out.push(Action::Send(ClientMessage::Pake {
+                            to: from,
+                            data: abort,
+                        }));
+                        let room = self.room_name();
+                        out.push(match error {
+                            bassline_trust::Error::WrongPassword => Action::Fatal {
+                                code: "wrong-password".into(),
+                                message: format!(
+                                    "room {room}: wrong password (the host checked it; the \
+                                     server never sees it)"
+                                ),
+                            },
+                            other => Action::Fatal {
+                                code: "pake-failed".into(),
+                                message: format!(
+                                    "the host's answer to the password check was unusable \
+                                     ({other}); the signaling path may have altered it"
+                                ),
+                            },
+                        });
+                    }
+                }
+            }
+            PakeRole::Host => {
+                let (Some(me), Some(key), Some(password), Some(code)) = (
+                    self.my_sid,
+                    self.key.clone(),
+                    self.password().map(str::to_owned),
+                    self.code.clone(),
+                ) else {
+                    return;
+                };
+                let Ok(seed) = bassline_trust::os::random() else {
+                    return;
+                };
+                let step = self
+                    .host_runs
+                    .on_message(now, &code, me.0, from.0, &password, &key, data, seed);
+                match step {
+                    HostStep::Reply(data) => {
+                        out.push(Action::Send(ClientMessage::Pake { to: from, data }))
+                    }
+                    HostStep::Reject(reason) => {
+                        out.push(Action::Send(ClientMessage::Reject { peer: from, reason }))
+                    }
+                    HostStep::Admitted | HostStep::Ignore => {}
+                }
+            }
+        }
     }
 
     /// The server's own text says what to do; the room code is added so the person sees which.
@@ -317,7 +551,9 @@ impl Room {
     fn member(&mut self, sid: SignalId, number: PeerId, out: &mut Vec<Action>) {
         self.numbers.insert(sid, number);
         self.ids.insert(number, sid);
-        out.push(Action::Member(number));
+        if self.ready() {
+            out.push(Action::Member(number));
+        }
     }
 
     fn left(&mut self, number: PeerId, out: &mut Vec<Action>) {
@@ -427,6 +663,8 @@ mod tests {
 
     const SDP: &str = "v=0\r\na=fingerprint:sha-256 AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99\r\n";
 
+    const T0: Duration = Duration::from_secs(1);
+
     fn welcome(sid: u64) -> ServerMessage {
         ServerMessage::Welcome {
             version: 1,
@@ -444,16 +682,19 @@ mod tests {
     /// A host (signaling id 10, member 1) and a guest (20, member 2) who both hold the key.
     fn pair(key: Option<&RoomKey>) -> (Room, Room) {
         let mut host = Room::new(Want::Create { password: None }, key, None);
-        let acts = host.on_server(welcome(10));
+        let acts = host.on_server(welcome(10), T0);
         assert!(matches!(
             &acts[..],
             [Action::Send(ClientMessage::CreateRoom { .. })]
         ));
-        let acts = host.on_server(ServerMessage::RoomCreated {
-            code: code(),
-            max_peers: 8,
-            number: 1,
-        });
+        let acts = host.on_server(
+            ServerMessage::RoomCreated {
+                code: code(),
+                max_peers: 8,
+                number: 1,
+            },
+            T0,
+        );
         assert!(acts.contains(&Action::Identity {
             me: 1,
             created: true,
@@ -467,7 +708,7 @@ mod tests {
             key,
             None,
         );
-        let acts = guest.on_server(welcome(20));
+        let acts = guest.on_server(welcome(20), T0);
         assert_eq!(
             acts,
             vec![Action::Send(ClientMessage::JoinRoom {
@@ -475,19 +716,25 @@ mod tests {
                 password: None
             })]
         );
-        let acts = guest.on_server(ServerMessage::Joined {
-            code: code(),
-            members: vec![SignalId(10), SignalId(20)],
-            numbers: vec![1, 2],
-            host: SignalId(10),
-            number: 2,
-            pake: false,
-        });
+        let acts = guest.on_server(
+            ServerMessage::Joined {
+                code: code(),
+                members: vec![SignalId(10), SignalId(20)],
+                numbers: vec![1, 2],
+                host: SignalId(10),
+                number: 2,
+                pake: false,
+            },
+            T0,
+        );
         assert!(acts.contains(&Action::Member(1)), "{acts:?}");
-        host.on_server(ServerMessage::PeerJoined {
-            peer: SignalId(20),
-            number: 2,
-        });
+        host.on_server(
+            ServerMessage::PeerJoined {
+                peer: SignalId(20),
+                number: 2,
+            },
+            T0,
+        );
         (host, guest)
     }
 
@@ -517,11 +764,11 @@ mod tests {
             .unwrap();
         let relayed = relay(offer, 20);
         assert_eq!(
-            host.on_server(relayed.clone()),
+            host.on_server(relayed.clone(), T0),
             vec![Action::Signal(2, Signal::Offer(SDP.into()))]
         );
         assert!(matches!(
-            &host.on_server(relayed)[..],
+            &host.on_server(relayed, T0)[..],
             [Action::Tampered {
                 peer: 2,
                 replay: true,
@@ -539,7 +786,7 @@ mod tests {
             .outgoing(1, Signal::Offer(SDP.into()), [2; 16])
             .unwrap();
         assert!(matches!(
-            &host.on_server(relay(forged, 20))[..],
+            &host.on_server(relay(forged, 20), T0)[..],
             [Action::Tampered {
                 peer: 2,
                 replay: false,
@@ -550,7 +797,7 @@ mod tests {
         let unsigned = keyless
             .outgoing(1, Signal::Offer(SDP.into()), [3; 16])
             .unwrap();
-        match &host.on_server(relay(unsigned, 20))[..] {
+        match &host.on_server(relay(unsigned, 20), T0)[..] {
             [Action::Tampered { reason, .. }] => assert!(reason.contains("unsigned"), "{reason}"),
             other => panic!("{other:?}"),
         }
@@ -566,12 +813,15 @@ mod tests {
             None,
             None,
         );
-        guest.on_server(welcome(20));
-        let acts = guest.on_server(ServerMessage::Error {
-            code: ErrorCode::RoomNotFound,
-            message: "no room with this code".into(),
-            retry_after_secs: None,
-        });
+        guest.on_server(welcome(20), T0);
+        let acts = guest.on_server(
+            ServerMessage::Error {
+                code: ErrorCode::RoomNotFound,
+                message: "no room with this code".into(),
+                retry_after_secs: None,
+            },
+            T0,
+        );
         assert_eq!(
             acts,
             vec![Action::Fatal {
@@ -603,17 +853,20 @@ mod tests {
             *resumed = true;
         }
         assert!(
-            again.on_server(w).is_empty(),
+            again.on_server(w, T0).is_empty(),
             "a resumed place sends nothing"
         );
-        let acts = again.on_server(ServerMessage::Joined {
-            code: code(),
-            members: vec![SignalId(10), SignalId(20)],
-            numbers: vec![1, 2],
-            host: SignalId(10),
-            number: 2,
-            pake: false,
-        });
+        let acts = again.on_server(
+            ServerMessage::Joined {
+                code: code(),
+                members: vec![SignalId(10), SignalId(20)],
+                numbers: vec![1, 2],
+                host: SignalId(10),
+                number: 2,
+                pake: false,
+            },
+            T0,
+        );
         assert!(acts.contains(&Action::Identity {
             me: 2,
             created: false,
@@ -626,8 +879,223 @@ mod tests {
             Some(("A3B7K9".into(), "old".into())),
         );
         assert!(matches!(
-            &host.on_server(welcome(11))[..],
+            &host.on_server(welcome(11), T0)[..],
             [Action::Send(ClientMessage::JoinRoom { code, .. })] if code == "A3B7K9"
+        ));
+    }
+
+    /// Passes the `pake` messages `acts` sends to `to`, as the server would (from `from`).
+    fn pake_relay(acts: &[Action], from: u64) -> Vec<ServerMessage> {
+        acts.iter()
+            .filter_map(|a| match a {
+                Action::Send(ClientMessage::Pake { data, .. }) => Some(ServerMessage::Pake {
+                    from: SignalId(from),
+                    data: data.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A host (signaling id 10) of a PAKE room with password "right", and a guest (20) that
+    /// joins by code with `password` and no key: the guest's actions after each step.
+    fn pake_join(password: Option<&str>) -> (Room, Vec<Action>, Vec<Action>) {
+        let key = RoomKey::from_bytes([4; 32]);
+        let mut host = Room::new(
+            Want::Create {
+                password: Some("right".into()),
+            },
+            Some(&key),
+            None,
+        );
+        match &host.on_server(welcome(10), T0)[..] {
+            [Action::Send(ClientMessage::CreateRoom { password, pake, .. })] => {
+                assert!(password.is_none(), "the password never goes to the server");
+                assert!(*pake);
+            }
+            other => panic!("{other:?}"),
+        }
+        host.on_server(
+            ServerMessage::RoomCreated {
+                code: code(),
+                max_peers: 8,
+                number: 1,
+            },
+            T0,
+        );
+        host.on_server(
+            ServerMessage::PeerJoined {
+                peer: SignalId(20),
+                number: 2,
+            },
+            T0,
+        );
+        let mut guest = Room::new(
+            Want::Join {
+                code: "A3B7K9".into(),
+                password: password.map(str::to_owned),
+            },
+            None,
+            None,
+        );
+        match &guest.on_server(welcome(20), T0)[..] {
+            [Action::Send(ClientMessage::JoinRoom { password, .. })] => {
+                assert!(password.is_none(), "the password never goes to the server")
+            }
+            other => panic!("{other:?}"),
+        }
+        let joined = guest.on_server(
+            ServerMessage::Joined {
+                code: code(),
+                members: vec![SignalId(10), SignalId(20)],
+                numbers: vec![1, 2],
+                host: SignalId(10),
+                number: 2,
+                pake: true,
+            },
+            T0,
+        );
+        assert!(
+            !joined.contains(&Action::Member(1)),
+            "no link before the key: {joined:?}"
+        );
+        let mut replies = Vec::new();
+        for m in pake_relay(&joined, 20) {
+            replies.extend(host.on_server(m, T0));
+        }
+        let mut after = Vec::new();
+        for m in pake_relay(&replies, 10) {
+            after.extend(guest.on_server(m, T0));
+        }
+        let mut host_last = Vec::new();
+        for m in pake_relay(&after, 20) {
+            host_last.extend(host.on_server(m, T0));
+        }
+        after.extend(host_last.iter().cloned().map(|a| match a {
+            // What the host sent, marked as the host's (for the assertions).
+            Action::Send(m) => Action::Fatal {
+                code: "host-sent".into(),
+                message: format!("{m:?}"),
+            },
+            other => other,
+        }));
+        (guest, joined, after)
+    }
+
+    #[test]
+    fn a_guest_with_the_right_password_gets_the_key_then_links() {
+        let (guest, _, after) = pake_join(Some("right"));
+        assert!(
+            after.contains(&Action::Key(RoomKey::from_bytes([4; 32]))),
+            "{after:?}"
+        );
+        assert!(after.contains(&Action::Member(1)), "{after:?}");
+        assert!(guest.keyed());
+        assert!(
+            !after.iter().any(|a| matches!(a, Action::Fatal { .. })),
+            "{after:?}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_password_is_refused_by_the_host_and_gets_no_key() {
+        let (guest, _, after) = pake_join(Some("wrong"));
+        assert!(!guest.keyed());
+        assert!(
+            !after
+                .iter()
+                .any(|a| matches!(a, Action::Key(_) | Action::Member(_))),
+            "{after:?}"
+        );
+        assert!(
+            after
+                .iter()
+                .any(|a| matches!(a, Action::Fatal { code, message }
+                if code == "wrong-password" && message.contains("wrong password"))),
+            "{after:?}"
+        );
+        // The host counted it: it sent `reject` for us (so the server counts it too).
+        assert!(
+            after
+                .iter()
+                .any(|a| matches!(a, Action::Fatal { code, message }
+                if code == "host-sent" && message.contains("Reject"))),
+            "{after:?}"
+        );
+    }
+
+    #[test]
+    fn a_pake_room_without_password_or_key_says_it_needs_one() {
+        let (_, joined, _) = pake_join(None);
+        assert!(
+            joined
+                .iter()
+                .any(|a| matches!(a, Action::Fatal { code, message }
+                if code == "password-required" && message.contains("A3B7K9"))),
+            "{joined:?}"
+        );
+    }
+
+    #[test]
+    fn the_hosts_refusal_relayed_by_the_server_reads_as_the_hosts() {
+        let mut guest = Room::new(
+            Want::Join {
+                code: "A3B7K9".into(),
+                password: Some("x".into()),
+            },
+            None,
+            None,
+        );
+        guest.on_server(welcome(20), T0);
+        guest.on_server(
+            ServerMessage::Joined {
+                code: code(),
+                members: vec![SignalId(10), SignalId(20)],
+                numbers: vec![1, 2],
+                host: SignalId(10),
+                number: 2,
+                pake: true,
+            },
+            T0,
+        );
+        let acts = guest.on_server(
+            ServerMessage::Error {
+                code: ErrorCode::TooManyAttempts,
+                message: "too many".into(),
+                retry_after_secs: None,
+            },
+            T0,
+        );
+        assert!(
+            matches!(&acts[..], [Action::Fatal { code, message }]
+                if code == "too-many-attempts" && message.contains("host of room A3B7K9")),
+            "{acts:?}"
+        );
+        // And a host that never answers is given up on after the wait.
+        let mut slow = Room::new(
+            Want::Join {
+                code: "A3B7K9".into(),
+                password: Some("x".into()),
+            },
+            None,
+            None,
+        );
+        slow.on_server(welcome(21), T0);
+        slow.on_server(
+            ServerMessage::Joined {
+                code: code(),
+                members: vec![SignalId(10), SignalId(21)],
+                numbers: vec![1, 3],
+                host: SignalId(10),
+                number: 3,
+                pake: true,
+            },
+            T0,
+        );
+        assert!(slow.tick(T0 + GUEST_WAIT / 2).is_empty());
+        assert!(matches!(
+            &slow.tick(T0 + GUEST_WAIT)[..],
+            [Action::Fatal { code, .. }] if code == "host-not-answering"
         ));
     }
 }

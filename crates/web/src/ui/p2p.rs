@@ -7,6 +7,11 @@
 //! needs (code, key, resume token, whether we host) is kept in this tab's session storage, so
 //! a reloaded page takes its place back (same member number within the server's grace period)
 //! and catches up from the others.
+//!
+//! A room hosted with a password is joined by code + password: the guest page runs the PAKE
+//! with the host page (the server never sees the password), gets the room key from it and
+//! keeps that key like a link-joined page. The hosting page keeps its password in session
+//! storage too, so it still answers guests after a reload.
 
 use std::{collections::BTreeMap, rc::Rc, time::Duration};
 
@@ -42,6 +47,9 @@ struct Saved {
     key: Option<String>,
     token: Option<String>,
     host: bool,
+    /// The password the host checks guests' PAKE runs against (hosting pages only).
+    #[serde(default)]
+    password: Option<String>,
 }
 
 /// The peer-to-peer part of the UI state.
@@ -141,7 +149,7 @@ pub(super) fn restore(ed: Ed) -> bool {
     match read_location(&search, &hash) {
         // The link of the room this tab is already in (a reload of the link itself): rejoin.
         Some(Ok(t)) if saved.as_ref().is_none_or(|s| s.code != t.code) => {
-            join(ed, t.code, t.key);
+            join(ed, t.code, t.key, None);
             return true;
         }
         Some(Err(e)) => {
@@ -159,7 +167,9 @@ pub(super) fn restore(ed: Ed) -> bool {
         .and_then(|k| RoomKey::from_fragment(k).ok());
     let resume = s.token.clone().map(|t| (s.code.clone(), t));
     let want = if s.host {
-        Want::Create { password: None }
+        Want::Create {
+            password: s.password.clone(),
+        }
     } else {
         Want::Join {
             code: s.code.clone(),
@@ -170,8 +180,9 @@ pub(super) fn restore(ed: Ed) -> bool {
     true
 }
 
-/// Hosts a new room with a fresh room key.
-pub(super) fn host(ed: Ed) {
+/// Hosts a new room with a fresh room key; with a password, guests may also join by code +
+/// password (checked here by PAKE, never by the server).
+pub(super) fn host(ed: Ed, password: Option<String>) {
     let key = match RoomKey::generate() {
         Ok(k) => k,
         Err(e) => {
@@ -179,17 +190,17 @@ pub(super) fn host(ed: Ed) {
             return;
         }
     };
-    enter(ed, Want::Create { password: None }, Some(key), None, None);
+    enter(ed, Want::Create { password }, Some(key), None, None);
 }
 
-/// Joins room `code` (with its key when we have the link).
-pub(super) fn join(ed: Ed, code: String, key: Option<RoomKey>) {
-    let keyless = key.is_none();
+/// Joins room `code` (with its key when we have the link, or its password for the PAKE).
+pub(super) fn join(ed: Ed, code: String, key: Option<RoomKey>, password: Option<String>) {
+    let keyless = key.is_none() && password.is_none();
     enter(
         ed,
         Want::Join {
             code: code.clone(),
-            password: None,
+            password,
         },
         key,
         None,
@@ -231,6 +242,10 @@ fn enter(
     super::remote::give_up_for_p2p();
     driver::stop();
     let hosting = matches!(want, Want::Create { .. });
+    let host_password = match &want {
+        Want::Create { password } => password.clone(),
+        Want::Join { .. } => None,
+    };
     save(
         ed,
         code.clone().map(|c| Saved {
@@ -238,6 +253,7 @@ fn enter(
             key: key.as_ref().map(RoomKey::to_fragment),
             token: resume.as_ref().map(|(_, t)| t.clone()),
             host: hosting,
+            password: host_password.clone(),
         }),
     );
     if hosting && code.is_none() {
@@ -247,6 +263,7 @@ fn enter(
             key: key.as_ref().map(RoomKey::to_fragment),
             token: None,
             host: true,
+            password: host_password,
         }));
     }
     ed.core.update_value(|c| {
@@ -397,6 +414,7 @@ fn on_event(ed: Ed, e: Event) {
                 key: None,
                 token: None,
                 host: false,
+                password: None,
             });
             saved.code = code.clone();
             saved.token = token;
@@ -467,6 +485,18 @@ fn on_event(ed: Ed, e: Event) {
                 true,
             );
         }
+        Event::Key(key) => {
+            // The host confirmed our password: keep its key for a reload, show the link.
+            let mut saved = p.saved.get_value();
+            if let Some(s) = saved.as_mut() {
+                s.key = Some(key.to_fragment());
+            }
+            save(ed, saved);
+            if let Some(code) = p.code.get_untracked().filter(|c| !c.is_empty()) {
+                p.link.set(Some(join_link(&origin(), &code, &key)));
+            }
+            ed.toast("the host confirmed the password; connecting", false);
+        }
         Event::Fatal { code, message } => {
             js::mark_body("p2p-error", &code);
             ed.toast(message.clone(), true);
@@ -527,6 +557,16 @@ pub fn RoomManager() -> impl IntoView {
     let ed = expect_context::<Ed>();
     let p = ed.p2p;
     let code_input = NodeRef::<html::Input>::new();
+    let join_password = NodeRef::<html::Input>::new();
+    let host_password = NodeRef::<html::Input>::new();
+    // An empty field is no password.
+    let typed_password = |field: NodeRef<html::Input>| {
+        field
+            .get_untracked()
+            .map(|i| i.value())
+            .filter(|v| !v.is_empty())
+    };
+    let try_host = move || host(ed, typed_password(host_password));
     let try_join = move || {
         let typed = code_input
             .get_untracked()
@@ -546,13 +586,13 @@ pub fn RoomManager() -> impl IntoView {
         };
         if let Some(found) = read_location(&search, &hash) {
             match found {
-                Ok(t) => join(ed, t.code, t.key),
+                Ok(t) => join(ed, t.code, t.key, None),
                 Err(e) => p.join_error.set(Some(e)),
             }
             return;
         }
         match check_code(&typed) {
-            Ok(code) => join(ed, code, None),
+            Ok(code) => join(ed, code, None, typed_password(join_password)),
             Err(e) => p.join_error.set(Some(e)),
         }
     };
@@ -582,11 +622,17 @@ pub fn RoomManager() -> impl IntoView {
                     }
                 })}
                 <div class="room-host">
-                    <button data-testid="host-room" on:click=move |_| host(ed)>"Host a new room"</button>
-                    <span class="muted">"Shares this tab's network with whoever opens the link."</span>
+                    <input node_ref=host_password type="password" data-testid="host-password"
+                        placeholder="Password (optional)" autocomplete="new-password"/>
+                    <button data-testid="host-room" on:click=move |_| try_host()>"Host a new room"</button>
+                    <span class="muted">"Shares this tab's network with whoever opens the link, or types the code and this password (checked by this page, never sent to the server)."</span>
                 </div>
                 <div class="room-join">
                     <input node_ref=code_input data-testid="join-code" placeholder="Room code (A3B7K9) or link"
+                        on:input=move |_| p.join_error.set(None)
+                        on:keydown=move |e| if e.key() == "Enter" { try_join() }/>
+                    <input node_ref=join_password type="password" data-testid="join-password"
+                        placeholder="Password" autocomplete="off"
                         on:input=move |_| p.join_error.set(None)
                         on:keydown=move |e| if e.key() == "Enter" { try_join() }/>
                     <button data-testid="join-room" on:click=move |_| try_join()>"Join"</button>
