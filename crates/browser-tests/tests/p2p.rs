@@ -759,3 +759,92 @@ fn the_host_page_makes_a_guest_read_only_and_back() {
         Ok(())
     });
 }
+
+/// The number of seconds the guest's "reconnecting in N s" shows, if it shows one.
+async fn countdown(s: &Session) -> Result<Option<u64>> {
+    let text: String = s
+        .eval("document.querySelector(\"[data-testid='p2p-reconnecting']\")?.textContent ?? ''")
+        .await?;
+    Ok(text
+        .split("reconnecting in ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok()))
+}
+
+#[test]
+fn while_signaling_is_down_links_stay_up_and_the_retry_counts_down() {
+    let Some(w) = world("outage") else { return };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(async {
+        let mut serve =
+            Serve::start(&w.bin, &w.data, &w.dist, "127.0.0.1:0").expect("serve starts");
+        let base = format!("http://{}", serve.addr);
+        let mut pages: Vec<(String, Session)> = Vec::new();
+        let result: Result<()> = async {
+            pages.push(("a".into(), page(&w, "p2p-outage-a", &base).await?));
+            let link = host(pick(&pages, "a")).await?;
+            pages.push(("b".into(), page(&w, "p2p-outage-b", &link).await?));
+            let (a, b) = (pick(&pages, "a"), pick(&pages, "b"));
+            linked(a, 1, "A").await?;
+            linked(b, 1, "B").await?;
+            let (x, _, sum) = build_sum(a, "1").await?;
+            has_node(b, &sum).await?;
+
+            serve.stop()?;
+            // The retry delay doubles with each failed attempt; wait for one long enough to
+            // watch it count down, then see a smaller number while it is still waiting.
+            let mut first = None;
+            for _ in 0..600 {
+                if let Some(n) = countdown(b).await?
+                    && n >= 3
+                {
+                    first = Some(n);
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            let first = first.context("B never showed a retry at least 3 s away")?;
+            let mut lower = None;
+            for _ in 0..100 {
+                match countdown(b).await? {
+                    Some(n) if n < first => {
+                        lower = Some(n);
+                        break;
+                    }
+                    _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                }
+            }
+            ensure!(
+                lower.is_some(),
+                "the countdown stayed at {first} s instead of counting down"
+            );
+            ensure!(
+                b.count("[data-testid='p2p-retry']").await? == 1,
+                "a retry button is offered"
+            );
+            // The data channels do not go through the server: edits still cross.
+            a.type_value(&x, "7").await?;
+            shows_value(b, &x, "7").await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = &result {
+            for (n, s) in &pages {
+                let shot = s.screenshot(&format!("p2p-outage-{n}-failure.png")).await;
+                eprintln!("page {n}: screenshot {shot:?}");
+            }
+            eprintln!("{e:#}");
+        }
+        for (_, s) in pages {
+            s.close().await;
+        }
+        drop(serve);
+        let _ = std::fs::remove_dir_all(&w.data);
+        result.expect("the signaling outage scenario");
+    });
+}

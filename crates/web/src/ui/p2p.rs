@@ -66,6 +66,10 @@ pub(crate) struct P2pState {
     /// The room is lost for good, and why.
     pub fatal: RwSignal<Option<String>>,
     pub join_error: RwSignal<Option<String>>,
+    /// While the signaling server is out of reach: when the next attempt is due, and the clock
+    /// the countdown is drawn against (moved by the ticker only meanwhile).
+    retry_at: RwSignal<Option<Duration>>,
+    clock: RwSignal<Duration>,
     ticker: StoredValue<Option<IntervalHandle>>,
     saved: StoredValue<Option<Saved>>,
 }
@@ -83,6 +87,8 @@ impl P2pState {
             host: RwSignal::new(None),
             fatal: RwSignal::new(None),
             join_error: RwSignal::new(None),
+            retry_at: RwSignal::new(None),
+            clock: RwSignal::new(Duration::ZERO),
             ticker: StoredValue::new(None),
             saved: StoredValue::new(None),
         }
@@ -323,6 +329,9 @@ fn start_ticker(ed: Ed) {
             flush(ed);
             ed.pump();
             show(ed);
+            if ed.p2p.retry_at.get_untracked().is_some() {
+                ed.p2p.clock.set(js::now());
+            }
         },
         TICK,
     )
@@ -390,6 +399,8 @@ fn on_event(ed: Ed, e: Event) {
                 Signaling::Connecting => {}
                 Signaling::Connected => set_link(ed, Link::Connected),
                 Signaling::Reconnecting { retry_in, reached } => {
+                    p.clock.set(js::now());
+                    p.retry_at.set(Some(js::now() + *retry_in));
                     let why = if *reached {
                         format!(
                             "lost the signaling server; links stay up; reconnecting in {:.1} s",
@@ -405,6 +416,9 @@ fn on_event(ed: Ed, e: Event) {
                     };
                     set_link(ed, Link::Offline(why));
                 }
+            }
+            if !matches!(s, Signaling::Reconnecting { .. }) {
+                p.retry_at.set(None);
             }
             p.signaling.set(Some(s));
         }
@@ -732,9 +746,17 @@ pub fn P2pStatus() -> impl IntoView {
             .collect::<Vec<_>>()
     };
     let reconnecting = move || match p.signaling.get() {
-        Some(Signaling::Reconnecting { retry_in, .. }) => Some(view! {
+        Some(Signaling::Reconnecting { .. }) => Some(view! {
             <div class="p2p-reconnect" data-testid="p2p-reconnecting">
-                {format!("signaling: reconnecting in {:.0} s", retry_in.as_secs_f64().ceil())}
+                // Counts down with the ticker rather than showing the delay it started from.
+                {move || {
+                    let left = p
+                        .retry_at
+                        .get()
+                        .map(|at| at.saturating_sub(p.clock.get()))
+                        .unwrap_or_default();
+                    format!("signaling: reconnecting in {:.0} s", left.as_secs_f64().ceil())
+                }}
                 <button data-testid="p2p-retry" on:click=move |_| driver::retry_now()>"Retry now"</button>
             </div>
         }),
