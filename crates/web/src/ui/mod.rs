@@ -463,6 +463,16 @@ async fn restore(ed: Ed) {
     });
 }
 
+/// Sends what the session queued over the link of the mode it is in. Each mode's link drains
+/// the session's whole queue (edits included), so only that mode's may do it.
+fn flush(ed: Ed) {
+    match ed.mode.get_untracked() {
+        Mode::Local => {}
+        Mode::Remote { .. } => remote::flush(ed),
+        Mode::P2p { .. } => p2p::flush(ed),
+    }
+}
+
 #[component]
 fn App() -> impl IntoView {
     let ed = Ed::new();

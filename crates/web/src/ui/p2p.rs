@@ -340,7 +340,7 @@ fn start_ticker(ed: Ed) {
 }
 
 /// Sends whatever the session queued, each frame on its member's link.
-fn flush(ed: Ed) {
+pub(super) fn flush(ed: Ed) {
     let mut frames = Vec::new();
     ed.core.update_value(|c| {
         while let Some(t) = c.backend.poll_transmit() {

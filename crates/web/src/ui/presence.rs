@@ -89,7 +89,7 @@ fn tick(ed: Ed) {
         .update_value(|o| due = o.due(&current, now));
     if due {
         ed.core.update_value(|c| c.backend.send_presence(current));
-        super::remote::flush(ed);
+        super::flush(ed);
     }
 }
 
