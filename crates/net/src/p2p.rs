@@ -196,7 +196,15 @@ impl Mesh {
         );
         let mut ever_connected = false;
         loop {
-            match tokio_tungstenite::connect_async(self.cfg.signal_url.as_str()).await {
+            // Signaling messages are small and come in bursts (a PAKE confirm right before an
+            // offer): Nagle would hold the second back for the first's delayed ACK, ~40 ms.
+            match tokio_tungstenite::connect_async_with_config(
+                self.cfg.signal_url.as_str(),
+                None,
+                true,
+            )
+            .await
+            {
                 Ok((ws, _)) => {
                     ever_connected = true;
                     backoff.reset();

@@ -111,7 +111,8 @@ async fn run_client(url: String, events: Events) {
             Some(t) => format!("{url}?resume={t}"),
             None => url.clone(),
         };
-        match tokio_tungstenite::connect_async(target.as_str()).await {
+        // Small frames, often several at once: no Nagle delay (see p2p.rs).
+        match tokio_tungstenite::connect_async_with_config(target.as_str(), None, true).await {
             Ok((mut ws, _)) => {
                 let welcome = match ws.next().await {
                     Some(Ok(Message::Text(t))) => serde_json::from_str::<Welcome>(&t).ok(),
