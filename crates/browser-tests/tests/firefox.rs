@@ -78,6 +78,9 @@ async fn scenario(chromium: &Session, firefox: &Firefox) -> Result<()> {
         )
         .await?;
 
+    // A new contact is two edits (add, then place): Chromium may draw it before it is placed.
+    // Wait for both pages to hold the same state, so the double-click lands on the contact.
+    same_hash(firefox, chromium).await?;
     // Chromium types a value into it; Firefox shows it.
     Page::type_value(chromium, &id, "42").await?;
     firefox.shows_value(&id, "42").await?;
