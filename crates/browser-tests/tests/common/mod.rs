@@ -361,10 +361,25 @@ impl Session {
 
     /// Types into a contact's inline editor (double-click, clear, type), without committing.
     pub async fn type_into_editor(&self, contact: &str, text: &str) -> Result<()> {
-        let at = self
-            .centre(&format!("[data-node='{contact}'] .value"))
-            .await?;
-        self.double_click(at).await?;
+        // A contact made elsewhere arrives as two edits (add, then place): drawn before its
+        // placement, it can move under a double-click. Aim again at where it is now.
+        let focused =
+            "!!(document.activeElement && document.activeElement.closest('.value-editor'))";
+        for _ in 0..4 {
+            let at = self
+                .centre(&format!("[data-node='{contact}'] .value"))
+                .await?;
+            self.double_click(at).await?;
+            for _ in 0..20 {
+                if self.eval::<bool>(focused).await? {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            if self.eval::<bool>(focused).await? {
+                break;
+            }
+        }
         self.wait_for(
             "document.activeElement && document.activeElement.closest('.value-editor')",
             "the value editor to take the focus",
