@@ -134,6 +134,12 @@ pub struct Limits {
     pub max_submit_bytes: usize,
     /// The most groups a state request's `first` or a divergence report may list.
     pub max_listed_groups: usize,
+    /// Presence updates taken from one peer (a permanent host passes each on to every other
+    /// client, and every receiver redraws). Beyond it they are dropped, not refused: presence
+    /// is replaced by the next update anyway. An honest editor sends at most 20 a second.
+    pub presence: Rate,
+    /// The most ids a presence's selection may name (an honest editor sends at most 200).
+    pub max_presence_selection: usize,
 }
 
 impl Default for Limits {
@@ -153,6 +159,11 @@ impl Default for Limits {
             },
             max_submit_bytes: 16 << 20,
             max_listed_groups: 100_000,
+            presence: Rate {
+                per_second: 40,
+                burst: 80,
+            },
+            max_presence_selection: 1_000,
         }
     }
 }

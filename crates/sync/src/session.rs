@@ -108,6 +108,10 @@ pub(crate) struct Link {
     pub newest: u64,
     /// Host side: how much of each rate-limited request this guest may still send.
     pub buckets: [TokenBucket; 3],
+    /// How many presence updates this peer may still send; while it sends too many the extra
+    /// ones are dropped, and it is reported once per flood (`presence_flood`).
+    pub presence: TokenBucket,
+    pub presence_flood: bool,
     /// Bytes of the message being received on each channel, so far.
     pub rx_bytes: [usize; 2],
 }
@@ -127,6 +131,8 @@ impl Link {
             passed_over: false,
             newest: 0,
             buckets: Default::default(),
+            presence: TokenBucket::default(),
+            presence_flood: false,
             rx_bytes: [0; 2],
         }
     }
@@ -985,6 +991,9 @@ impl Session {
     /// alone) passes each client's presence on to the others, naming whose it is; a peer
     /// believes such a name only from the host it follows, and never about itself.
     fn on_presence(&mut self, from: PeerId, mut presence: bassline_protocol::Presence) {
+        if !self.take_presence(from, &presence) {
+            return;
+        }
         let peer = match presence.peer.take() {
             None => from,
             Some(origin) if self.is_following(from) && origin != self.me => origin,
@@ -1002,6 +1011,38 @@ impl Session {
             }
         }
         self.events.push_back(Event::Presence { peer, presence });
+    }
+
+    /// Whether to take a presence update from `from`: within its rate and size limits. A
+    /// flood is reported once, when it starts; the updates beyond the rate are dropped (the
+    /// next one replaces them anyway), so a peer cannot make the host relay, or anyone redraw,
+    /// without bound.
+    fn take_presence(&mut self, from: PeerId, presence: &bassline_protocol::Presence) -> bool {
+        let max = self.config.limits.max_presence_selection;
+        if presence.selection.len() > max {
+            let n = presence.selection.len();
+            self.misbehaved(
+                from,
+                format!("sent a presence selecting {n} items (at most {max})"),
+            );
+            return false;
+        }
+        let (now, rate) = (self.now, self.config.limits.presence);
+        let link = self.link(from);
+        if link.presence.take(now, rate).is_none() {
+            link.presence_flood = false;
+            return true;
+        }
+        if !std::mem::replace(&mut link.presence_flood, true) {
+            self.misbehaved(
+                from,
+                format!(
+                    "sent presence faster than {} a second; the extra updates are dropped",
+                    rate.per_second
+                ),
+            );
+        }
+        false
     }
 
     /// A permanent host tells its other clients that `peer`'s link closed, so they stop

@@ -163,3 +163,84 @@ fn a_guest_believes_a_named_presence_only_from_its_host() {
         .collect();
     assert!(told.is_empty(), "a forged relay was believed: {told:?}");
 }
+
+/// What the host reported about `peer` since last asked.
+fn reports(host: &mut Session, peer: PeerId) -> Vec<String> {
+    std::iter::from_fn(|| host.poll_event())
+        .filter_map(|e| match e {
+            Event::PeerMisbehaved { peer: p, reason } if p == peer => Some(reason),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_flood_of_presence_is_relayed_only_up_to_the_limit_and_reported_once() {
+    let mut star = Star::new(&[2, 3]);
+    star.seen(3);
+    reports(&mut star.host, 2);
+    let limit = Config::default().limits.presence;
+    // 500 updates at one instant: far beyond the burst an honest editor could need.
+    let now = star.now;
+    for i in 0..500 {
+        let p = Presence {
+            cursor: Some((i as f32, 0.0)),
+            ..pointer_in_root()
+        };
+        star.client(2).handle_presence(now, p);
+    }
+    star.settle();
+    let relayed = star.seen(3).len();
+    // Settling takes a few simulated 10 ms steps, in which the bucket refills a little.
+    let most = limit.burst as usize + limit.per_second as usize;
+    assert!(
+        relayed >= limit.burst as usize && relayed <= most,
+        "client 3 got {relayed} of 500 updates; the limit lets {} through at once",
+        limit.burst
+    );
+    let told = reports(&mut star.host, 2);
+    assert_eq!(
+        told.len(),
+        1,
+        "one report per flood, got {}: {:?}",
+        told.len(),
+        told.first()
+    );
+    assert!(told[0].contains("faster than"), "{told:?}");
+
+    // A second later the sender is within its rate again: its update goes through.
+    star.now += Duration::from_secs(1);
+    let now = star.now;
+    star.client(2).handle_presence(now, pointer_in_root());
+    star.settle();
+    assert_eq!(star.seen(3), [(2, pointer_in_root())]);
+    assert!(reports(&mut star.host, 2).is_empty());
+}
+
+#[test]
+fn a_presence_selecting_too_much_is_dropped_and_reported() {
+    let mut star = Star::new(&[2, 3]);
+    star.seen(3);
+    reports(&mut star.host, 2);
+    let max = Config::default().limits.max_presence_selection;
+    let selecting = |n: usize| Presence {
+        selection: (0..n).map(|i| id(&format!("c{i}"))).collect(),
+        ..pointer_in_root()
+    };
+    let now = star.now;
+    star.client(2).handle_presence(now, selecting(max + 1));
+    star.settle();
+    assert!(star.seen(3).is_empty(), "an oversized presence was relayed");
+    let told = reports(&mut star.host, 2);
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].contains(&format!("{}", max + 1)), "{told:?}");
+
+    let now = star.now;
+    star.client(2).handle_presence(now, selecting(max));
+    star.settle();
+    assert_eq!(
+        star.seen(3).len(),
+        1,
+        "a presence at the limit goes through"
+    );
+}
