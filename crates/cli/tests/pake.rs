@@ -180,3 +180,37 @@ fn after_the_hosts_guess_limit_even_the_right_password_is_refused_for_now() {
     let got = host.ask(r#"{"type":"get-contact","id":"still-here"}"#);
     assert_eq!(got["event"], "answer", "{got}");
 }
+
+#[test]
+fn a_guest_that_joined_by_link_answers_password_joins_once_it_hosts() {
+    let serve = Serve::start(&temp_dir("pake-handover"));
+    let mut host = Peer::host(&serve, &["--password", PASSWORD]);
+    let room = host.wait_event("room");
+    let (code, link) = (
+        room["code"].as_str().expect("a code").to_owned(),
+        room["link"].as_str().expect("a link").to_owned(),
+    );
+    // This guest never typed the password: it came in by the link.
+    let mut by_link = Peer::join("by-link", &serve, &link, &[]);
+    editable(&mut by_link);
+    by_link.send(r#"{"type":"add-contact","id":"kept","group":"root","value":7}"#);
+    converge(&mut [&mut host, &mut by_link]);
+
+    // The host leaves for good; the guest takes over, and the server names it host.
+    host.terminate();
+    by_link.wait("leading a new epoch", |v| {
+        v["event"] == "role" && v["role"] == "host" && v["epoch"].as_u64() > Some(1)
+    });
+
+    // A newcomer with code + password: the new host answers the PAKE (the old host handed it
+    // the password, sealed under the room key) and the newcomer gets the state.
+    let mut newcomer = Peer::join("newcomer", &serve, &code, &["--password", PASSWORD]);
+    editable(&mut newcomer);
+    converge(&mut [&mut by_link, &mut newcomer]);
+    let got = newcomer.ask(r#"{"type":"get-contact","id":"kept"}"#);
+    assert_eq!(got["reply"]["contact"]["value"], 7, "{got}");
+
+    // And a wrong password is still refused by it.
+    let wrong = failed_with(Peer::join("wrong", &serve, &code, &["--password", "guess"]));
+    assert_eq!(wrong["code"], "wrong-password", "{wrong}");
+}

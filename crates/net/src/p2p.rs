@@ -140,6 +140,9 @@ struct Mesh {
     guest_run: Option<GuestRun>,
     /// The runs we answer as host.
     host_runs: HostRuns,
+    /// The room password as another member handed it to us (we joined by link), so that we
+    /// can answer password joins if we are elected host.
+    learned_password: Option<String>,
     /// The room's code once in one; a peer that lost its place joins it again.
     code: Option<String>,
     token: Option<String>,
@@ -165,6 +168,7 @@ impl Mesh {
             pake_room: false,
             guest_run: None,
             host_runs: HostRuns::new(cfg.guess_limiter.clone()),
+            learned_password: None,
             cfg,
             events,
             numbers: HashMap::new(),
@@ -427,10 +431,14 @@ impl Mesh {
             }
             ServerMessage::Pake { from, data } => return self.on_pake(ws, from, data).await,
             ServerMessage::Offer { from, sdp, auth } => {
-                self.signed(from, Kind::Offer, sdp, auth).await;
+                if self.signed(from, Kind::Offer, sdp, auth).await {
+                    return self.share_password(ws, from).await;
+                }
             }
             ServerMessage::Answer { from, sdp, auth } => {
-                self.signed(from, Kind::Answer, sdp, auth).await;
+                if self.signed(from, Kind::Answer, sdp, auth).await {
+                    return self.share_password(ws, from).await;
+                }
             }
             ServerMessage::Candidate {
                 from,
@@ -568,7 +576,13 @@ impl Mesh {
     /// key and the password) a guest's hello or confirmation. Anything else is ignored: a
     /// member that is not the host never answers a hello.
     async fn on_pake(&mut self, ws: &mut WsStream, from: SignalId, data: String) -> Option<Lost> {
-        let can_answer = self.key.is_some() && self.cfg.room.password().is_some();
+        if let Ok(bytes) = bassline_trust::pake_message_from_text(&data)
+            && bassline_trust::pake_message_is_share(&bytes)
+        {
+            self.on_password_share(from, &bytes);
+            return None;
+        }
+        let can_answer = self.key.is_some() && self.password().is_some();
         let role = pake_role(
             self.guest_run.as_ref().map(|r| r.host),
             from.0,
@@ -630,10 +644,11 @@ impl Mesh {
                 }
             };
         }
+        let password = self.password().map(str::to_owned);
         let (Some(me), Some(key), Some(password), Some(code)) = (
             self.my_sid,
             self.key.as_ref(),
-            self.cfg.room.password(),
+            password,
             self.code.as_deref(),
         ) else {
             return None;
@@ -644,7 +659,7 @@ impl Mesh {
             code,
             me.0,
             from.0,
-            password,
+            &password,
             key,
             &data,
             seed,
@@ -748,19 +763,25 @@ impl Mesh {
     }
 
     /// An offer or answer from a member: checked against the room key (when there is one)
-    /// before it may reach the link.
-    async fn signed(&mut self, from: SignalId, kind: Kind, sdp: String, auth: Option<String>) {
+    /// before it may reach the link. True when it was signed with the room key and passed on.
+    async fn signed(
+        &mut self,
+        from: SignalId,
+        kind: Kind,
+        sdp: String,
+        auth: Option<String>,
+    ) -> bool {
         let Some(&peer) = self.numbers.get(&from) else {
-            return;
+            return false;
         };
         if !self.ready() {
             // Without the key nothing could be checked; the offering side tries again.
             tracing::info!(peer, "an offer/answer before we hold the room key; dropped");
-            return;
+            return false;
         }
         if let Some(checker) = self.auth.as_mut() {
             let (Some(code), Some(me)) = (self.code.as_deref(), self.my_sid) else {
-                return;
+                return false;
             };
             if let Err(error) = checker.check(code, from.0, me.0, kind, &sdp, auth.as_deref()) {
                 // Reported as an event (the CLI prints it); the log need not say it twice.
@@ -776,7 +797,7 @@ impl Mesh {
                     unsigned: auth.is_none(),
                 })
                 .await;
-                return;
+                return false;
             }
         }
         let signal = match kind {
@@ -784,6 +805,78 @@ impl Mesh {
             Kind::Answer => Signal::Answer(sdp),
         };
         self.signal(from, signal);
+        self.auth.is_some()
+    }
+
+    /// The room password, typed by the user or handed over by a member.
+    fn password(&self) -> Option<&str> {
+        self.cfg
+            .room
+            .password()
+            .or(self.learned_password.as_deref())
+    }
+
+    /// In a PAKE room, hands the password (sealed under the room key, see
+    /// `bassline_trust::seal_password_share`) to a member whose offer or answer just proved it
+    /// holds the key: whoever of us is elected host later can then answer password joins. Sent
+    /// with every link a member makes (a reloaded page has forgotten it); one small message.
+    async fn share_password(&mut self, ws: &mut WsStream, to: SignalId) -> Option<Lost> {
+        if !self.pake_room {
+            return None;
+        }
+        let (Some(me), Some(key), Some(password), Some(code)) = (
+            self.my_sid,
+            self.key.as_ref(),
+            self.password(),
+            self.code.as_deref(),
+        ) else {
+            return None;
+        };
+        let ctx = bassline_trust::PakeContext {
+            room_code: code,
+            guest: to.0,
+            host: me.0,
+        };
+        let nonce = bassline_trust::os::random::<12>().ok()?;
+        let share = match bassline_trust::seal_password_share(&ctx, key, password, nonce) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::info!(%to, %e, "the room password is not handed to other members");
+                return None;
+            }
+        };
+        let msg = ClientMessage::Pake {
+            to,
+            data: bassline_trust::pake_message_to_text(&share),
+        };
+        if !Self::send(ws, &msg).await {
+            return Some(Lost::Retry);
+        }
+        None
+    }
+
+    /// A member handed us the room password: keep it if we hold the key and lack it.
+    fn on_password_share(&mut self, from: SignalId, share: &[u8]) {
+        if self.password().is_some() {
+            return;
+        }
+        let (Some(me), Some(key), Some(code)) =
+            (self.my_sid, self.key.as_ref(), self.code.as_deref())
+        else {
+            return;
+        };
+        let ctx = bassline_trust::PakeContext {
+            room_code: code,
+            guest: me.0,
+            host: from.0,
+        };
+        match bassline_trust::open_password_share(&ctx, key, share) {
+            Ok(password) => {
+                tracing::info!(%from, "a member handed over the room password; password joins can be answered if we host");
+                self.learned_password = Some(password);
+            }
+            Err(e) => tracing::info!(%from, %e, "refused a password share"),
+        }
     }
 
     /// Stops the link attempt to `peer` unless its link is up already; the offering side dials

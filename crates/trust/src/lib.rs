@@ -39,6 +39,7 @@ pub mod os;
 mod pake;
 pub mod room_auth;
 mod sdp;
+mod share;
 mod signal;
 
 pub use error::Error;
@@ -49,4 +50,7 @@ pub use pake::{
     pake_message_is_hello, pake_message_to_text,
 };
 pub use sdp::{Fingerprint, MAX_FINGERPRINTS, MAX_SDP_BYTES, fingerprints};
+pub use share::{
+    MAX_SHARED_PASSWORD, open_password_share, pake_message_is_share, seal_password_share,
+};
 pub use signal::{Attestation, Binding, Kind, NONCE_LEN, ReplayGuard, SignalKey, TAG_LEN};

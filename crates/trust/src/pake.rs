@@ -86,13 +86,17 @@ impl PakeContext<'_> {
         id
     }
 
-    fn guest_identity(&self) -> Vec<u8> {
+    pub(crate) fn guest_identity(&self) -> Vec<u8> {
         self.identity(b"guest", self.guest)
     }
 
-    fn host_identity(&self) -> Vec<u8> {
+    pub(crate) fn host_identity(&self) -> Vec<u8> {
         self.identity(b"host", self.host)
     }
+}
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
 }
 
 /// A PAKE message as text for a JSON signaling message (base64url without padding).
@@ -102,7 +106,8 @@ pub fn pake_message_to_text(msg: &[u8]) -> String {
 
 /// Reads [`pake_message_to_text`]'s text back; refuses anything longer than the longest message.
 pub fn pake_message_from_text(text: &str) -> Result<Vec<u8>, Error> {
-    const MAX_CHARS: usize = (REPLY_LEN * 4).div_ceil(3);
+    // The longest is a reply or a password share (`crate::share`).
+    const MAX_CHARS: usize = (max(REPLY_LEN, crate::share::SHARE_MAX_LEN) * 4).div_ceil(3);
     if text.len() > MAX_CHARS {
         return Err(Error::Malformed {
             what: "PAKE message",

@@ -100,6 +100,9 @@ pub struct Room {
     guest_run: Option<GuestRun<Duration>>,
     /// Guests' PAKE runs while we host, and the bound on failed ones.
     host_runs: HostRuns<Duration>,
+    /// The room password as a member handed it over (we came in by the link), so that we can
+    /// answer password joins if we are elected host.
+    learned_password: Option<String>,
     me: Option<PeerId>,
     my_sid: Option<SignalId>,
     code: Option<String>,
@@ -128,6 +131,7 @@ impl Room {
             server_host: None,
             guest_run: None,
             host_runs: HostRuns::default(),
+            learned_password: None,
             me: None,
             my_sid: None,
             code,
@@ -190,9 +194,64 @@ impl Room {
         self.key.is_some() || !self.pake_room
     }
 
+    /// The room password: typed on this page, or handed over by a member.
     fn password(&self) -> Option<&str> {
         match &self.want {
             Want::Create { password } | Want::Join { password, .. } => password.as_deref(),
+        }
+        .or(self.learned_password.as_deref())
+    }
+
+    /// In a PAKE room, hands the password (sealed under the room key, see
+    /// `bassline_trust::seal_password_share`) to a member whose offer or answer just proved it
+    /// holds the key, so that whoever is elected host later can answer password joins. Sent
+    /// with every link (a reloaded page has forgotten it); one small message.
+    fn share_password(&self, to: SignalId, out: &mut Vec<Action>) {
+        if !self.pake_room {
+            return;
+        }
+        let (Some(me), Some(key), Some(password), Some(code)) = (
+            self.my_sid,
+            self.key.as_ref(),
+            self.password(),
+            self.code.as_deref(),
+        ) else {
+            return;
+        };
+        let ctx = bassline_trust::PakeContext {
+            room_code: code,
+            guest: to.0,
+            host: me.0,
+        };
+        let Ok(nonce) = bassline_trust::os::random::<12>() else {
+            return;
+        };
+        // A password too long to share stays with the pages that typed it.
+        if let Ok(share) = bassline_trust::seal_password_share(&ctx, key, password, nonce) {
+            out.push(Action::Send(ClientMessage::Pake {
+                to,
+                data: bassline_trust::pake_message_to_text(&share),
+            }));
+        }
+    }
+
+    /// A member handed us the room password: keep it if we hold the key and lack it.
+    fn on_password_share(&mut self, from: SignalId, share: &[u8]) {
+        if self.password().is_some() {
+            return;
+        }
+        let (Some(me), Some(key), Some(code)) =
+            (self.my_sid, self.key.as_ref(), self.code.as_deref())
+        else {
+            return;
+        };
+        let ctx = bassline_trust::PakeContext {
+            room_code: code,
+            guest: me.0,
+            host: from.0,
+        };
+        if let Ok(password) = bassline_trust::open_password_share(&ctx, key, share) {
+            self.learned_password = Some(password);
         }
     }
 
@@ -439,6 +498,12 @@ impl Room {
     /// A `pake` message: the host's reply to our run, or (as the server's host holding the
     /// key and the password) a guest's hello or confirmation. Anything else is ignored.
     fn on_pake(&mut self, from: SignalId, data: &str, now: Duration, out: &mut Vec<Action>) {
+        if let Ok(bytes) = bassline_trust::pake_message_from_text(data)
+            && bassline_trust::pake_message_is_share(&bytes)
+        {
+            self.on_password_share(from, &bytes);
+            return;
+        }
         let can_answer = self.key.is_some() && self.password().is_some();
         let role = pake_role(
             self.guest_run.as_ref().map(|r| r.host),
@@ -604,6 +669,9 @@ impl Room {
             Kind::Answer => Signal::Answer(sdp),
         };
         out.push(Action::Signal(peer, signal));
+        if self.auth.is_some() {
+            self.share_password(from, out);
+        }
     }
 
     /// The message carrying our `signal` to `peer`, signed when the room has a key; `None`
@@ -752,6 +820,154 @@ mod tests {
             },
             other => panic!("not relayed here: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_page_that_came_in_by_link_gets_the_password_and_answers_password_joins_as_host() {
+        let key = RoomKey::from_bytes([4; 32]);
+        let password = "correct horse";
+        let mut host = Room::new(
+            Want::Create {
+                password: Some(password.into()),
+            },
+            Some(&key),
+            None,
+        );
+        host.on_server(welcome(10), T0);
+        host.on_server(
+            ServerMessage::RoomCreated {
+                code: code(),
+                max_peers: 8,
+                number: 1,
+            },
+            T0,
+        );
+        host.on_server(
+            ServerMessage::PeerJoined {
+                peer: SignalId(20),
+                number: 2,
+            },
+            T0,
+        );
+        // The guest opened the join link: the key, no password.
+        let mut guest = Room::new(
+            Want::Join {
+                code: "A3B7K9".into(),
+                password: None,
+            },
+            Some(&key),
+            None,
+        );
+        guest.on_server(welcome(20), T0);
+        guest.on_server(
+            ServerMessage::Joined {
+                code: code(),
+                members: vec![SignalId(10), SignalId(20)],
+                numbers: vec![1, 2],
+                host: SignalId(10),
+                number: 2,
+                pake: true,
+            },
+            T0,
+        );
+        assert_eq!(guest.password(), None);
+
+        // Its signed offer proves it holds the key: the host hands it the password, sealed.
+        let offer = guest
+            .outgoing(1, Signal::Offer(SDP.into()), [1; 16])
+            .unwrap();
+        let acts = host.on_server(relay(offer, 20), T0);
+        let share = acts
+            .iter()
+            .find_map(|a| match a {
+                Action::Send(ClientMessage::Pake { to, data }) if *to == SignalId(20) => {
+                    Some(data.clone())
+                }
+                _ => None,
+            })
+            .expect("the host shares the password with a member that holds the key");
+        assert!(!share.contains(password), "the share is sealed");
+        assert!(
+            guest
+                .on_server(
+                    ServerMessage::Pake {
+                        from: SignalId(10),
+                        data: share
+                    },
+                    T0
+                )
+                .is_empty()
+        );
+        assert_eq!(guest.password(), Some(password));
+
+        // The host leaves; the server names the guest host; a newcomer runs the PAKE with it.
+        guest.on_server(ServerMessage::HostChanged { host: SignalId(20) }, T0);
+        let (run, hello) = GuestRun::start(T0, "A3B7K9", 30, 20, password, [7; 32]);
+        let acts = guest.on_server(
+            ServerMessage::Pake {
+                from: SignalId(30),
+                data: hello,
+            },
+            T0,
+        );
+        let reply = acts
+            .iter()
+            .find_map(|a| match a {
+                Action::Send(ClientMessage::Pake { to, data }) if *to == SignalId(30) => {
+                    Some(data.clone())
+                }
+                _ => None,
+            })
+            .expect("the new host answers the newcomer's hello");
+        let (got, _confirm) = run
+            .on_reply(&reply)
+            .expect("the right password is confirmed");
+        assert_eq!(got, key, "the newcomer holds the room key");
+    }
+
+    #[test]
+    fn a_share_under_another_key_teaches_nothing() {
+        let key = RoomKey::from_bytes([4; 32]);
+        let mut guest = Room::new(
+            Want::Join {
+                code: "A3B7K9".into(),
+                password: None,
+            },
+            Some(&key),
+            None,
+        );
+        guest.on_server(welcome(20), T0);
+        guest.on_server(
+            ServerMessage::Joined {
+                code: code(),
+                members: vec![SignalId(10), SignalId(20)],
+                numbers: vec![1, 2],
+                host: SignalId(10),
+                number: 2,
+                pake: true,
+            },
+            T0,
+        );
+        let ctx = bassline_trust::PakeContext {
+            room_code: "A3B7K9",
+            guest: 20,
+            host: 10,
+        };
+        let forged = bassline_trust::seal_password_share(
+            &ctx,
+            &RoomKey::from_bytes([5; 32]),
+            "chosen by the server",
+            [0; 12],
+        )
+        .unwrap();
+        guest.on_server(
+            ServerMessage::Pake {
+                from: SignalId(10),
+                data: bassline_trust::pake_message_to_text(&forged),
+            },
+            T0,
+        );
+        assert_eq!(guest.password(), None);
     }
 
     #[test]
