@@ -848,3 +848,41 @@ fn while_signaling_is_down_links_stay_up_and_the_retry_counts_down() {
         result.expect("the signaling outage scenario");
     });
 }
+
+#[test]
+fn a_reloaded_host_page_rejoins_and_the_room_goes_on() {
+    run("host-reload", async |w, base, pages| {
+        pages.push(("a".into(), page(w, "p2phr-a", base).await?));
+        let link = host(pick(pages, "a")).await?;
+        pages.push(("b".into(), page(w, "p2phr-b", &link).await?));
+        let (a, b) = (pick(pages, "a"), pick(pages, "b"));
+        linked(a, 1, "A").await?;
+        linked(b, 1, "B").await?;
+        let (x, y, sum) = build_sum(a, "1").await?;
+        a.type_value(&x, "2").await?;
+        b.type_value(&y, "3").await?;
+        shows_value(a, &sum, "5").await?;
+        same_hash(a, b).await?;
+
+        // The host page reloads: it takes its place back in the room (same member number),
+        // one of the two leads, nothing is lost, and both edit on.
+        let number: String = a.eval("document.body.dataset.peer").await?;
+        a.page.reload().await?;
+        a.wait_ready().await?;
+        linked(a, 1, "A after its reload").await?;
+        linked(b, 1, "B after A's reload").await?;
+        ensure!(
+            a.eval::<String>("document.body.dataset.peer").await? == number,
+            "A came back as member {number}"
+        );
+        one_host(a, b).await?;
+        shows_value(a, &sum, "5").await?;
+        shows_value(b, &sum, "5").await?;
+        a.type_value(&x, "10").await?;
+        shows_value(b, &sum, "13").await?;
+        b.type_value(&y, "1").await?;
+        shows_value(a, &sum, "11").await?;
+        same_hash(a, b).await?;
+        Ok(())
+    });
+}
