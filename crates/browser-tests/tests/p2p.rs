@@ -228,6 +228,20 @@ fn pick<'a>(pages: &'a [(String, Session)], name: &str) -> &'a Session {
     &pages.iter().find(|(n, _)| n == name).expect("started").1
 }
 
+/// Reloads `s` (in a room of two) and waits until it is linked again under the member number
+/// it had: the server gives that number back only to the holder of its resume token.
+async fn reload_into_its_place(s: &Session, name: &str) -> Result<()> {
+    let number: String = s.eval("document.body.dataset.peer").await?;
+    s.page.reload().await?;
+    s.wait_ready().await?;
+    linked(s, 1, &format!("{name} after its reload")).await?;
+    ensure!(
+        s.eval::<String>("document.body.dataset.peer").await? == number,
+        "{name} came back as member {number}"
+    );
+    Ok(())
+}
+
 #[test]
 fn two_pages_build_a_network_over_p2p_and_a_reloaded_guest_catches_up() {
     run("two", async |w, base, pages| {
@@ -270,14 +284,7 @@ fn two_pages_build_a_network_over_p2p_and_a_reloaded_guest_catches_up() {
 
         // B reloads: it takes its place back (the same member number, which the server gives
         // only to the holder of its resume token), catches up, and edits on.
-        let number: String = b.eval("document.body.dataset.peer").await?;
-        b.page.reload().await?;
-        b.wait_ready().await?;
-        linked(b, 1, "B after a reload").await?;
-        ensure!(
-            b.eval::<String>("document.body.dataset.peer").await? == number,
-            "B came back as member {number}"
-        );
+        reload_into_its_place(b, "B").await?;
         shows_value(b, &sum, "5").await?;
         a.type_value(&x, "10").await?;
         shows_value(b, &sum, "13").await?;
@@ -866,15 +873,8 @@ fn a_reloaded_host_page_rejoins_and_the_room_goes_on() {
 
         // The host page reloads: it takes its place back in the room (same member number),
         // one of the two leads, nothing is lost, and both edit on.
-        let number: String = a.eval("document.body.dataset.peer").await?;
-        a.page.reload().await?;
-        a.wait_ready().await?;
-        linked(a, 1, "A after its reload").await?;
+        reload_into_its_place(a, "A").await?;
         linked(b, 1, "B after A's reload").await?;
-        ensure!(
-            a.eval::<String>("document.body.dataset.peer").await? == number,
-            "A came back as member {number}"
-        );
         one_host(a, b).await?;
         shows_value(a, &sum, "5").await?;
         shows_value(b, &sum, "5").await?;

@@ -44,7 +44,7 @@ use crate::{
     link::{Events, TransportEvent, TransportStatus},
     mesh::{Backoff, offers, random_seed},
     room_auth::RoomAuth,
-    room_pake::{GuestRun, HostRuns, HostStep, PakeRole, pake_role},
+    room_pake::{self, GuestRun, HostRuns, HostStep, PakeRole, pake_role},
     rtc::{Ended, RtcConfig, Signal, run_peer},
     transport::Transport,
 };
@@ -576,10 +576,20 @@ impl Mesh {
     /// key and the password) a guest's hello or confirmation. Anything else is ignored: a
     /// member that is not the host never answers a hello.
     async fn on_pake(&mut self, ws: &mut WsStream, from: SignalId, data: String) -> Option<Lost> {
-        if let Ok(bytes) = bassline_trust::pake_message_from_text(&data)
-            && bassline_trust::pake_message_is_share(&bytes)
+        let code = self.code.clone().unwrap_or_default();
+        let me = self.my_sid.unwrap_or(from).0;
+        if let Some(share) =
+            room_pake::read_password_share(&code, me, from.0, self.key.as_ref(), &data)
         {
-            self.on_password_share(from, &bytes);
+            match share {
+                // A member handed us the password (we came in by the link): keep it.
+                Ok(password) if self.password().is_none() => {
+                    tracing::info!(%from, "a member handed over the room password");
+                    self.learned_password = Some(password);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::info!(%from, %e, "refused a password share"),
+            }
             return None;
         }
         let can_answer = self.key.is_some() && self.password().is_some();
@@ -832,51 +842,16 @@ impl Mesh {
         ) else {
             return None;
         };
-        let ctx = bassline_trust::PakeContext {
-            room_code: code,
-            guest: to.0,
-            host: me.0,
-        };
         let nonce = bassline_trust::os::random::<12>().ok()?;
-        let share = match bassline_trust::seal_password_share(&ctx, key, password, nonce) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::info!(%to, %e, "the room password is not handed to other members");
-                return None;
-            }
+        let Some(data) = room_pake::password_share(code, me.0, to.0, key, password, nonce) else {
+            tracing::info!(%to, "the room password is too long to hand to other members");
+            return None;
         };
-        let msg = ClientMessage::Pake {
-            to,
-            data: bassline_trust::pake_message_to_text(&share),
-        };
+        let msg = ClientMessage::Pake { to, data };
         if !Self::send(ws, &msg).await {
             return Some(Lost::Retry);
         }
         None
-    }
-
-    /// A member handed us the room password: keep it if we hold the key and lack it.
-    fn on_password_share(&mut self, from: SignalId, share: &[u8]) {
-        if self.password().is_some() {
-            return;
-        }
-        let (Some(me), Some(key), Some(code)) =
-            (self.my_sid, self.key.as_ref(), self.code.as_deref())
-        else {
-            return;
-        };
-        let ctx = bassline_trust::PakeContext {
-            room_code: code,
-            guest: me.0,
-            host: from.0,
-        };
-        match bassline_trust::open_password_share(&ctx, key, share) {
-            Ok(password) => {
-                tracing::info!(%from, "a member handed over the room password; password joins can be answered if we host");
-                self.learned_password = Some(password);
-            }
-            Err(e) => tracing::info!(%from, %e, "refused a password share"),
-        }
     }
 
     /// Stops the link attempt to `peer` unless its link is up already; the offering side dials

@@ -16,7 +16,9 @@
 //! assert!(matches!(host.on_message(now, "A3B7K9", 1, 2, "hunter2", &key, &confirm, [3; 32]), HostStep::Admitted));
 //! ```
 
-pub use bassline_signal::room_pake::{GUEST_WAIT, HOST_WAIT, HostStep, PakeRole, pake_role};
+pub use bassline_signal::room_pake::{
+    GUEST_WAIT, HOST_WAIT, HostStep, PakeRole, pake_role, password_share, read_password_share,
+};
 use tokio::time::Instant;
 
 /// The host's runs in flight, on tokio's clock.

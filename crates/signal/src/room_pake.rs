@@ -62,6 +62,54 @@ pub const GUEST_WAIT: Duration = Duration::from_secs(10);
 /// How long a host waits for a guest's confirmation before counting the run as failed.
 pub const HOST_WAIT: Duration = Duration::from_secs(15);
 
+/// The `pake` message (text) handing `password` from member `me` to member `to`, sealed under
+/// the room key (see [`bassline_trust::seal_password_share`]): sent in a PAKE room to a member
+/// whose signed offer or answer proved it holds the key, so whoever is elected host later can
+/// answer password joins. `None` for a password too long to share (it stays with the members
+/// who typed it). `nonce` must be fresh random bytes.
+pub fn password_share(
+    code: &str,
+    me: u64,
+    to: u64,
+    key: &RoomKey,
+    password: &str,
+    nonce: [u8; 12],
+) -> Option<String> {
+    let ctx = PakeContext {
+        room_code: code,
+        guest: to,
+        host: me,
+    };
+    bassline_trust::seal_password_share(&ctx, key, password, nonce)
+        .ok()
+        .map(|share| pake_message_to_text(&share))
+}
+
+/// What a `pake` message is, read before [`pake_role`]: `Some` when it is a password share,
+/// then what it holds for us (`Ok(password)`, or why not: sealed under another key, for other
+/// peers, altered); `None` when it belongs to a PAKE run.
+pub fn read_password_share(
+    code: &str,
+    me: u64,
+    from: u64,
+    key: Option<&RoomKey>,
+    data: &str,
+) -> Option<Result<String, Error>> {
+    let bytes = pake_message_from_text(data).ok()?;
+    if !bassline_trust::pake_message_is_share(&bytes) {
+        return None;
+    }
+    let Some(key) = key else {
+        return Some(Err(Error::BadMac));
+    };
+    let ctx = PakeContext {
+        room_code: code,
+        guest: me,
+        host: from,
+    };
+    Some(bassline_trust::open_password_share(&ctx, key, &bytes))
+}
+
 /// Who a peer is for a `pake` message it received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PakeRole {

@@ -19,7 +19,10 @@ use std::{collections::HashMap, time::Duration};
 
 use bassline_signal::{
     ClientMessage, ErrorCode, IceServer, PeerId as SignalId, ServerMessage,
-    room_pake::{GUEST_WAIT, GuestRun, HostRuns, HostStep, PakeRole, pake_role},
+    room_pake::{
+        GUEST_WAIT, GuestRun, HostRuns, HostStep, PakeRole, pake_role, password_share,
+        read_password_share,
+    },
 };
 use bassline_sync::PeerId;
 use bassline_trust::{Kind, NONCE_LEN, RoomKey, room_auth::RoomAuth};
@@ -218,40 +221,12 @@ impl Room {
         ) else {
             return;
         };
-        let ctx = bassline_trust::PakeContext {
-            room_code: code,
-            guest: to.0,
-            host: me.0,
-        };
         let Ok(nonce) = bassline_trust::os::random::<12>() else {
             return;
         };
         // A password too long to share stays with the pages that typed it.
-        if let Ok(share) = bassline_trust::seal_password_share(&ctx, key, password, nonce) {
-            out.push(Action::Send(ClientMessage::Pake {
-                to,
-                data: bassline_trust::pake_message_to_text(&share),
-            }));
-        }
-    }
-
-    /// A member handed us the room password: keep it if we hold the key and lack it.
-    fn on_password_share(&mut self, from: SignalId, share: &[u8]) {
-        if self.password().is_some() {
-            return;
-        }
-        let (Some(me), Some(key), Some(code)) =
-            (self.my_sid, self.key.as_ref(), self.code.as_deref())
-        else {
-            return;
-        };
-        let ctx = bassline_trust::PakeContext {
-            room_code: code,
-            guest: me.0,
-            host: from.0,
-        };
-        if let Ok(password) = bassline_trust::open_password_share(&ctx, key, share) {
-            self.learned_password = Some(password);
+        if let Some(data) = password_share(code, me.0, to.0, key, password, nonce) {
+            out.push(Action::Send(ClientMessage::Pake { to, data }));
         }
     }
 
@@ -498,10 +473,15 @@ impl Room {
     /// A `pake` message: the host's reply to our run, or (as the server's host holding the
     /// key and the password) a guest's hello or confirmation. Anything else is ignored.
     fn on_pake(&mut self, from: SignalId, data: &str, now: Duration, out: &mut Vec<Action>) {
-        if let Ok(bytes) = bassline_trust::pake_message_from_text(data)
-            && bassline_trust::pake_message_is_share(&bytes)
-        {
-            self.on_password_share(from, &bytes);
+        let code = self.code.clone().unwrap_or_default();
+        let me = self.my_sid.unwrap_or(from).0;
+        if let Some(share) = read_password_share(&code, me, from.0, self.key.as_ref(), data) {
+            // A member handed us the password (we came in by the link): keep it.
+            if let Ok(password) = share
+                && self.password().is_none()
+            {
+                self.learned_password = Some(password);
+            }
             return;
         }
         let can_answer = self.key.is_some() && self.password().is_some();
@@ -825,51 +805,9 @@ mod tests {
     #[test]
     fn a_page_that_came_in_by_link_gets_the_password_and_answers_password_joins_as_host() {
         let key = RoomKey::from_bytes([4; 32]);
-        let password = "correct horse";
-        let mut host = Room::new(
-            Want::Create {
-                password: Some(password.into()),
-            },
-            Some(&key),
-            None,
-        );
-        host.on_server(welcome(10), T0);
-        host.on_server(
-            ServerMessage::RoomCreated {
-                code: code(),
-                max_peers: 8,
-                number: 1,
-            },
-            T0,
-        );
-        host.on_server(
-            ServerMessage::PeerJoined {
-                peer: SignalId(20),
-                number: 2,
-            },
-            T0,
-        );
+        let mut host = pake_host(&key);
         // The guest opened the join link: the key, no password.
-        let mut guest = Room::new(
-            Want::Join {
-                code: "A3B7K9".into(),
-                password: None,
-            },
-            Some(&key),
-            None,
-        );
-        guest.on_server(welcome(20), T0);
-        guest.on_server(
-            ServerMessage::Joined {
-                code: code(),
-                members: vec![SignalId(10), SignalId(20)],
-                numbers: vec![1, 2],
-                host: SignalId(10),
-                number: 2,
-                pake: true,
-            },
-            T0,
-        );
+        let (mut guest, _) = pake_guest(Some(&key), None);
         assert_eq!(guest.password(), None);
 
         // Its signed offer proves it holds the key: the host hands it the password, sealed.
@@ -877,32 +815,18 @@ mod tests {
             .outgoing(1, Signal::Offer(SDP.into()), [1; 16])
             .unwrap();
         let acts = host.on_server(relay(offer, 20), T0);
-        let share = acts
-            .iter()
-            .find_map(|a| match a {
-                Action::Send(ClientMessage::Pake { to, data }) if *to == SignalId(20) => {
-                    Some(data.clone())
-                }
-                _ => None,
-            })
-            .expect("the host shares the password with a member that holds the key");
-        assert!(!share.contains(password), "the share is sealed");
+        let shares = pake_relay(&acts, 10);
+        assert_eq!(shares.len(), 1, "one share for the member: {acts:?}");
         assert!(
-            guest
-                .on_server(
-                    ServerMessage::Pake {
-                        from: SignalId(10),
-                        data: share
-                    },
-                    T0
-                )
-                .is_empty()
+            !format!("{shares:?}").contains("right"),
+            "the share is sealed"
         );
-        assert_eq!(guest.password(), Some(password));
+        assert!(guest.on_server(shares[0].clone(), T0).is_empty());
+        assert_eq!(guest.password(), Some("right"));
 
         // The host leaves; the server names the guest host; a newcomer runs the PAKE with it.
         guest.on_server(ServerMessage::HostChanged { host: SignalId(20) }, T0);
-        let (run, hello) = GuestRun::start(T0, "A3B7K9", 30, 20, password, [7; 32]);
+        let (run, hello) = GuestRun::start(T0, "A3B7K9", 30, 20, "right", [7; 32]);
         let acts = guest.on_server(
             ServerMessage::Pake {
                 from: SignalId(30),
@@ -928,26 +852,7 @@ mod tests {
     #[test]
     fn a_share_under_another_key_teaches_nothing() {
         let key = RoomKey::from_bytes([4; 32]);
-        let mut guest = Room::new(
-            Want::Join {
-                code: "A3B7K9".into(),
-                password: None,
-            },
-            Some(&key),
-            None,
-        );
-        guest.on_server(welcome(20), T0);
-        guest.on_server(
-            ServerMessage::Joined {
-                code: code(),
-                members: vec![SignalId(10), SignalId(20)],
-                numbers: vec![1, 2],
-                host: SignalId(10),
-                number: 2,
-                pake: true,
-            },
-            T0,
-        );
+        let (mut guest, _) = pake_guest(Some(&key), None);
         let ctx = bassline_trust::PakeContext {
             room_code: "A3B7K9",
             guest: 20,
@@ -1113,15 +1018,14 @@ mod tests {
             .collect()
     }
 
-    /// A host (signaling id 10) of a PAKE room with password "right", and a guest (20) that
-    /// joins by code with `password` and no key: the guest's actions after each step.
-    fn pake_join(password: Option<&str>) -> (Room, Vec<Action>, Vec<Action>) {
-        let key = RoomKey::from_bytes([4; 32]);
+    /// The host (signaling id 10, member 1) of a PAKE room with password "right" under `key`,
+    /// which guest 20 (member 2) has joined.
+    fn pake_host(key: &RoomKey) -> Room {
         let mut host = Room::new(
             Want::Create {
                 password: Some("right".into()),
             },
-            Some(&key),
+            Some(key),
             None,
         );
         match &host.on_server(welcome(10), T0)[..] {
@@ -1146,12 +1050,18 @@ mod tests {
             },
             T0,
         );
+        host
+    }
+
+    /// Guest 20 (member 2) in host 10's PAKE room, with the key (it opened the link) and/or a
+    /// password: the room and its actions on `joined`.
+    fn pake_guest(key: Option<&RoomKey>, password: Option<&str>) -> (Room, Vec<Action>) {
         let mut guest = Room::new(
             Want::Join {
                 code: "A3B7K9".into(),
                 password: password.map(str::to_owned),
             },
-            None,
+            key,
             None,
         );
         match &guest.on_server(welcome(20), T0)[..] {
@@ -1171,6 +1081,14 @@ mod tests {
             },
             T0,
         );
+        (guest, joined)
+    }
+
+    /// A host (signaling id 10) of a PAKE room with password "right", and a guest (20) that
+    /// joins by code with `password` and no key: the guest's actions after each step.
+    fn pake_join(password: Option<&str>) -> (Room, Vec<Action>, Vec<Action>) {
+        let mut host = pake_host(&RoomKey::from_bytes([4; 32]));
+        let (mut guest, joined) = pake_guest(None, password);
         assert!(
             !joined.contains(&Action::Member(1)),
             "no link before the key: {joined:?}"
