@@ -108,10 +108,6 @@ pub(crate) struct Link {
     pub newest: u64,
     /// Host side: how much of each rate-limited request this guest may still send.
     pub buckets: [TokenBucket; 3],
-    /// How many presence updates this peer may still send; while it sends too many the extra
-    /// ones are dropped, and it is reported once per flood (`presence_flood`).
-    pub presence: TokenBucket,
-    pub presence_flood: bool,
     /// Bytes of the message being received on each channel, so far.
     pub rx_bytes: [usize; 2],
 }
@@ -131,8 +127,6 @@ impl Link {
             passed_over: false,
             newest: 0,
             buckets: Default::default(),
-            presence: TokenBucket::default(),
-            presence_flood: false,
             rx_bytes: [0; 2],
         }
     }
@@ -252,7 +246,22 @@ pub struct Session {
     msg_id: u64,
     rng: u64,
     read_only: Option<bool>,
+    /// Presence taken per person (the peer it is about, not the link it came by: a permanent
+    /// host passes everyone's on through one link).
+    presence: BTreeMap<PeerId, PresenceAllowance>,
 }
+
+/// How many presence updates one person may still send; while they send too many the extra
+/// ones are dropped, and they are reported once per flood.
+#[derive(Default)]
+struct PresenceAllowance {
+    bucket: TokenBucket,
+    flooding: bool,
+}
+
+/// The most people whose presence allowance is kept; beyond it they all start afresh (a host
+/// naming ever new peers cannot make this grow without bound).
+const PRESENCE_PEOPLE: usize = 4096;
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -290,6 +299,7 @@ impl Session {
             msg_id: 0,
             rng,
             read_only: None,
+            presence: BTreeMap::new(),
         };
         if reused && s.config.fault != Some(crate::Fault::CounterRestarts) {
             // A random block of counters (an incarnation): one of 2^31, above block 0.
@@ -566,6 +576,7 @@ impl Session {
         if self.is_connected(peer) {
             self.relay_departure(peer);
         }
+        self.presence.remove(&peer);
         if self.links.remove(&peer).is_some() {
             self.on_link_lost(peer);
         }
@@ -991,14 +1002,17 @@ impl Session {
     /// alone) passes each client's presence on to the others, naming whose it is; a peer
     /// believes such a name only from the host it follows, and never about itself.
     fn on_presence(&mut self, from: PeerId, mut presence: bassline_protocol::Presence) {
-        if !self.take_presence(from, &presence) {
-            return;
-        }
         let peer = match presence.peer.take() {
             None => from,
             Some(origin) if self.is_following(from) && origin != self.me => origin,
             Some(_) => return,
         };
+        if presence.group.is_none() && peer != from {
+            // The host says `peer` left: forget its allowance with it.
+            self.presence.remove(&peer);
+        } else if !self.take_presence(peer, &presence) {
+            return;
+        }
         if self.config.candidacy == Candidacy::Permanent && peer == from {
             let relayed = bassline_protocol::Presence {
                 peer: Some(from),
@@ -1013,10 +1027,10 @@ impl Session {
         self.events.push_back(Event::Presence { peer, presence });
     }
 
-    /// Whether to take a presence update from `from`: within its rate and size limits. A
-    /// flood is reported once, when it starts; the updates beyond the rate are dropped (the
-    /// next one replaces them anyway), so a peer cannot make the host relay, or anyone redraw,
-    /// without bound.
+    /// Whether to take a presence update about `from` (sent by it, or passed on by the host):
+    /// within its rate and size limits. A flood is reported once, when it starts; the updates
+    /// beyond the rate are dropped (the next one replaces them anyway), so a peer cannot make
+    /// the host relay, or anyone redraw, without bound.
     fn take_presence(&mut self, from: PeerId, presence: &bassline_protocol::Presence) -> bool {
         let max = self.config.limits.max_presence_selection;
         if presence.selection.len() > max {
@@ -1028,12 +1042,15 @@ impl Session {
             return false;
         }
         let (now, rate) = (self.now, self.config.limits.presence);
-        let link = self.link(from);
-        if link.presence.take(now, rate).is_none() {
-            link.presence_flood = false;
+        if self.presence.len() >= PRESENCE_PEOPLE && !self.presence.contains_key(&from) {
+            self.presence.clear();
+        }
+        let allowance = self.presence.entry(from).or_default();
+        if allowance.bucket.take(now, rate).is_none() {
+            allowance.flooding = false;
             return true;
         }
-        if !std::mem::replace(&mut link.presence_flood, true) {
+        if !std::mem::replace(&mut allowance.flooding, true) {
             self.misbehaved(
                 from,
                 format!(

@@ -244,3 +244,47 @@ fn a_presence_selecting_too_much_is_dropped_and_reported() {
         "a presence at the limit goes through"
     );
 }
+
+#[test]
+fn many_clients_moving_at_once_are_all_relayed_and_nobody_is_reported() {
+    // Five clients each at the editor's fastest (20 updates a second) for three seconds: every
+    // client gets the other four's 240 updates through its one link to the server, 80 a
+    // second, above what one peer may send; the limit is per person, so none is dropped.
+    let clients = [2, 3, 4, 5, 6];
+    let mut star = Star::new(&clients);
+    for c in clients {
+        star.seen(c);
+    }
+    reports(&mut star.host, 0);
+    let mut got: std::collections::HashMap<PeerId, usize> = Default::default();
+    for tick in 0..60 {
+        let now = star.now;
+        for c in clients {
+            let p = Presence {
+                cursor: Some((tick as f32, c as f32)),
+                ..pointer_in_root()
+            };
+            star.client(c).handle_presence(now, p);
+        }
+        star.settle();
+        for c in clients {
+            let client = star.client(c);
+            while let Some(e) = client.poll_event() {
+                match e {
+                    Event::Presence { .. } => *got.entry(c).or_default() += 1,
+                    Event::PeerMisbehaved { peer, reason } => {
+                        panic!("client {c} reported {peer}: {reason}")
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // settle() moved the clock by at least 10 ms; fill the rest of the 50 ms gap.
+        star.now = now + Duration::from_millis(50);
+    }
+    for c in clients {
+        assert_eq!(got.get(&c), Some(&(60 * 4)), "client {c}");
+    }
+    let host_reports = reports(&mut star.host, 2);
+    assert!(host_reports.is_empty(), "{host_reports:?}");
+}
