@@ -147,13 +147,14 @@ impl Area {
 }
 
 /// What the canvas draws for a screen that shows `seen`: the seen area and half of it again on
-/// every side, kept as it was (`drawn`) while the screen stays inside it and zooming did not
-/// shrink the seen area to a small part of it. So a pan adds and removes nodes once per half a
-/// screen travelled, not at every frame, and a node just off the edge is already drawn when a
-/// pan brings it in.
+/// every side, kept as it was (`drawn`) while a quarter of the screen's size is still drawn
+/// beyond every edge and zooming did not shrink the seen area to a small part of it. So a pan
+/// adds and removes nodes in strips of about a quarter screen, not at every frame (and not
+/// half the canvas at once), and a node just off the edge is already drawn when a pan brings
+/// it in.
 pub fn drawn_area(seen: Area, drawn: Option<Area>) -> Area {
     match drawn {
-        Some(d) if d.contains(&seen) && d.width() <= seen.width() * 4.0 => d,
+        Some(d) if d.contains(&seen.grown(0.25)) && d.width() <= seen.width() * 4.0 => d,
         _ => seen.grown(0.5),
     }
 }
@@ -215,14 +216,14 @@ mod tests {
             (drawn.left, drawn.top, drawn.right, drawn.bottom),
             (-500.0, -300.0, 1500.0, 900.0)
         );
-        // A pan of less than half a screen keeps it.
-        v.x -= 400.0;
+        // A pan of less than a quarter screen keeps it.
+        v.x -= 240.0;
         assert_eq!(
             drawn_area(Area::seen(&v, 1000.0, 600.0), Some(drawn)),
             drawn
         );
         // Further, and it follows: the screen is inside the new one.
-        v.x -= 200.0;
+        v.x -= 20.0;
         let seen = Area::seen(&v, 1000.0, 600.0);
         let moved = drawn_area(seen, Some(drawn));
         assert_ne!(moved, drawn);

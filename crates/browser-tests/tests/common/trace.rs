@@ -177,7 +177,9 @@ pub struct Breakdown {
     /// Main-thread time by kind (script, style, layout, paint, layerize, hit-test, gc,
     /// other), summed.
     pub main: Vec<(&'static str, f64)>,
-    /// Busy time summed over the window, per other thread kind.
+    /// Busy time summed over the window, per other thread kind: the renderer's compositor
+    /// thread, its raster workers (none here: this software-rendered Chromium rasterizes
+    /// elsewhere), and the display compositor (viz) that draws each frame.
     pub compositor: f64,
     pub raster: f64,
     pub display: f64,
@@ -259,9 +261,8 @@ impl Breakdown {
         }
     }
 
-    /// One line: main-thread work per frame (p50, p95, max), then the mean per frame of each
-    /// kind and of each other thread.
-    pub fn summary(&self) -> String {
+    /// Main-thread work per frame: "p50 / p95 / max ms (N frames)".
+    pub fn work(&self) -> String {
         let mut sorted = self.main_per_frame.clone();
         sorted.sort_by(f64::total_cmp);
         let pct = |p: f64| {
@@ -270,23 +271,38 @@ impl Breakdown {
                 .copied()
                 .unwrap_or(f64::NAN)
         };
-        let per = |ms: f64| ms / self.frames.max(1) as f64;
-        let kinds = self
-            .main
-            .iter()
-            .map(|(k, ms)| format!("{k} {:.1}", per(*ms)))
-            .collect::<Vec<_>>()
-            .join(", ");
         format!(
-            "main-thread work per frame p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms over {} frames \
-             (mean per frame: {kinds}; compositor thread {:.1}, raster {:.1}, display compositor {:.1})",
+            "{:.1} / {:.1} / {:.1} ms ({} frames)",
             pct(0.5),
             pct(0.95),
             sorted.last().copied().unwrap_or(f64::NAN),
-            self.frames,
-            per(self.compositor),
-            per(self.raster),
-            per(self.display),
+            self.frames
         )
+    }
+
+    fn per_frame(&self, ms: f64) -> f64 {
+        ms / self.frames.max(1) as f64
+    }
+
+    /// The main thread's mean time per frame by kind, in ms.
+    pub fn kinds(&self) -> String {
+        self.main
+            .iter()
+            .map(|(k, ms)| format!("{k} {:.1}", self.per_frame(*ms)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The other threads' mean busy time per frame, in ms.
+    pub fn others(&self) -> String {
+        let mut out = format!(
+            "compositor {:.1}, display compositor {:.1}",
+            self.per_frame(self.compositor),
+            self.per_frame(self.display)
+        );
+        if self.raster >= 0.05 {
+            out.push_str(&format!(", raster {:.1}", self.per_frame(self.raster)));
+        }
+        out
     }
 }

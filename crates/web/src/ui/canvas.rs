@@ -430,7 +430,11 @@ pub fn Canvas() -> impl IntoView {
             on:wheel=on_wheel
             on:contextmenu=|ev| ev.prevent_default()
         >
-            <div class="grid" style=grid_style></div>
+            // The grabbing hand while panning goes on the grid (the background under the
+            // pointer): set on the canvas, the cursor (an inherited property) re-styled all of
+            // its ~4,000 elements at the start and end of each pan (50-65 ms frames with 1,000
+            // contacts). Nodes keep their own cursor, as before.
+            <div class="grid" class:panning=move || panning.get() style=grid_style></div>
             <div class="world" style=world_style>
                 <div class="scaled" style=scale_style>
                 <svg class="wires" width="100000" height="100000" viewBox="-50000 -50000 100000 100000">
@@ -469,12 +473,6 @@ pub fn Canvas() -> impl IntoView {
                 }}
                 </div>
             </div>
-            // The grabbing hand while panning, on a cover of its own: set on the canvas, the
-            // cursor (an inherited property) re-styled all of its ~4,000 elements at the
-            // start and end of each pan (50-65 ms frames with 1,000 contacts).
-            <Show when=move || panning.get()>
-                <div class="pan-cover"></div>
-            </Show>
             <super::panels::ValueEditor/>
             <super::panels::WirePrompt/>
             <Show when=move || ed.ready.get() && ed.view.with(|v| v.nodes.is_empty())>
