@@ -3,7 +3,7 @@
 //! paint and the rest, and the threads behind it (compositor, raster workers, the display
 //! compositor). The benchmark prints it; nothing asserts on it (timings are not tests).
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use anyhow::{Result, anyhow};
 use chromiumoxide::{
@@ -14,7 +14,7 @@ use chromiumoxide::{
     },
     listeners::EventStream,
 };
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use serde_json::Value;
 
 /// Categories that hold the DevTools timeline (what the Performance panel shows) and each
@@ -59,9 +59,12 @@ impl Tracer {
             .next()
             .await
             .ok_or_else(|| anyhow!("the trace never completed"))?;
-        // Chromium sends every data event before the completion; all are queued by now.
+        // Chromium sends every data event before the completion, but the two listeners are
+        // separate queues: take data until none has come for a while.
         let mut events = Vec::new();
-        while let Some(Some(batch)) = self.data.next().now_or_never() {
+        while let Ok(Some(batch)) =
+            tokio::time::timeout(Duration::from_millis(500), self.data.next()).await
+        {
             events.extend(batch.value.iter().cloned());
         }
         Ok(events)
