@@ -363,3 +363,229 @@ fn export_then_import_round_trips_and_bad_files_are_refused() {
         Ok(())
     });
 }
+
+/// Contact `near` at (100, 100), contact `far` at (4100, 2100), and wire `w` from `near` to
+/// `far`: far enough apart that at 100% zoom each is off screen when the other is on it.
+fn far_apart() -> bassline_core::StateDocument {
+    use bassline_core::{ContactDocument, GroupDocument, Id, Point, Value, WireDocument};
+    let id = |s: &str| Id::new(s).expect("valid ids");
+    let contact = |name: &str, x, y| ContactDocument {
+        id: id(name),
+        name: None,
+        blend: Default::default(),
+        value: Value::from(1.0),
+        contradiction: None,
+        boundary: None,
+        at: Some(Point { x, y }),
+    };
+    bassline_core::StateDocument::new(GroupDocument {
+        id: id("root"),
+        name: None,
+        primitive: None,
+        at: None,
+        contacts: vec![contact("near", 100, 100), contact("far", 4100, 2100)],
+        wires: vec![WireDocument {
+            id: id("w"),
+            from: id("near"),
+            to: id("far"),
+            kind: Default::default(),
+        }],
+        groups: Vec::new(),
+    })
+}
+
+/// Where canvas point (x, y) is on screen: from a drawn contact's box, whose size (132 canvas
+/// units wide) gives the zoom and whose corner gives the offset. The page's layout, not the
+/// editor's own viewport state, is the witness.
+struct Mapping {
+    zoom: f64,
+    x: f64,
+    y: f64,
+}
+
+impl Mapping {
+    async fn from_contact(s: &Session, id: &str, at: (f64, f64)) -> Result<Mapping> {
+        let (left, top, width): (f64, f64, f64) = s
+            .eval(&format!(
+                "(() => {{ const r = document.querySelector(\"[data-node='{id}']\").getBoundingClientRect(); \
+                 return [r.left, r.top, r.width]; }})()"
+            ))
+            .await?;
+        let zoom = width / 132.0;
+        Ok(Mapping {
+            zoom,
+            x: left - at.0 * zoom,
+            y: top - at.1 * zoom,
+        })
+    }
+
+    fn screen(&self, (x, y): (f64, f64)) -> (f64, f64) {
+        (x * self.zoom + self.x, y * self.zoom + self.y)
+    }
+}
+
+/// Drags the empty canvas so the view moves by (dx, dy) screen pixels, in strokes short enough
+/// to stay inside the canvas, each starting on a point where nothing is drawn.
+async fn pan_by(s: &Session, map: &mut Mapping, dx: f64, dy: f64) -> Result<()> {
+    let strokes = (dx.abs().max(dy.abs()) / 200.0).ceil().max(1.0);
+    let (sx, sy) = (dx / strokes, dy / strokes);
+    for _ in 0..strokes as u32 {
+        let (cw, ch): (f64, f64) = s
+            .eval(
+                "(() => { const r = document.querySelector('.canvas').getBoundingClientRect(); \
+                 return [r.width, r.height]; })()",
+            )
+            .await?;
+        let mut from = None;
+        for (fx, fy) in [(0.5, 0.5), (0.3, 0.3), (0.7, 0.3), (0.3, 0.7), (0.7, 0.7)] {
+            let at = s
+                .canvas_point(cw * fx - sx / 2.0, ch * fy - sy / 2.0)
+                .await?;
+            let empty: bool = s
+                .eval(&format!(
+                    "(() => {{ const e = document.elementFromPoint({}, {}); \
+                     return !!e && (e.classList.contains('canvas') || e.classList.contains('grid')); }})()",
+                    at.0, at.1
+                ))
+                .await?;
+            if empty {
+                from = Some(at);
+                break;
+            }
+        }
+        let from = from.ok_or_else(|| anyhow::anyhow!("no empty canvas to drag"))?;
+        s.drag_steps(from, (from.0 + sx, from.1 + sy), 4).await?;
+        map.x += sx;
+        map.y += sy;
+    }
+    Ok(())
+}
+
+/// A contact (or wire) drawn only near the screen: zoomed in, the far contact is not in the
+/// page; the wire between two contacts that are both off screen is still drawn where it
+/// crosses it, and can be clicked; panned to, the far contact appears where it belongs, takes
+/// a click and a new value.
+#[test]
+fn contacts_and_wires_off_screen_appear_when_panned_to_and_respond() {
+    run("culling", async |s| {
+        let file = common::artifacts().join(format!("far-apart-{}.json", std::process::id()));
+        std::fs::create_dir_all(common::artifacts())?;
+        std::fs::write(&file, far_apart().to_json_pretty())?;
+        import_file(s, &file.canonicalize()?).await?;
+        s.wait_for(
+            "document.querySelector(\"[data-node='far']\") && document.querySelector(\"[data-wire='w']\")",
+            "both contacts and the wire, the whole group fitted in view",
+        )
+        .await?;
+        // Only now: the page reads the file after the input took it.
+        let _ = std::fs::remove_file(&file);
+        // Zoom in on `near` with the wheel until at least 100%.
+        let near = s.centre("[data-node='near']").await?;
+        s.hover(near).await?;
+        for _ in 0..20 {
+            let zoom: f64 = s
+                .eval("parseFloat(document.querySelector('.controls .zoom').textContent)")
+                .await?;
+            if zoom >= 100.0 {
+                break;
+            }
+            use chromiumoxide::cdp::browser_protocol::input::{
+                DispatchMouseEventParams, DispatchMouseEventType,
+            };
+            s.page
+                .execute(
+                    DispatchMouseEventParams::builder()
+                        .r#type(DispatchMouseEventType::MouseWheel)
+                        .x(near.0)
+                        .y(near.1)
+                        .delta_x(0.0)
+                        .delta_y(-200.0)
+                        .build()
+                        .map_err(|e| anyhow::anyhow!(e))?,
+                )
+                .await?;
+        }
+        // Wheel events may still be on their way: measure once the view holds still.
+        let mut map = Mapping::from_contact(s, "near", (100.0, 100.0)).await?;
+        for _ in 0..50 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let again = Mapping::from_contact(s, "near", (100.0, 100.0)).await?;
+            let still = (again.zoom, again.x, again.y) == (map.zoom, map.x, map.y);
+            map = again;
+            if still {
+                break;
+            }
+        }
+        ensure!(map.zoom >= 0.99, "zoomed in to {}", map.zoom);
+        s.wait_for(
+            "!document.querySelector(\"[data-node='far']\")",
+            "the far contact to leave the page (4,000 units off screen)",
+        )
+        .await?;
+
+        // The middle of the wire's curve: both ends are off screen there.
+        let (cw, ch): (f64, f64) = s
+            .eval(
+                "(() => { const r = document.querySelector('.canvas').getBoundingClientRect(); \
+                 return [r.x + r.width / 2, r.y + r.height / 2]; })()",
+            )
+            .await?;
+        // The curve from near's output (232, 125) to far's input (4100, 2125) bends by half
+        // their distance: at its middle it passes (2166, 1125).
+        let middle = map.screen((2166.0, 1125.0));
+        pan_by(s, &mut map, cw - middle.0, ch - middle.1).await?;
+        let middle = map.screen((2166.0, 1125.0));
+        s.wait_for(
+            "!document.querySelector(\"[data-node='near']\") && !document.querySelector(\"[data-node='far']\")",
+            "both contacts off the page",
+        )
+        .await?;
+        // Along a short horizontal line there (the curve runs at about 45° at its middle): the
+        // pan strokes may not move the view by exactly what the test asked.
+        let hit: Option<f64> = s
+            .eval(&format!(
+                "(() => {{ for (let d = 0; d <= 40; d += 2) for (const x of [{x} + d, {x} - d]) \
+                 if (document.elementFromPoint(x, {y})?.closest('[data-wire]')?.dataset.wire === 'w') \
+                 return x; return null; }})()",
+                x = middle.0,
+                y = middle.1
+            ))
+            .await?;
+        let x = hit
+            .ok_or_else(|| anyhow::anyhow!("the wire is not drawn where it crosses the screen"))?;
+        s.click((x, middle.1)).await?;
+        s.wait_for(
+            "document.querySelector(\"[data-wire='w'].selected\")",
+            "the clicked wire selected",
+        )
+        .await?;
+
+        // Bring `far` to the middle of the screen: it appears where it belongs and responds.
+        let far = map.screen((4100.0 + 66.0, 2100.0 + 25.0));
+        pan_by(s, &mut map, cw - far.0, ch - far.1).await?;
+        s.wait_for(
+            "document.querySelector(\"[data-node='far']\")",
+            "the far contact drawn once panned to",
+        )
+        .await?;
+        let seen = s.centre("[data-node='far']").await?;
+        let want = map.screen((4100.0 + 66.0, 2100.0 + 25.0));
+        ensure!(
+            (seen.0 - want.0).abs() < 40.0 && (seen.1 - want.1).abs() < 40.0,
+            "far is drawn at {seen:?}, expected about {want:?}"
+        );
+        s.click(seen).await?;
+        s.wait_for(
+            "document.querySelector(\"[data-node='far'].selected\")",
+            "far selected by a click",
+        )
+        .await?;
+        s.type_value("far", "42").await?;
+        s.wait_for(
+            "document.querySelector(\"[data-node='far'] .value\").textContent === '42'",
+            "far's new value",
+        )
+        .await?;
+        Ok(())
+    });
+}

@@ -15,6 +15,8 @@
 //! assert_eq!(v.nodes[0].ports.len(), 3);
 //! ```
 
+use std::collections::HashMap;
+
 use bassline_core::{Contact, Direction, Id, Network, Point, Primitive};
 
 use crate::{
@@ -83,6 +85,8 @@ pub struct WireView {
 pub struct GroupView {
     pub nodes: Vec<NodeView>,
     pub wires: Vec<WireView>,
+    /// Where each node is in `nodes`: every drawn node looks itself up on every change.
+    index: HashMap<Id, usize>,
 }
 
 /// Where an unplaced item goes: a grid filling rows of six, in the order the group lists them,
@@ -203,22 +207,34 @@ impl GroupView {
                 ports,
             });
         }
-        let find = |id: &Id| anchor.iter().find(|(c, _, _)| c == id);
+        // By id: a linear search per wire end made each rebuild of a group of 1,000 contacts
+        // and 975 wires cost about a million id comparisons.
+        let anchor: HashMap<&Id, (&Anchor, &Anchor)> =
+            anchor.iter().map(|(c, out, inp)| (c, (out, inp))).collect();
         let wires = state
             .wires
             .iter()
             .filter_map(|w| {
-                let (_, out, _) = find(&w.from)?;
-                let (_, _, inp) = find(&w.to)?;
+                let (out, _) = anchor.get(&w.from)?;
+                let (_, inp) = anchor.get(&w.to)?;
                 Some(WireView {
                     id: w.id.clone(),
                     directed: w.kind == bassline_core::WireKind::Directed,
-                    from: out.clone(),
-                    to: inp.clone(),
+                    from: (*out).clone(),
+                    to: (*inp).clone(),
                 })
             })
             .collect();
-        Some(GroupView { nodes, wires })
+        let index = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.clone(), i))
+            .collect();
+        Some(GroupView {
+            nodes,
+            wires,
+            index,
+        })
     }
 
     /// The canvas rectangle holding every node, if there is any.
@@ -238,7 +254,7 @@ impl GroupView {
     }
 
     pub fn node(&self, id: &Id) -> Option<&NodeView> {
-        self.nodes.iter().find(|n| n.id == *id)
+        self.index.get(id).and_then(|&i| self.nodes.get(i))
     }
 }
 

@@ -14,8 +14,9 @@ use web_sys::{Element, PointerEvent};
 
 use super::{Ed, Gesture, PendingWire, js};
 use crate::{
+    geometry::{Area, curve_bounds, curve_points, drawn_area},
     value_input::show_value,
-    view::{NodeKind, NodeView, WireView},
+    view::{GroupView, NodeKind, NodeView, WireView},
 };
 
 fn closest(target: &Element, selector: &str) -> Option<Element> {
@@ -26,14 +27,10 @@ fn attr(el: &Element, name: &str) -> Option<Id> {
     el.get_attribute(name).and_then(|s| Id::new(&s).ok())
 }
 
-/// A wire's curve: leaves its start to the right, arrives at its end from the left.
+/// A wire's curve as an SVG path.
 fn curve(x1: f64, y1: f64, x2: f64, y2: f64) -> String {
-    let bend = ((x2 - x1).abs() / 2.0).max(40.0);
-    format!(
-        "M{x1:.1},{y1:.1} C{:.1},{y1:.1} {:.1},{y2:.1} {x2:.1},{y2:.1}",
-        x1 + bend,
-        x2 - bend
-    )
+    let [_, (c1, _), (c2, _), _] = curve_points(x1, y1, x2, y2);
+    format!("M{x1:.1},{y1:.1} C{c1:.1},{y1:.1} {c2:.1},{y2:.1} {x2:.1},{y2:.1}")
 }
 
 impl Ed {
@@ -80,6 +77,10 @@ impl Ed {
     }
 }
 
+/// Below this zoom nodes are drawn without their text (see `.canvas.far` in style.css): 15 px
+/// text is 5 px there.
+const FAR_ZOOM: f64 = 0.35;
+
 #[component]
 pub fn Canvas() -> impl IntoView {
     let ed = expect_context::<Ed>();
@@ -101,6 +102,7 @@ pub fn Canvas() -> impl IntoView {
     Effect::new(move |_| measure());
     let _ = window_event_listener(leptos::ev::resize, move |_| measure());
 
+    let cards = Cards::new(ed);
     let positions = Memo::new(move |_| {
         ed.view.with(|v| {
             v.nodes
@@ -109,6 +111,53 @@ pub fn Canvas() -> impl IntoView {
                 .collect::<HashMap<Id, (i32, i32)>>()
         })
     });
+
+    // Only what lies in (or near) the screen is drawn: a pan of a large group then moves one
+    // transform over a few hundred DOM nodes instead of thousands, and a change redraws
+    // against that smaller set. Selected items are always drawn, so a drag carries them all.
+    let drawn = Memo::new(move |before: Option<&Area>| {
+        let (w, h) = ed.screen.get();
+        drawn_area(Area::seen(&ed.viewport.get(), w, h), before.copied())
+    });
+    let nodes_drawn = move || {
+        let area = drawn.get();
+        ed.selection.with(|sel| {
+            ed.view.with(|v| {
+                v.nodes
+                    .iter()
+                    .filter(|n| {
+                        area.meets((n.x.into(), n.y.into(), n.w.into(), n.h.into()))
+                            || sel.contains(&n.id)
+                    })
+                    .map(NodeKey::of)
+                    .collect::<Vec<_>>()
+            })
+        })
+    };
+    let wires_drawn = move || {
+        let area = drawn.get();
+        ed.selection.with(|sel| {
+            positions.with(|p| {
+                ed.view.with(|v| {
+                    v.wires
+                        .iter()
+                        .filter(|w| {
+                            let end = |(node, ox, oy): &(Id, i32, i32)| {
+                                p.get(node)
+                                    .map(|&(x, y)| (f64::from(x + ox), f64::from(y + oy)))
+                            };
+                            let seen = match (end(&w.from), end(&w.to)) {
+                                (Some(a), Some(b)) => area.meets(curve_bounds(a.0, a.1, b.0, b.1)),
+                                _ => true,
+                            };
+                            seen || sel.contains(&w.from.0) || sel.contains(&w.to.0)
+                        })
+                        .cloned()
+                        .collect::<Vec<_>>()
+                })
+            })
+        })
+    };
 
     let on_down = move |ev: PointerEvent| {
         if ev.button() != 0 {
@@ -344,13 +393,17 @@ pub fn Canvas() -> impl IntoView {
         ed.viewport.update(|v| v.zoom_at(factor, sx, sy));
     };
 
+    // Panning changes only a 2D translation on the world's own compositor layer, which
+    // Chromium applies directly; the zoom is a second element's scale. With both in one
+    // transform every pan frame re-layerized the whole canvas (8-12 ms of the main thread's
+    // ~22 ms per frame with 1,000 contacts, measured in the trace of `cargo xtask bench web`).
+    let zoom = Memo::new(move |_| ed.viewport.get().zoom);
+    let panning = Memo::new(move |_| matches!(ed.gesture.get(), Gesture::Pan { .. }));
     let world_style = move || {
         let v = ed.viewport.get();
-        format!(
-            "transform: translate({:.2}px, {:.2}px) scale({:.4})",
-            v.x, v.y, v.zoom
-        )
+        format!("transform: translate({:.2}px, {:.2}px)", v.x, v.y)
     };
+    let scale_style = move || format!("transform: scale({:.4})", zoom.get());
     // The dot grid moves by a transform (modulo one step) rather than its background
     // position, so a pan never repaints it, only moves its layer.
     let grid_style = move || {
@@ -369,7 +422,7 @@ pub fn Canvas() -> impl IntoView {
             class="canvas"
             node_ref=root
             class:armed=move || ed.armed.get().is_some()
-            class:panning=move || matches!(ed.gesture.get(), Gesture::Pan { .. })
+            class:far=move || zoom.get() < FAR_ZOOM
             on:pointerdown=on_down
             on:pointermove=on_move
             on:pointerup=on_up
@@ -377,8 +430,13 @@ pub fn Canvas() -> impl IntoView {
             on:wheel=on_wheel
             on:contextmenu=|ev| ev.prevent_default()
         >
-            <div class="grid" style=grid_style></div>
+            // The grabbing hand while panning goes on the grid (the background under the
+            // pointer): set on the canvas, the cursor (an inherited property) re-styled all of
+            // its ~4,000 elements at the start and end of each pan (50-65 ms frames with 1,000
+            // contacts). Nodes keep their own cursor, as before.
+            <div class="grid" class:panning=move || panning.get() style=grid_style></div>
             <div class="world" style=world_style>
+                <div class="scaled" style=scale_style>
                 <svg class="wires" width="100000" height="100000" viewBox="-50000 -50000 100000 100000">
                     <defs>
                         <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
@@ -386,7 +444,7 @@ pub fn Canvas() -> impl IntoView {
                         </marker>
                     </defs>
                     <For
-                        each=move || ed.view.with(|v| v.wires.clone())
+                        each=wires_drawn
                         key=|w| w.clone()
                         children=move |w| wire_line(ed, positions, w)
                     />
@@ -399,9 +457,9 @@ pub fn Canvas() -> impl IntoView {
                     }}
                 </svg>
                 <For
-                    each=move || ed.view.with(|v| v.nodes.clone())
-                    key=|n| n.clone()
-                    children=move |n| node_box(ed, n)
+                    each=nodes_drawn
+                    key=|k| k.clone()
+                    children=move |k| node_box(ed, cards, k)
                 />
                 <super::presence::PeerLayer/>
                 {move || match ed.gesture.get() {
@@ -413,6 +471,7 @@ pub fn Canvas() -> impl IntoView {
                     }),
                     _ => None,
                 }}
+                </div>
             </div>
             <super::panels::ValueEditor/>
             <super::panels::WirePrompt/>
@@ -426,7 +485,7 @@ pub fn Canvas() -> impl IntoView {
                 <button title="Zoom in (+)" on:click=move |_| ed.zoom(1.25)>"+"</button>
                 <button title="Zoom out (-)" on:click=move |_| ed.zoom(0.8)>"−"</button>
                 <button title="Fit the group in view (F)" on:click=move |_| ed.fit()>"⤢"</button>
-                <span class="zoom">{move || format!("{:.0}%", ed.viewport.get().zoom * 100.0)}</span>
+                <span class="zoom">{move || format!("{:.0}%", zoom.get() * 100.0)}</span>
             </div>
         </main>
     }
@@ -455,108 +514,210 @@ fn wire_line(ed: Ed, positions: Memo<HashMap<Id, (i32, i32)>>, w: WireView) -> i
     }
 }
 
-fn node_box(ed: Ed, n: NodeView) -> impl IntoView {
-    let id = n.id.clone();
-    let (x, y, w, h) = (n.x, n.y, n.w, n.h);
+/// How a node's DOM is keyed. A contact by its id alone: a new value or place, from here or
+/// from a peer, updates its text and position in place (re-creating it laid out the whole
+/// canvas again). A subgroup by everything it shows, so it is rebuilt when its ports change.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum NodeKey {
+    Contact(Id),
+    Other(NodeView),
+}
+
+impl NodeKey {
+    fn of(n: &NodeView) -> NodeKey {
+        match n.kind {
+            NodeKind::Contact { .. } => NodeKey::Contact(n.id.clone()),
+            _ => NodeKey::Other(n.clone()),
+        }
+    }
+}
+
+fn node_box(ed: Ed, cards: Cards, key: NodeKey) -> AnyView {
+    match key {
+        NodeKey::Contact(id) => match cards.of(ed, &id) {
+            Some(node) => contact_box(ed, id, RwSignal::from(node)).into_any(),
+            None => ().into_any(),
+        },
+        NodeKey::Other(n) => group_box(ed, n).into_any(),
+    }
+}
+
+/// What each drawn contact shows, one signal per contact: a change to the group compares every
+/// contact once and wakes only the cards whose contact changed. A memo per card over the whole
+/// view woke all 1,000 cards at every remote edit (52 ms of script a frame in the trace).
+#[derive(Clone, Copy)]
+struct Cards(StoredValue<HashMap<Id, ArcRwSignal<NodeView>>>);
+
+impl Cards {
+    fn new(ed: Ed) -> Cards {
+        let cards = Cards(StoredValue::new(HashMap::new()));
+        Effect::new(move |_| ed.view.with(|v| cards.follow(v)));
+        cards
+    }
+
+    /// Brings every card up to date with the group's view, and forgets what left it.
+    fn follow(&self, v: &GroupView) {
+        let mut changed = Vec::new();
+        self.0.update_value(|cards| {
+            cards.retain(|id, card| match v.node(id) {
+                Some(n) => {
+                    if card.with_untracked(|shown| shown != n) {
+                        changed.push((card.clone(), n.clone()));
+                    }
+                    true
+                }
+                None => false,
+            });
+        });
+        // Outside the store: setting wakes the card's readers.
+        for (card, n) in changed {
+            card.set(n);
+        }
+    }
+
+    /// The card signal of contact `id`, made when it is first drawn.
+    fn of(&self, ed: Ed, id: &Id) -> Option<ArcRwSignal<NodeView>> {
+        let now = ed.view.with_untracked(|v| v.node(id).cloned())?;
+        let mut card = None;
+        self.0.update_value(|cards| {
+            let c = cards
+                .entry(id.clone())
+                .or_insert_with(|| ArcRwSignal::new(now.clone()));
+            card = Some(c.clone());
+        });
+        let card = card.expect("update_value runs its closure");
+        if card.with_untracked(|shown| *shown != now) {
+            card.set(now);
+        }
+        Some(card)
+    }
+}
+
+/// Where a node sits, dragged or not. `left`/`top` rather than a transform: a transform per
+/// node gave Chromium a paint chunk per node to layerize at every repaint.
+fn place(ed: Ed, selected: Memo<bool>, (x, y, w, h): (i32, i32, i32, i32)) -> String {
+    let (dx, dy) = ed.drag_offset(selected);
+    format!(
+        "left: {}px; top: {}px; width: {w}px; height: {h}px",
+        x + dx,
+        y + dy
+    )
+}
+
+fn contact_title(n: &NodeView) -> String {
+    match &n.contradiction {
+        Some(c) => format!("{}\n⚠ {c}", n.full_value),
+        None => format!(
+            "{} = {}",
+            n.id,
+            if n.full_value.is_empty() {
+                "(empty)"
+            } else {
+                &n.full_value
+            }
+        ),
+    }
+}
+
+/// A contact's card: built once per id; every part of it follows the contact's current view.
+fn contact_box(ed: Ed, id: Id, node: RwSignal<NodeView>) -> impl IntoView {
+    let read = move |f: fn(&NodeView) -> String| move || node.with(f);
+    let flags = move || {
+        node.with(|n| match n.kind {
+            NodeKind::Contact { merge, boundary } => (merge, boundary),
+            _ => (false, None),
+        })
+    };
     let selected = ed.is_selected(id.clone());
     let style = move || {
-        let (dx, dy) = ed.drag_offset(selected);
-        format!(
-            "transform: translate({}px, {}px); width: {w}px; height: {h}px",
-            x + dx,
-            y + dy
-        )
+        let at = node.with(|n| (n.x, n.y, n.w, n.h));
+        place(ed, selected, at)
     };
+    let contradiction = move || node.with(|n| n.contradiction.is_some());
+    let empty = move || node.with(|n| n.full_value.is_empty());
+    let port_kind = move || match flags().1 {
+        Some(bassline_core::Direction::Input) => {
+            Some(view! { <span class="port-kind">"input"</span> })
+        }
+        Some(bassline_core::Direction::Output) => {
+            Some(view! { <span class="port-kind">"output"</span> })
+        }
+        None => None,
+    };
+    let merge = move || flags().0;
+    view! {
+        <div
+            class="node contact"
+            class:selected=move || selected.get()
+            class:merge=merge
+            class:boundary=move || flags().1.is_some()
+            class:contradiction=contradiction
+            data-node=id.to_string()
+            data-contact=id.to_string()
+            style=style
+            title=read(contact_title)
+        >
+            <div class="handle in" data-contact=id.to_string() data-handle="in"></div>
+            <div class="head">
+                <span class="label">{read(|n| n.label.clone())}</span>
+                {port_kind}
+                <span class="blend" title=move || if merge() { "merge: joins values" } else { "accept-last: takes each new value" }>
+                    {move || if merge() { "⊔ merge" } else { "↻ last" }}
+                </span>
+            </div>
+            <div class="value" class:empty=empty>{read(|n| n.value.clone())}</div>
+            {move || contradiction().then(|| view! { <div class="warn" title="contradiction">"⚠"</div> })}
+            <div class="handle out" data-contact=id.to_string() data-handle="out"></div>
+        </div>
+    }
+}
+
+/// A gadget or plain group with its ports, rebuilt whenever anything on it changes.
+fn group_box(ed: Ed, n: NodeView) -> impl IntoView {
+    let id = n.id.clone();
+    let selected = ed.is_selected(id.clone());
+    let at = (n.x, n.y, n.w, n.h);
+    let style = move || place(ed, selected, at);
     let contradiction = n.contradiction.clone();
-    match n.kind.clone() {
-        NodeKind::Contact { merge, boundary } => {
-            let title = match &contradiction {
-                Some(c) => format!("{}\n⚠ {c}", n.full_value),
-                None => format!(
-                    "{} = {}",
-                    n.id,
-                    if n.full_value.is_empty() {
-                        "(empty)".to_owned()
-                    } else {
-                        n.full_value.clone()
-                    }
-                ),
-            };
-            let port_kind = match boundary {
-                Some(bassline_core::Direction::Input) => "input",
-                Some(bassline_core::Direction::Output) => "output",
-                None => "",
-            };
+    let gadget = matches!(n.kind, NodeKind::Gadget(_));
+    let ports = n
+        .ports
+        .iter()
+        .map(|p| {
+            let side = if p.input { "in" } else { "out" };
+            // `dy` counts from the node's outer top; the title bar's 4px border is outside the box.
+            let style = format!("top: {}px", p.dy - 14);
+            let title = format!("{} = {}", p.contact, p.value);
             view! {
-                <div
-                    class="node contact"
-                    class:selected=move || selected.get()
-                    class:merge=merge
-                    class:boundary=boundary.is_some()
-                    class:contradiction=contradiction.is_some()
-                    data-node=id.to_string()
-                    data-contact=id.to_string()
-                    style=style
-                    title=title
-                >
-                    <div class="handle in" data-contact=id.to_string() data-handle="in"></div>
-                    <div class="head">
-                        <span class="label">{n.label.clone()}</span>
-                        {(!port_kind.is_empty()).then(|| view! { <span class="port-kind">{port_kind}</span> })}
-                        <span class="blend" title=if merge { "merge: joins values" } else { "accept-last: takes each new value" }>
-                            {if merge { "⊔ merge" } else { "↻ last" }}
-                        </span>
-                    </div>
-                    <div class="value" class:empty=n.full_value.is_empty()>{n.value.clone()}</div>
-                    {contradiction.is_some().then(|| view! { <div class="warn" title="contradiction">"⚠"</div> })}
-                    <div class="handle out" data-contact=id.to_string() data-handle="out"></div>
+                <div class=format!("port {side}") class:contradiction=p.contradiction style=style title=title>
+                    <div class=format!("handle {side}") data-contact=p.contact.to_string() data-handle=side></div>
+                    <span class="port-label">{p.label.clone()}</span>
+                    <span class="port-value">{p.value.clone()}</span>
                 </div>
             }
-            .into_any()
-        }
-        NodeKind::Gadget(_) | NodeKind::Group => {
-            let gadget = matches!(n.kind, NodeKind::Gadget(_));
-            let ports = n
-                .ports
-                .iter()
-                .map(|p| {
-                    let side = if p.input { "in" } else { "out" };
-                    // `dy` counts from the node's outer top; the title bar's 4px border is outside the box.
-                    let style = format!("top: {}px", p.dy - 14);
-                    let title = format!("{} = {}", p.contact, p.value);
-                    view! {
-                        <div class=format!("port {side}") class:contradiction=p.contradiction style=style title=title>
-                            <div class=format!("handle {side}") data-contact=p.contact.to_string() data-handle=side></div>
-                            <span class="port-label">{p.label.clone()}</span>
-                            <span class="port-value">{p.value.clone()}</span>
-                        </div>
-                    }
-                })
-                .collect::<Vec<_>>();
-            let title = if gadget {
-                format!("{} — a primitive gadget", n.label)
-            } else {
-                format!("{} — double-click to enter", n.label)
-            };
-            view! {
-                <div
-                    class="node group"
-                    class:gadget=gadget
-                    class:selected=move || selected.get()
-                    class:contradiction=contradiction.is_some()
-                    data-node=id.to_string()
-                    style=style
-                    title=contradiction.map(|c| format!("{title}\n⚠ {c}")).unwrap_or(title)
-                >
-                    <div class="head">
-                        <span class="icon">{if gadget { "⚡" } else { "▣" }}</span>
-                        <span class="label">{n.label.clone()}</span>
-                    </div>
-                    {ports}
-                </div>
-            }
-            .into_any()
-        }
+        })
+        .collect::<Vec<_>>();
+    let title = if gadget {
+        format!("{} — a primitive gadget", n.label)
+    } else {
+        format!("{} — double-click to enter", n.label)
+    };
+    view! {
+        <div
+            class="node group"
+            class:gadget=gadget
+            class:selected=move || selected.get()
+            class:contradiction=contradiction.is_some()
+            data-node=id.to_string()
+            style=style
+            title=contradiction.map(|c| format!("{title}\n⚠ {c}")).unwrap_or(title)
+        >
+            <div class="head">
+                <span class="icon">{if gadget { "⚡" } else { "▣" }}</span>
+                <span class="label">{n.label.clone()}</span>
+            </div>
+            {ports}
+        </div>
     }
 }
 
