@@ -170,6 +170,29 @@ fn every_request_kind_is_covered() {
     assert_eq!(kinds.len(), KINDS);
 }
 
+/// `from`'s submit of its edit `counter`, signed by it.
+fn submit(from: u64, counter: u64, ts: u64, request: Request) -> Message {
+    let command = Command::Request(request);
+    let sig = Room::sign(
+        from,
+        OpId {
+            peer: from,
+            counter,
+        },
+        ts,
+        &command,
+    );
+    let Command::Request(request) = command else {
+        unreachable!()
+    };
+    Message::Submit {
+        op: counter,
+        ts,
+        request,
+        sig,
+    }
+}
+
 fn frame(from: u64, message: Message) -> Vec<u8> {
     let env = Envelope {
         id: 1,
@@ -203,7 +226,8 @@ fn room_with_read_only_guest() -> Room {
 
 /// Everything a member can send that carries a request, from `from`, as a hostile one would:
 /// a submit under its own next counter, its request forwarded under another member's and the
-/// host's next counters, and a permit forwarded under its own.
+/// host's next counters, and a permit forwarded under its own. Each is signed with the
+/// member's own key: a genuine signature on its own operations, a forgery on the others'.
 fn attacks(from: u64, counter: u64, request: &Request) -> Vec<Message> {
     let forward = |peer: u64, counter: u64, command: Command| Message::Batch {
         epoch: Epoch::default(),
@@ -212,16 +236,14 @@ fn attacks(from: u64, counter: u64, request: &Request) -> Vec<Message> {
             seq: 1,
             op: OpId { peer, counter },
             ts: 1,
+            sig: Room::sign(from, OpId { peer, counter }, 1, &command),
             command,
         }],
+        keys: Vec::new(),
     };
     let other = if from == 2 { 3 } else { 2 };
     vec![
-        Message::Submit {
-            op: counter,
-            ts: 1,
-            request: request.clone(),
-        },
+        submit(from, counter, 1, request.clone()),
         forward(other, 1, request.clone().into()),
         forward(1, 2, request.clone().into()),
         forward(
@@ -307,16 +329,7 @@ fn the_same_requests_from_a_writer_change_the_network() {
         let what = kind(&request);
         let mut room = room_with_read_only_guest();
         let before = room.peer(1).state_hash();
-        inject(
-            &mut room,
-            3,
-            1,
-            Message::Submit {
-                op: 1,
-                ts: 1,
-                request,
-            },
-        );
+        inject(&mut room, 3, 1, submit(3, 1, 1, request));
         room.settle();
         assert_ne!(room.peer(1).state_hash(), before, "{what}");
     }
@@ -431,7 +444,9 @@ fn only_the_host_changes_permissions_and_never_its_own() {
                     peer: None,
                     permission: Permission::ReadWrite,
                 }),
+                sig: bassline_protocol::Signature::NONE,
             }],
+            keys: Vec::new(),
         },
     );
     room.settle();
@@ -586,6 +601,7 @@ fn state_requests_and_divergence_reports_beyond_the_limit_are_refused() {
             Message::StateRequest {
                 have: None,
                 first: Vec::new(),
+                key: None,
             },
         );
         inject(
@@ -633,6 +649,7 @@ fn state_requests_and_divergence_reports_beyond_the_limit_are_refused() {
         Message::StateRequest {
             have: None,
             first: Vec::new(),
+            key: None,
         },
     );
     assert!(refused(&mut room).is_empty());
@@ -641,31 +658,22 @@ fn state_requests_and_divergence_reports_beyond_the_limit_are_refused() {
 #[test]
 fn an_edit_over_the_size_limit_is_refused_before_it_is_shown_and_by_the_host() {
     let config = limited(Limits {
-        max_submit_bytes: 64,
+        max_submit_bytes: 130,
         ..Limits::default()
     });
     let mut room = Room::with_config(1, network(), config);
     let big = Request::UpdateContent {
         contact: id("x"),
-        value: Value::from("z".repeat(100)),
+        value: Value::from("z".repeat(200)),
     };
     let now = room.now;
     assert!(matches!(
         room.peer(2).handle_local(now, big.clone()),
-        Err(Error::TooLarge { max: 64, .. })
+        Err(Error::TooLarge { max: 130, .. })
     ));
     assert_eq!(room.value(2, "x"), Value::Number(0.0), "not shown");
     let before = room.peer(1).state_hash();
-    inject(
-        &mut room,
-        2,
-        1,
-        Message::Submit {
-            op: 1,
-            ts: 1,
-            request: big,
-        },
-    );
+    inject(&mut room, 2, 1, submit(2, 1, 1, big));
     room.settle();
     assert_eq!(room.peer(1).state_hash(), before);
     assert!(room.events.iter().any(|(p, e)| *p == 2
@@ -673,7 +681,7 @@ fn an_edit_over_the_size_limit_is_refused_before_it_is_shown_and_by_the_host() {
             e,
             Event::Refused {
                 request: Refused::Submit { op: 1 },
-                reason: Refusal::TooLarge { max: 64, .. },
+                reason: Refusal::TooLarge { max: 130, .. },
                 ..
             }
         )));
@@ -732,7 +740,11 @@ fn a_member_who_joins_later_gets_the_permissions_with_the_state() {
         .set_permission(now, Some(2), Permission::ReadWrite)
         .expect("host");
     room.settle();
-    room.join(bassline_sync::Session::guest(3, Some(1), Config::default()));
+    room.join(bassline_sync::Session::guest(
+        3,
+        Some(1),
+        Room::as_peer(3, Config::default()),
+    ));
     room.settle();
     assert!(room.peer(3).is_synced());
     let host_table = room.peer(1).permissions().clone();
