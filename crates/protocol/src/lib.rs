@@ -10,6 +10,7 @@
 //! let edit = Envelope { id: 3, ts: 62, from: 3, message: Message::Submit {
 //!     op: 13, ts: 62,
 //!     request: Request::UpdateContent { contact: id!("c12"), value: Value::from(42.0) },
+//!     sig: bassline_protocol::Signature([7; 64]),
 //! }};
 //! let frames = Codec::default().encode(&edit).unwrap();
 //! assert_eq!(frames.len(), 1);

@@ -575,3 +575,48 @@ fn a_hostile_member_is_refused_and_changes_nothing() {
     );
     assert_eq!(room.peer(1).role(), Role::Host);
 }
+
+/// The losing side of a partition made more edits than the new host takes forwarded at once:
+/// the host refuses the rest for now (`refused`: forwarded, rate-limited), the forwarders send
+/// them again after the wait, and all of them end up decided. (Found: orphan batches had no
+/// limit; an honest one reached 2,100 operations in the simulator.)
+#[test]
+fn forwarded_operations_beyond_the_limit_come_again_after_the_wait() {
+    let cfg = Config {
+        limits: bassline_sync::Limits {
+            forwarded: bassline_sync::Rate {
+                per_second: 4,
+                burst: 3,
+            },
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    let mut room = Room::with_config(3, Network::new(), cfg);
+    room.partition(&[1, 2]);
+    room.run_for(Duration::from_secs(4));
+    for i in 0..10 {
+        room.edit(
+            2,
+            contact(&format!("k{i}"), BlendMode::AcceptLast, n(f64::from(i))),
+        );
+        room.settle();
+    }
+    room.heal_all();
+    room.run_for(Duration::from_secs(8));
+    assert!(
+        room.events.iter().any(|(_, e)| matches!(
+            e,
+            Event::Refused {
+                request: bassline_protocol::Refused::Forwarded,
+                reason: bassline_protocol::Refusal::RateLimited { .. },
+                ..
+            }
+        )),
+        "the host refused part of the forwarded operations"
+    );
+    for i in 0..10 {
+        everyone_sees(&room, &format!("k{i}"), &n(f64::from(i))).expect("nothing lost");
+    }
+    assert!(room.converged());
+}

@@ -12,7 +12,9 @@ use bassline_protocol::{
     Sequenced,
 };
 use bassline_sim::room::Room;
-use bassline_sync::{Channel, Config, Decision, Error, Event, Limits, LocalOutcome, Rate, Role};
+use bassline_sync::{
+    Channel, Config, Decision, Error, Event, Identity, Limits, LocalOutcome, Rate, Role,
+};
 use proptest::prelude::*;
 
 fn id(s: &str) -> Id {
@@ -770,4 +772,131 @@ fn a_repair_restores_the_permissions() {
     assert_eq!(room.peer(2).permission(3), Permission::ReadWrite);
     let host_digest = room.peer(1).digest();
     assert_eq!(room.peer(2).digest(), host_digest);
+}
+
+// ---- signed operations ---------------------------------------------------------------------
+
+/// Every message that claims another member's operation, from a member who may edit (what a
+/// read-only one cannot do either, see above): forwarded under another guest's next counter
+/// and under the host's, a permit under the other guest's id, and a submit signed with a key
+/// that is not the sender's. Each is refused with `PeerMisbehaved`, nothing changes, and the
+/// victim's own next edit (the counter the forgery claimed) is applied.
+#[test]
+fn a_writer_cannot_forge_another_members_operations() {
+    let mut room = Room::new(2, network());
+    let before = room.peer(1).state_hash();
+    let forged = |peer: u64, counter: u64, command: Command| Message::Batch {
+        epoch: Epoch::default(),
+        base: Position::default(),
+        ops: vec![Sequenced {
+            seq: 1,
+            op: OpId { peer, counter },
+            ts: 1,
+            // Signed by 3, the sender: the only key it holds.
+            sig: Room::sign(3, OpId { peer, counter }, 1, &command),
+            command,
+        }],
+        // And it claims that key is the victim's.
+        keys: vec![(peer, Room::identity(3).public_key())],
+    };
+    let mut not_own = submit(3, 1, 1, write("x", 6.0));
+    if let Message::Submit { sig, .. } = &mut not_own {
+        // Guest 2's key over guest 3's edit.
+        *sig = Room::sign(
+            2,
+            OpId {
+                peer: 3,
+                counter: 1,
+            },
+            1,
+            &Command::Request(write("x", 6.0)),
+        );
+    }
+    let attacks = [
+        forged(2, 1, write("x", 7.0).into()),
+        forged(1, 1, write("x", 8.0).into()),
+        forged(
+            2,
+            1,
+            Command::Permit(Permit {
+                peer: Some(2),
+                permission: Permission::Removed,
+            }),
+        ),
+        not_own,
+    ];
+    for (i, attack) in attacks.into_iter().enumerate() {
+        room.events.clear();
+        inject(&mut room, 3, 1, attack);
+        room.settle();
+        assert!(
+            room.events
+                .iter()
+                .any(|(p, e)| *p == 1 && matches!(e, Event::PeerMisbehaved { peer: 3, .. })),
+            "attack {i}: the host reports the forger"
+        );
+        assert_eq!(
+            room.peer(1).state_hash(),
+            before,
+            "attack {i}: nothing changed"
+        );
+    }
+    let op = room.edit(2, write("x", 9.0));
+    room.settle();
+    assert_eq!(op.counter, 1, "the victim's counter the forgeries claimed");
+    assert_eq!(room.decision(op), Some(Decision::Applied));
+    assert_eq!(room.value(3, "x"), Value::Number(9.0));
+    assert!(room.converged());
+}
+
+/// A member's key is the first one the host learned for it: presenting another key later
+/// (a peer that would take over a member's id) is reported, and edits signed with it are not
+/// taken, while the member's own edits still are.
+#[test]
+fn a_members_key_is_never_replaced() {
+    let mut room = Room::new(2, network());
+    room.events.clear();
+    let other = Room::identity(99).public_key();
+    inject(
+        &mut room,
+        2,
+        1,
+        Message::StateRequest {
+            have: None,
+            first: Vec::new(),
+            key: Some(other),
+        },
+    );
+    room.settle();
+    assert!(
+        room.events
+            .iter()
+            .any(|(p, e)| *p == 1 && matches!(e, Event::PeerMisbehaved { peer: 2, .. }))
+    );
+    assert_eq!(room.peer(1).key_of(2), Some(Room::identity(2).public_key()));
+    assert_eq!(room.peer(3).key_of(2), Some(Room::identity(2).public_key()));
+    // An edit signed by the would-be key is not taken; the member's own is.
+    let before = room.peer(1).state_hash();
+    let op = OpId {
+        peer: 2,
+        counter: 1,
+    };
+    let command = Command::Request(write("x", 5.0));
+    inject(
+        &mut room,
+        2,
+        1,
+        Message::Submit {
+            op: 1,
+            ts: 1,
+            request: write("x", 5.0),
+            sig: Room::sign(99, op, 1, &command),
+        },
+    );
+    room.settle();
+    assert_eq!(room.peer(1).state_hash(), before);
+    let op = room.edit(2, write("x", 4.0));
+    room.settle();
+    assert_eq!(room.decision(op), Some(Decision::Applied));
+    assert!(room.converged());
 }
