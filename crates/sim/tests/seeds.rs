@@ -77,7 +77,6 @@ const PLANTED: &[(Fault, &[&str])] = &[
     (Fault::CounterRestarts, &["fate", "handed out twice"]),
     (Fault::IgnorePermissions, &["permissions"]),
     (Fault::PermitsFromAnyone, &["permissions"]),
-    (Fault::TrustForwarders, &["serial replay"]),
     (
         Fault::SkipSignatureCheck,
         &["serial replay", "hostile frames refused"],

@@ -249,8 +249,9 @@ impl Session {
         // others' (a read-only member's would be edits in a writer's name); any member its own.
         // An honest member demoted in a race may still send others'; the members who may edit
         // hold them too, so they are dropped without a report.
-        let writer = self.replica.permissions.of(from) == Permission::ReadWrite
-            || self.config.fault == Some(Fault::TrustForwarders);
+        // (Since operations are signed this is defence in depth: a read-only member holds no
+        // other member's key, so it could only forward their genuine operations.)
+        let writer = self.replica.permissions.of(from) == Permission::ReadWrite;
         let taken = |s: &Sequenced| writer || s.op.peer == from;
         // Every operation must be its origin's: signed with the key this peer knows for it, or
         // for an origin it knows no key of (one its lineage never met), the key the batch

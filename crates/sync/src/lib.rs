@@ -238,8 +238,6 @@ pub enum Fault {
     IgnorePermissions,
     /// A permit is applied whoever issued it.
     PermitsFromAnyone,
-    /// The host takes other members' operations forwarded by a member who may not edit.
-    TrustForwarders,
     /// The host takes every submit, however many.
     NoSubmitLimit,
     /// A member who may not edit is followed when it claims to lead.
@@ -249,7 +247,7 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 21] = [
+    pub const ALL: [Fault; 20] = [
         Fault::SkipDedup,
         Fault::DropPendingOnResend,
         Fault::HostDropsOwnPending,
@@ -267,7 +265,6 @@ impl Fault {
         Fault::RepairSkipsWriters,
         Fault::IgnorePermissions,
         Fault::PermitsFromAnyone,
-        Fault::TrustForwarders,
         Fault::NoSubmitLimit,
         Fault::FollowReadOnly,
         Fault::SkipSignatureCheck,
@@ -293,7 +290,6 @@ impl Fault {
             Fault::RepairSkipsWriters => "repair-skips-writers",
             Fault::IgnorePermissions => "ignore-permissions",
             Fault::PermitsFromAnyone => "permits-from-anyone",
-            Fault::TrustForwarders => "trust-forwarders",
             Fault::NoSubmitLimit => "no-submit-limit",
             Fault::FollowReadOnly => "follow-read-only",
             Fault::SkipSignatureCheck => "skip-signature-check",
