@@ -242,7 +242,7 @@ impl Session {
     pub(crate) fn on_orphans(
         &mut self,
         from: PeerId,
-        ops: Vec<Sequenced>,
+        mut ops: Vec<Sequenced>,
         carried: Vec<(PeerId, PublicKey)>,
     ) {
         // Forwarded operations carry other peers' ids: only a member who may edit forwards
@@ -258,7 +258,14 @@ impl Session {
         // carries. One forgery and nothing of the batch is taken: its forwarder lied.
         let carried: BTreeMap<PeerId, PublicKey> = carried.into_iter().collect();
         let mut learned = BTreeMap::new();
-        for s in ops.iter().filter(|s| taken(s)) {
+        // How many of the batch's operations this host looks at now: each one it checks takes
+        // a token (a check costs a signature verification), and the rest of the batch is
+        // refused for now; its forwarder sends the undecided ones again after the wait.
+        let mut looked_at = ops.len();
+        for (i, s) in ops.iter().enumerate() {
+            if !taken(s) {
+                continue;
+            }
             let origin = s.op.peer;
             let block = |c: u64| c >> crate::replica::COUNTER_BLOCK;
             let ours = origin == self.me && block(s.op.counter) == block(self.edits.counter);
@@ -267,6 +274,10 @@ impl Session {
                 // here already is checked too: a forger is reported whether or not its
                 // forgery would have been taken.
                 continue;
+            }
+            if !self.take_token(from, Refused::Forwarded) {
+                looked_at = i;
+                break;
             }
             let key = self
                 .keys
@@ -291,6 +302,7 @@ impl Session {
                 learned.insert(origin, key);
             }
         }
+        ops.truncate(looked_at);
         for (peer, key) in learned {
             self.learn_key(peer, key);
         }
@@ -324,11 +336,6 @@ impl Session {
                     from,
                     format!("forwarded edit {:?} out of its origin's order", s.op),
                 );
-                return;
-            }
-            // However honest, a guest forwards at most what the bucket holds; it sends the
-            // rest, still undecided, again after the wait.
-            if !self.take_token(from, Refused::Forwarded) {
                 return;
             }
             self.sequence(s.op, s.ts, s.command, s.sig);

@@ -144,8 +144,9 @@ pub struct Limits {
     pub max_submit_bytes: usize,
     /// The most groups a state request's `first` or a divergence report may list.
     pub max_listed_groups: usize,
-    /// Operations forwarded from a lineage that lost (each taken one token; the rest of a
-    /// batch beyond the bucket is refused for now and comes again after the wait).
+    /// Operations forwarded from a lineage that lost: each one the host checks takes a token
+    /// (checking costs a signature verification, decided copies included); the rest of a
+    /// batch beyond the bucket is refused for now and comes again after the wait.
     pub forwarded: Rate,
 }
 
