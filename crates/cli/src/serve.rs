@@ -303,7 +303,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let mut ids = load_ids(&ids_file)?;
     let config = bassline_sync::Config {
         candidacy: Candidacy::Permanent,
-        ..Default::default()
+        ..crate::session::signing_config()?
     };
     let session = host_session(&data, &mut ids, config.clone())?;
     let host = session.id();

@@ -120,8 +120,7 @@ pub async fn run(args: PeerArgs, mode: Mode) -> Result<bool> {
         ),
     });
     // Subscribed before the session runs: the room event (code and link) must not be missed.
-    let (client, mut events) =
-        NetClient::spawn_subscribed(transport, bassline_sync::Config::default(), start);
+    let (client, mut events) = NetClient::spawn_subscribed(transport, signing_config()?, start);
     if let Some(path) = &state {
         crate::persist::spawn_saver(client.clone(), path.clone(), Duration::from_secs(3));
     }
@@ -382,4 +381,15 @@ pub fn check_state_path(path: &std::path::Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The session settings of a peer in this process: a fresh Ed25519 identity, kept for as long
+/// as the process runs (a signaling reconnect keeps the peer id, and so the key).
+pub(crate) fn signing_config() -> Result<bassline_sync::Config> {
+    let secret =
+        bassline_trust::os::random::<32>().context("no OS randomness for the signing key")?;
+    Ok(bassline_sync::Config {
+        identity: std::sync::Arc::new(bassline_sync::Ed25519Identity::from_secret(secret)),
+        ..bassline_sync::Config::default()
+    })
 }

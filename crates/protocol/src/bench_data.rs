@@ -132,6 +132,9 @@ pub fn state_sync(contacts: usize, wires: usize) -> Envelope {
             log: Vec::new(),
             lineage: vec![(epoch, 1)],
             permissions: Default::default(),
+            keys: (1..=4)
+                .map(|p| (p, crate::PublicKey(noise(p, 32))))
+                .collect(),
             document,
         })),
     }
@@ -151,8 +154,24 @@ pub fn submit_update() -> Envelope {
                 contact: id("c12".into()),
                 value: Value::Number(42.0),
             },
+            sig: signature(405),
         },
     }
+}
+
+/// `n` bytes that look random (a signature or a key compresses like noise).
+fn noise<const N: usize>(seed: u64, _n: usize) -> [u8; N] {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    std::array::from_fn(|_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u8
+    })
+}
+
+fn signature(seed: u64) -> crate::Signature {
+    crate::Signature(noise(seed, 64))
 }
 
 /// The host's broadcast of that update.
@@ -179,7 +198,9 @@ pub fn batch_update() -> Envelope {
                     value: Value::Number(42.0),
                 }
                 .into(),
+                sig: signature(405),
             }],
+            keys: Vec::new(),
         },
     }
 }
@@ -203,6 +224,7 @@ pub fn batch_of(n: usize) -> Envelope {
                     value: Value::Number((i * 7919 % 10_000) as f64),
                 }
                 .into(),
+                sig: signature(400 + i),
             })
             .collect();
     }

@@ -9,7 +9,7 @@
 //! ```
 //! use bassline_protocol::{Codec, Envelope, Format, Message, Reassembler};
 //! let codec = Codec::default();
-//! let env = Envelope { id: 1, ts: 1, from: 7, message: Message::StateRequest { have: None, first: vec![] } };
+//! let env = Envelope { id: 1, ts: 1, from: 7, message: Message::StateRequest { have: None, first: vec![], key: None } };
 //! let mut rx = Reassembler::new(codec.clone());
 //! let mut out = None;
 //! for frame in codec.encode(&env).unwrap() {
@@ -24,8 +24,9 @@
 
 use crate::{Envelope, Error, msgpack};
 
-/// The protocol version this build speaks; byte 0 of every frame.
-pub const VERSION: u8 = 2;
+/// The protocol version this build speaks; byte 0 of every frame. 3: operations carry their
+/// origin's signature and state requests, states, repairs and batches carry keys.
+pub const VERSION: u8 = 3;
 
 /// Largest frame put on a data channel: every WebRTC implementation accepts 64 KiB messages.
 pub const MAX_FRAME: usize = 64 * 1024;

@@ -10,10 +10,12 @@
 //! let edit = Envelope { id: 3, ts: 62, from: 3, message: Message::Submit {
 //!     op: 13, ts: 62,
 //!     request: Request::UpdateContent { contact: id!("c12"), value: Value::from(42.0) },
+//!     sig: bassline_protocol::Signature([7; 64]),
 //! }};
 //! let frames = Codec::default().encode(&edit).unwrap();
 //! assert_eq!(frames.len(), 1);
-//! assert!(frames[0].len() < 32, "a single content update is tiny on the wire");
+//! // 66 bytes of those are the origin's signature.
+//! assert!(frames[0].len() < 32 + 66, "a single content update is small on the wire");
 //! let mut rx = Reassembler::new(Codec::default());
 //! assert_eq!(rx.push(&frames[0]).unwrap(), Some(edit));
 //! ```
@@ -24,11 +26,13 @@
 #[doc(hidden)]
 pub mod bench_data;
 mod codec;
+mod identity;
 mod message;
 mod msgpack;
 pub mod remote;
 
 pub use codec::{COMPRESS_ABOVE, Codec, Format, MAX_FRAME, Reassembler, VERSION};
+pub use identity::{PublicKey, Signature, signed_bytes};
 pub use message::{
     Command, Decision, Envelope, Epoch, LogEntry, Message, OpId, PeerId, Permission, Permissions,
     Permit, Position, Presence, Refusal, Refused, Sequenced, StateSync, Writer,

@@ -49,6 +49,10 @@ pub struct Sequenced {
     pub ts: u64,
     #[serde(flatten)]
     pub command: Command,
+    /// The origin's signature over ([`crate::signed_bytes`]) its id, time and command: the
+    /// host checks it against the origin's registered key before sequencing the operation,
+    /// however it arrives (submitted by its origin or forwarded by another member).
+    pub sig: crate::Signature,
 }
 
 /// What a sequenced operation does.
@@ -229,6 +233,9 @@ pub struct StateSync {
     /// Who may do what at `position`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub permissions: Permissions,
+    /// Every member's registered public key at `position`, by peer id (sorted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<(PeerId, crate::PublicKey)>,
     pub document: StateDocument,
 }
 
@@ -258,6 +265,10 @@ pub enum Message {
         /// Groups to send first (the ones on screen), when the whole state has to be sent.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         first: Vec<Id>,
+        /// The guest's public key, which the host registers for the sender of this request
+        /// (only for the peer on this link, and only if it has none yet).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<crate::PublicKey>,
     },
     /// Host to guest: the whole state.
     StateSync(Box<StateSync>),
@@ -270,6 +281,8 @@ pub enum Message {
         op: u64,
         ts: u64,
         request: Request,
+        /// The sender's signature over the operation (see [`crate::signed_bytes`]).
+        sig: crate::Signature,
     },
     /// Host to guests: requests in sequence (the plan's "change batch"), going on from `base`
     /// (the host's position before the first of them). Every peer decides each one the same
@@ -282,6 +295,11 @@ pub enum Message {
         epoch: Epoch,
         base: Position,
         ops: Vec<Sequenced>,
+        /// Guest to host only: the public keys of the operations' origins, as the forwarder's
+        /// lineage registered them. The host uses one only for an origin it has no key for
+        /// (an origin its own lineage never met); a known origin's key never changes.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        keys: Vec<(PeerId, crate::PublicKey)>,
     },
     /// Every peer to every peer, periodically, on the unreliable channel.
     Heartbeat {
@@ -309,6 +327,9 @@ pub enum Message {
         writers: Vec<Writer>,
         #[serde(default, skip_serializing_if = "is_default")]
         permissions: Permissions,
+        /// Every registered key (the key table is replicated state, like the permissions).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        keys: Vec<(PeerId, crate::PublicKey)>,
     },
     /// A peer that found no host proposes `epoch.host` (the most up-to-date peer it can reach)
     /// to lead `epoch`.
@@ -350,6 +371,9 @@ pub enum Refused {
     },
     StateRequest,
     HashMismatch,
+    /// Operations a guest forwarded from a lineage that lost (a batch to the host): the ones
+    /// the host did not sequence come again after the wait.
+    Forwarded,
 }
 
 /// Why the host refused a request.

@@ -15,8 +15,9 @@ use bassline_core::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    Command, Decision, Envelope, Epoch, Error, LogEntry, Message, OpId, Permission, Permissions,
-    Permit, Position, Presence, Refusal, Refused, Sequenced, StateSync, Writer,
+    Command, Decision, Envelope, Epoch, Error, LogEntry, Message, OpId, PeerId, Permission,
+    Permissions, Permit, Position, Presence, PublicKey, Refusal, Refused, Sequenced, Signature,
+    StateSync, Writer,
 };
 
 /// Deepest nesting of groups, and of MessagePack containers inside one serde-encoded item.
@@ -57,7 +58,7 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
     uint(out, env.ts);
     uint(out, env.from);
     match &env.message {
-        Message::StateRequest { have, first } => {
+        Message::StateRequest { have, first, key } => {
             uint(out, kind::STATE_REQUEST);
             match have {
                 None => nil(out),
@@ -70,6 +71,10 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
             for g in first {
                 str(out, g.as_str())?;
             }
+            match key {
+                None => nil(out),
+                Some(k) => public_key(out, k),
+            }
         }
         Message::StateSync(s) => {
             uint(out, kind::STATE_SYNC);
@@ -79,16 +84,23 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
             uint(out, kind::ACK);
             position(out, p);
         }
-        Message::Submit { op, ts, request: r } => {
+        Message::Submit {
+            op,
+            ts,
+            request: r,
+            sig,
+        } => {
             uint(out, kind::SUBMIT);
             uint(out, *op);
             delta(out, *ts, env.ts);
             request(out, r)?;
+            signature(out, sig);
         }
         Message::Batch {
             epoch: e,
             base,
             ops,
+            keys: ks,
         } => {
             uint(out, kind::BATCH);
             epoch(out, e);
@@ -107,6 +119,7 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
             for s in ops {
                 sequenced(out, s, env.ts)?;
             }
+            keys(out, ks);
         }
         Message::Heartbeat {
             position: p,
@@ -141,6 +154,7 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
             remove,
             writers: w,
             permissions: ps,
+            keys: ks,
         } => {
             uint(out, kind::REPAIR);
             position(out, p);
@@ -155,6 +169,7 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
             }
             writers(out, w)?;
             permissions(out, ps);
+            keys(out, ks);
         }
         Message::Candidate { epoch: e } => {
             uint(out, kind::CANDIDATE);
@@ -187,6 +202,7 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
                 }
                 Refused::StateRequest => uint(out, 1),
                 Refused::HashMismatch => uint(out, 2),
+                Refused::Forwarded => uint(out, 3),
             }
             match reason {
                 Refusal::RateLimited { retry_ms } => {
@@ -224,6 +240,25 @@ fn permissions(out: &mut Vec<u8>, ps: &Permissions) {
         uint(out, *peer);
         permission(out, *p);
     }
+}
+
+/// A key table or a batch's origin keys: a count, then each peer id and its key.
+fn keys(out: &mut Vec<u8>, ks: &[(PeerId, PublicKey)]) {
+    count(out, ks.len());
+    for (peer, k) in ks {
+        uint(out, *peer);
+        public_key(out, k);
+    }
+}
+
+fn public_key(out: &mut Vec<u8>, k: &PublicKey) {
+    out.extend_from_slice(&[0xc4, 32]);
+    out.extend_from_slice(&k.0);
+}
+
+fn signature(out: &mut Vec<u8>, sig: &Signature) {
+    out.extend_from_slice(&[0xc4, 64]);
+    out.extend_from_slice(&sig.0);
 }
 
 fn uint(out: &mut Vec<u8>, v: u64) {
@@ -367,7 +402,13 @@ fn sequenced(out: &mut Vec<u8>, s: &Sequenced, env_ts: u64) -> Result<(), Error>
     uint(out, s.seq);
     op_id(out, &s.op);
     delta(out, s.ts, env_ts);
-    match &s.command {
+    command(out, &s.command)?;
+    signature(out, &s.sig);
+    Ok(())
+}
+
+fn command(out: &mut Vec<u8>, c: &Command) -> Result<(), Error> {
+    match c {
         Command::Request(r) => request(out, r),
         Command::Permit(p) => {
             uint(out, COMMAND_PERMIT);
@@ -379,6 +420,14 @@ fn sequenced(out: &mut Vec<u8>, s: &Sequenced, env_ts: u64) -> Result<(), Error>
             Ok(())
         }
     }
+}
+
+/// The part of an operation its origin signs (after [`crate::signed_bytes`]' label): its id,
+/// its time (absolute) and its command, as a batch writes them.
+pub(crate) fn signed_body(out: &mut Vec<u8>, op: OpId, ts: u64, c: &Command) -> Result<(), Error> {
+    op_id(out, &op);
+    uint(out, ts);
+    command(out, c)
 }
 
 fn op_id(out: &mut Vec<u8>, op: &OpId) {
@@ -440,6 +489,7 @@ fn state_sync(out: &mut Vec<u8>, s: &StateSync) -> Result<(), Error> {
         uint(out, *first);
     }
     permissions(out, &s.permissions);
+    keys(out, &s.keys);
     str(out, &s.document.format)?;
     uint(out, s.document.version);
     group(out, &s.document.root)
@@ -569,7 +619,12 @@ pub(crate) fn decode(body: &[u8]) -> Result<Envelope, Error> {
             for _ in 0..n {
                 first.push(r.id()?);
             }
-            Message::StateRequest { have, first }
+            let key = if r.nil()? {
+                None
+            } else {
+                Some(r.public_key()?)
+            };
+            Message::StateRequest { have, first, key }
         }
         kind::STATE_SYNC => Message::StateSync(Box::new(r.state_sync()?)),
         kind::ACK => Message::Ack {
@@ -579,6 +634,7 @@ pub(crate) fn decode(body: &[u8]) -> Result<Envelope, Error> {
             op: r.uint()?,
             ts: r.delta(ts)?,
             request: r.request()?,
+            sig: r.signature()?,
         },
         kind::BATCH => {
             let epoch = r.epoch()?;
@@ -604,7 +660,13 @@ pub(crate) fn decode(body: &[u8]) -> Result<Envelope, Error> {
                 },
                 (None, None) => return Err(malformed("an empty batch without its base")),
             };
-            Message::Batch { epoch, base, ops }
+            let keys = r.keys()?;
+            Message::Batch {
+                epoch,
+                base,
+                ops,
+                keys,
+            }
         }
         kind::HEARTBEAT => Message::Heartbeat {
             position: r.position()?,
@@ -639,6 +701,7 @@ pub(crate) fn decode(body: &[u8]) -> Result<Envelope, Error> {
                 remove,
                 writers: r.writers()?,
                 permissions: r.permissions()?,
+                keys: r.keys()?,
             }
         }
         kind::CANDIDATE => Message::Candidate { epoch: r.epoch()? },
@@ -657,6 +720,7 @@ pub(crate) fn decode(body: &[u8]) -> Result<Envelope, Error> {
                 0 => Refused::Submit { op: r.uint()? },
                 1 => Refused::StateRequest,
                 2 => Refused::HashMismatch,
+                3 => Refused::Forwarded,
                 other => return Err(malformed(format!("unknown refused request {other}"))),
             };
             let reason = match r.uint()? {
@@ -906,6 +970,33 @@ impl<'a> Reader<'a> {
         }
     }
 
+    fn public_key(&mut self) -> Result<PublicKey, Error> {
+        if self.take(2)? != [0xc4, 32] {
+            return Err(malformed("expected a 32-byte public key"));
+        }
+        Ok(PublicKey(self.be()?))
+    }
+
+    fn signature(&mut self) -> Result<Signature, Error> {
+        if self.take(2)? != [0xc4, 64] {
+            return Err(malformed("expected a 64-byte signature"));
+        }
+        Ok(Signature(self.be()?))
+    }
+
+    /// A key table: sorted by peer, each peer once.
+    fn keys(&mut self) -> Result<Vec<(PeerId, PublicKey)>, Error> {
+        let n = self.count()?;
+        let mut keys = Vec::with_capacity(n.min(self.remaining() / 35));
+        for _ in 0..n {
+            keys.push((self.uint()?, self.public_key()?));
+        }
+        if !keys.windows(2).all(|w| w[0].0 < w[1].0) {
+            return Err(malformed("a key table out of order or with repeats"));
+        }
+        Ok(keys)
+    }
+
     fn sequenced(&mut self, env_ts: u64) -> Result<Sequenced, Error> {
         let (seq, op, ts) = (self.uint()?, self.op_id()?, self.delta(env_ts)?);
         let command = match self.uint()? {
@@ -927,6 +1018,7 @@ impl<'a> Reader<'a> {
             op,
             ts,
             command,
+            sig: self.signature()?,
         })
     }
 
@@ -1017,6 +1109,7 @@ impl<'a> Reader<'a> {
             lineage.push((self.epoch()?, self.uint()?));
         }
         let permissions = self.permissions()?;
+        let keys = self.keys()?;
         let document = StateDocument {
             format: self.str()?.to_owned(),
             version: self.uint()?,
@@ -1030,6 +1123,7 @@ impl<'a> Reader<'a> {
             log,
             lineage,
             permissions,
+            keys,
             document,
         })
     }

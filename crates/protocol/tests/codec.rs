@@ -262,13 +262,31 @@ fn command() -> impl Strategy<Value = Command> {
     ]
 }
 
+fn signature() -> impl Strategy<Value = bassline_protocol::Signature> {
+    prop::collection::vec(any::<u8>(), 64)
+        .prop_map(|b| bassline_protocol::Signature(b.try_into().expect("64 bytes")))
+}
+
+fn public_key() -> impl Strategy<Value = bassline_protocol::PublicKey> {
+    any::<[u8; 32]>().prop_map(bassline_protocol::PublicKey)
+}
+
+/// A key table: sorted by peer, each once.
+fn keys() -> impl Strategy<Value = Vec<(u64, bassline_protocol::PublicKey)>> {
+    prop::collection::btree_map(small_u64(), public_key(), 0..3)
+        .prop_map(|m| m.into_iter().collect())
+}
+
 fn sequenced() -> impl Strategy<Value = Sequenced> {
-    (small_u64(), op_id(), small_u64(), command()).prop_map(|(seq, op, ts, command)| Sequenced {
-        seq,
-        op,
-        ts,
-        command,
-    })
+    (small_u64(), op_id(), small_u64(), command(), signature()).prop_map(
+        |(seq, op, ts, command, sig)| Sequenced {
+            seq,
+            op,
+            ts,
+            command,
+            sig,
+        },
+    )
 }
 
 fn decision() -> impl Strategy<Value = Decision> {
@@ -285,6 +303,7 @@ fn refused() -> impl Strategy<Value = Refused> {
         small_u64().prop_map(|op| Refused::Submit { op }),
         Just(Refused::StateRequest),
         Just(Refused::HashMismatch),
+        Just(Refused::Forwarded),
     ]
 }
 
@@ -308,9 +327,10 @@ fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         (
             prop::option::of(position()),
-            prop::collection::vec(id(), 0..3)
+            prop::collection::vec(id(), 0..3),
+            prop::option::of(public_key()),
         )
-            .prop_map(|(have, first)| Message::StateRequest { have, first }),
+            .prop_map(|(have, first, key)| Message::StateRequest { have, first, key }),
         (
             position(),
             prop::collection::vec((small_u64(), small_u64()), 0..4),
@@ -319,10 +339,10 @@ fn message() -> impl Strategy<Value = Message> {
             prop::collection::vec((epoch(), small_u64()), 0..3),
             group(),
             any::<bool>(),
-            permissions(),
+            (permissions(), keys()),
         )
             .prop_map(
-                |(position, applied, writers, log, lineage, root, partial, permissions)| {
+                |(position, applied, writers, log, lineage, root, partial, (permissions, keys))| {
                     Message::StateSync(Box::new(StateSync {
                         position,
                         partial,
@@ -338,22 +358,32 @@ fn message() -> impl Strategy<Value = Message> {
                             .collect(),
                         lineage,
                         permissions,
+                        keys,
                         document: StateDocument::new(root),
                     }))
                 }
             ),
         position().prop_map(|position| Message::Ack { position }),
-        (small_u64(), small_u64(), request()).prop_map(|(op, ts, request)| Message::Submit {
-            op,
-            ts,
-            request
+        (small_u64(), small_u64(), request(), signature()).prop_map(|(op, ts, request, sig)| {
+            Message::Submit {
+                op,
+                ts,
+                request,
+                sig,
+            }
         }),
         (
             epoch(),
             position(),
-            prop::collection::vec(sequenced(), 0..5)
+            prop::collection::vec(sequenced(), 0..5),
+            keys(),
         )
-            .prop_map(|(epoch, base, ops)| Message::Batch { epoch, base, ops }),
+            .prop_map(|(epoch, base, ops, keys)| Message::Batch {
+                epoch,
+                base,
+                ops,
+                keys
+            }),
         (position(), hash(), prop::option::of(small_u64()), epoch()).prop_map(
             |(position, hash, host, epoch)| Message::Heartbeat {
                 position,
@@ -370,16 +400,18 @@ fn message() -> impl Strategy<Value = Message> {
             prop::collection::vec(id(), 0..3),
             prop::collection::vec(writer(), 0..3),
             permissions(),
+            keys(),
         )
-            .prop_map(
-                |(position, groups, remove, writers, permissions)| Message::Repair {
+            .prop_map(|(position, groups, remove, writers, permissions, keys)| {
+                Message::Repair {
                     position,
                     groups,
                     remove,
                     writers,
                     permissions,
+                    keys,
                 }
-            ),
+            }),
         (refused(), refusal()).prop_map(|(request, reason)| Message::Refused { request, reason }),
         epoch().prop_map(|epoch| Message::Candidate { epoch }),
         (epoch(), any::<bool>()).prop_map(|(epoch, led)| Message::HostAnnounce { epoch, led }),
@@ -470,6 +502,7 @@ proptest! {
                     contact: Id::new("c1").unwrap(),
                     value: Value::String(unit.repeat(repeat)),
                 },
+                sig: bassline_protocol::Signature([9; 64]),
             },
         };
         let frames = codec.encode(&env).unwrap();
@@ -506,14 +539,17 @@ proptest! {
 
 // ---- sizes ------------------------------------------------------------------------------------
 
+/// What an operation's signature adds to its frame: a 64-byte MessagePack bin (2 header bytes).
+const SIGNATURE: usize = 66;
+
 #[test]
-fn a_single_content_update_is_under_32_bytes() {
+fn a_single_content_update_is_under_32_bytes_besides_its_signature() {
     let codec = Codec::default();
     for env in [bench_data::submit_update(), bench_data::batch_update()] {
         let frames = round_trip(&codec, &env);
         assert_eq!(frames.len(), 1);
         assert!(
-            frames[0].len() < 32,
+            frames[0].len() < 32 + SIGNATURE,
             "{} takes {} bytes: {:02x?}",
             env.message.kind(),
             frames[0].len(),
@@ -524,7 +560,7 @@ fn a_single_content_update_is_under_32_bytes() {
 
 #[test]
 fn hot_path_stays_small_with_larger_counters() {
-    // Counters of a long session (up to 65 535) still fit in 32 bytes.
+    // Counters of a long session (up to 65 535) still fit in 32 bytes (and the signature).
     let mut env = bench_data::batch_update();
     env.id = 60_000;
     env.ts = 65_000;
@@ -535,7 +571,11 @@ fn hot_path_stays_small_with_larger_counters() {
         ops[0].op.counter = 30_000;
     }
     let frames = round_trip(&Codec::default(), &env);
-    assert!(frames[0].len() <= 32, "{} bytes", frames[0].len());
+    assert!(
+        frames[0].len() <= 32 + SIGNATURE,
+        "{} bytes",
+        frames[0].len()
+    );
 }
 
 #[test]
@@ -877,6 +917,7 @@ fn every_optional_field_of_every_request_round_trips() {
                     op: 1,
                     ts: 1,
                     request: request.clone(),
+                    sig: bassline_protocol::Signature([9; 64]),
                 },
                 Message::Batch {
                     epoch: Epoch::default(),
@@ -889,7 +930,9 @@ fn every_optional_field_of_every_request_round_trips() {
                         },
                         ts: 1,
                         command: request.clone().into(),
+                        sig: bassline_protocol::Signature([9; 64]),
                     }],
+                    keys: Vec::new(),
                 },
             ] {
                 round_trip(

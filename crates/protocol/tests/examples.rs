@@ -14,14 +14,18 @@ use bassline_core::{
 };
 use bassline_protocol::{
     Codec, Command, Decision, Envelope, Epoch, Format, LogEntry, Message, OpId, Permission,
-    Permissions, Permit, Position, Presence, Reassembler, Refusal, Refused, Sequenced, StateSync,
-    Writer,
+    Permissions, Permit, Position, Presence, PublicKey, Reassembler, Refusal, Refused, Sequenced,
+    Signature, StateSync, Writer,
     remote::{self, RELIABLE, UNRELIABLE, Welcome},
 };
 
 const DOC: &str = include_str!("../../../docs/PROTOCOL.md");
 const SECTION: &str = "## Peer-to-peer (data channels)";
 const REMOTE_SECTION: &str = "## Remote mode (WebSocket)";
+
+/// Example key and signature bytes (real ones look random).
+const KEY: PublicKey = PublicKey([0x3c; 32]);
+const SIG: Signature = Signature([0x5a; 64]);
 
 fn pos(seq: u64) -> Position {
     Position {
@@ -88,6 +92,7 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                 Message::StateRequest {
                     have: Some(pos(40)),
                     first: vec![id!("g7")],
+                    key: Some(KEY),
                 },
             ),
         ),
@@ -122,6 +127,7 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                                 contact: id!("c1"),
                                 value: Value::Number(42.0),
                             }),
+                            sig: SIG,
                         },
                         decision: Decision::Applied,
                     }],
@@ -130,6 +136,7 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                         default: Permission::ReadWrite,
                         members: vec![(2, Permission::ReadOnly)],
                     },
+                    keys: vec![(3, KEY)],
                     document: StateDocument::new(GroupDocument {
                         id: id!("root"),
                         name: None,
@@ -156,6 +163,7 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                         contact: id!("c12"),
                         value: Value::Number(42.0),
                     },
+                    sig: SIG,
                 },
             ),
         ),
@@ -176,6 +184,7 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                         value: Value::Null,
                         boundary: None,
                     },
+                    sig: SIG,
                 },
             ),
         ),
@@ -199,7 +208,9 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                             contact: id!("c12"),
                             value: Value::Number(42.0),
                         }),
+                        sig: SIG,
                     }],
+                    keys: vec![(3, KEY)],
                 },
             ),
         ),
@@ -223,7 +234,9 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                             peer: Some(2),
                             permission: Permission::ReadOnly,
                         }),
+                        sig: SIG,
                     }],
+                    keys: Vec::new(),
                 },
             ),
         ),
@@ -265,6 +278,7 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                     remove: vec![id!("g9")],
                     writers: Vec::new(),
                     permissions: Permissions::default(),
+                    keys: vec![(3, KEY)],
                 },
             ),
         ),
@@ -471,6 +485,7 @@ fn remote_examples() -> Vec<(&'static str, u8, Envelope)> {
                 Message::StateRequest {
                     have: None,
                     first: Vec::new(),
+                    key: Some(KEY),
                 },
             ),
         ),
@@ -488,6 +503,7 @@ fn remote_examples() -> Vec<(&'static str, u8, Envelope)> {
                         contact: id!("c1"),
                         value: Value::Number(42.0),
                     },
+                    sig: SIG,
                 },
             ),
         ),

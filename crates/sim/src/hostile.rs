@@ -3,10 +3,17 @@
 //! the rest must change nothing an honest peer relies on (the oracle checks the outcome).
 
 use bassline_core::{Id, Request, StateHash, Value};
-use bassline_protocol::{Codec, Envelope, Epoch, Message, OpId, PeerId, Position, Sequenced};
-use bassline_sync::Channel;
+use bassline_protocol::{
+    Codec, Command, Envelope, Epoch, Message, OpId, PeerId, Position, Sequenced, Signature,
+};
+use bassline_sync::{Channel, Identity};
 
-use crate::Rng;
+use crate::{Rng, identity::SimIdentity};
+
+/// The hostile member's own signature over an operation (valid only for ops under its id).
+fn sign(id: &SimIdentity, op: OpId, ts: u64, command: &Command) -> Signature {
+    id.sign(&bassline_protocol::signed_bytes(op, ts, command).expect("hostile ops encode"))
+}
 
 const NEAR_MAX: u64 = u64::MAX - 3;
 
@@ -33,6 +40,7 @@ pub enum Refuse {
 pub fn frame(
     me: PeerId,
     host: Option<PeerId>,
+    id: &SimIdentity,
     r: &mut Rng,
 ) -> (Vec<(Channel, Vec<u8>)>, Refuse, String) {
     let env = |ts: u64, message: Message| Envelope {
@@ -63,6 +71,7 @@ pub fn frame(
                     op: 1,
                     ts: NEAR_MAX,
                     request: update("hot0"),
+                    sig: Signature::NONE,
                 },
             ),
             Refuse::Always,
@@ -136,7 +145,9 @@ pub fn frame(
                         },
                         ts: 1,
                         command: update("hot1").into(),
+                        sig: Signature::NONE,
                     }],
+                    keys: Vec::new(),
                 },
             ),
             Refuse::IfHostAndWriter,
@@ -152,6 +163,7 @@ pub fn frame(
                     remove: vec![Id::new("sum").expect("valid id")],
                     writers: Vec::new(),
                     permissions: Default::default(),
+                    keys: Vec::new(),
                 },
             ),
             Refuse::No,
@@ -181,13 +193,17 @@ pub fn frame(
                     base: Position::default(),
                     ops: vec![{
                         let (op, ts, request) = plain_edit(me);
+                        let command: Command = request.into();
                         Sequenced {
                             seq: 1,
                             op,
                             ts,
-                            command: request.into(),
+                            sig: sign(id, op, ts, &command),
+                            command,
                         }
                     }],
+                    // Its own key, for a host that has none for it yet.
+                    keys: vec![(me, id.public_key())],
                 },
             ),
             Refuse::No,
@@ -249,12 +265,26 @@ pub fn false_announce(
     )
 }
 
-/// Another member's next edit, forwarded as if from a lineage that lost.
+/// Another member's next edit, forwarded as if from a lineage that lost: signed with the
+/// hostile member's own key (it has no other), which the batch claims is the victim's.
+/// `refuse`: what the receiver must do (a host that knows the victim's key refuses it when
+/// the forwarder may edit; a read-only forwarder's is dropped without a report).
 pub fn forged_forward(
     me: PeerId,
+    id: &SimIdentity,
     victim: PeerId,
     counter: u64,
+    writer: bool,
 ) -> (Vec<(Channel, Vec<u8>)>, Refuse, String) {
+    let op = OpId {
+        peer: victim,
+        counter,
+    };
+    let command: Command = Request::UpdateContent {
+        contact: Id::new("hot1").expect("valid id"),
+        value: Value::from("forged"),
+    }
+    .into();
     let message = Envelope {
         id: 1,
         ts: 1,
@@ -264,24 +294,47 @@ pub fn forged_forward(
             base: Position::default(),
             ops: vec![Sequenced {
                 seq: 1,
-                op: OpId {
-                    peer: victim,
-                    counter,
-                },
+                op,
                 ts: 1,
-                command: Request::UpdateContent {
-                    contact: Id::new("hot1").expect("valid id"),
-                    value: Value::from("forged"),
-                }
-                .into(),
+                sig: sign(id, op, 1, &command),
+                command,
             }],
+            keys: vec![(victim, id.public_key())],
         },
+    };
+    let who = if writer {
+        "a member who may edit"
+    } else {
+        "a read-only member"
     };
     (
         encode(message),
-        Refuse::No,
-        format!("peer {victim}'s next edit ({counter}) forged by a read-only member"),
+        if writer {
+            Refuse::IfHostAndWriter
+        } else {
+            Refuse::No
+        },
+        format!("peer {victim}'s next edit ({counter}) forged by {who}"),
     )
+}
+
+/// The hostile member's state request, presenting its own key (as any member does before
+/// editing), so the host takes its signed submits.
+pub fn present_key(me: PeerId, id: &SimIdentity) -> Vec<u8> {
+    let message = Envelope {
+        id: 1,
+        ts: 1,
+        from: me,
+        message: Message::StateRequest {
+            have: None,
+            first: Vec::new(),
+            key: Some(id.public_key()),
+        },
+    };
+    let mut frames = Codec::default()
+        .encode(&message)
+        .expect("hostile messages encode");
+    frames.pop().expect("a state request is one frame")
 }
 
 /// `n` edits of the hostile member's own, in order, in a counter block nothing else uses.
@@ -304,7 +357,12 @@ pub fn flood(me: PeerId, n: u64) -> Vec<(OpId, u64, Request)> {
 }
 
 /// One submit of the hostile member's (one whole frame).
-pub fn submit_frame(me: PeerId, op: OpId, ts: u64, request: Request) -> Vec<u8> {
+pub fn submit_frame(me: PeerId, id: &SimIdentity, op: OpId, ts: u64, request: Request) -> Vec<u8> {
+    let command: Command = request.into();
+    let sig = sign(id, op, ts, &command);
+    let Command::Request(request) = command else {
+        unreachable!("made from a request")
+    };
     let message = Envelope {
         // Low ids, so the member's later heartbeats are not taken for stale ones.
         id: 1,
@@ -314,6 +372,7 @@ pub fn submit_frame(me: PeerId, op: OpId, ts: u64, request: Request) -> Vec<u8> 
             op: op.counter,
             ts,
             request,
+            sig,
         },
     };
     let mut frames = Codec::default()

@@ -15,6 +15,7 @@
 //! ```
 
 mod hostile;
+mod identity;
 mod net;
 pub mod oracle;
 mod rng;
@@ -293,6 +294,8 @@ struct Sim {
     /// Crashed peers that may come back under their id.
     crashed: Vec<PeerId>,
     hostile: Option<PeerId>,
+    /// The run's seed: peers' stand-in keys are made from it (and their ids).
+    run_seed: u64,
     hostile_edit_known: bool,
     /// The host made the hostile peer read-only at the start.
     hostile_read_only: bool,
@@ -322,6 +325,7 @@ impl Sim {
             violations: Vec::new(),
             crashed: Vec::new(),
             hostile: None,
+            run_seed: seed,
             hostile_edit_known: false,
             hostile_read_only: false,
             flooded: false,
@@ -332,12 +336,13 @@ impl Sim {
         }
     }
 
-    fn session_config(&mut self, reused_id: bool) -> Config {
+    fn session_config(&mut self, id: PeerId, reused_id: bool) -> Config {
         Config {
             seed: self.rng.next_u64(),
             fault: self.cfg.fault,
             log_cap: self.cfg.log_cap,
             reused_id,
+            identity: std::sync::Arc::new(identity::SimIdentity::new(id, self.run_seed)),
             ..Config::default()
         }
     }
@@ -352,7 +357,7 @@ impl Sim {
             *n += 1;
             *n
         };
-        let config = self.session_config(incarnation > 1);
+        let config = self.session_config(id, incarnation > 1);
         let session = if host {
             Session::host(id, config, seed_network())
         } else {
@@ -923,16 +928,23 @@ impl Sim {
                         });
                         // (A member who may edit can claim the next epoch like a partition's
                         // winner and be followed: a known limit, see docs/PROTOCOL.md.)
+                        let me = identity::SimIdentity::new(h, self.run_seed);
                         let (frames, refuse, note) =
                             if settled && self.hostile_read_only && r.chance(0.2) {
                                 // A claim to lead the next epoch, as a read-only member that was
                                 // never elected: it changes nothing.
                                 hostile::false_announce(h, epoch.unwrap_or_default(), false)
-                            } else if self.hostile_read_only && r.chance(0.2) {
-                                // Another member's next edit, forwarded by a read-only member.
-                                let victim = ids.iter().copied().find(|id| Some(*id) != host);
-                                let next = victim.and_then(|v| {
-                                    let s = &self.nodes.get(&to)?.session;
+                            } else if r.chance(0.2) {
+                                // Another member's next edit, forwarded (signed with the
+                                // hostile member's own key) by a read-only member or one who
+                                // may edit. The victim is one whose key the receiver knows:
+                                // an id a lineage never met can be claimed first by anyone (a
+                                // documented limit, docs/SECURITY.md).
+                                let next = self.nodes.get(&to).and_then(|n| {
+                                    let s = &n.session;
+                                    let v = ids.iter().copied().find(|id| {
+                                        Some(*id) != host && *id != to && s.key_of(*id).is_some()
+                                    })?;
                                     let last = s
                                         .decided()
                                         .into_iter()
@@ -942,11 +954,17 @@ impl Sim {
                                     Some((v, last.unwrap_or(0) + 1))
                                 });
                                 match next {
-                                    Some((v, counter)) => hostile::forged_forward(h, v, counter),
-                                    None => hostile::frame(h, host, &mut r),
+                                    Some((v, counter)) => hostile::forged_forward(
+                                        h,
+                                        &me,
+                                        v,
+                                        counter,
+                                        !self.hostile_read_only,
+                                    ),
+                                    None => hostile::frame(h, host, &me, &mut r),
                                 }
                             } else {
-                                hostile::frame(h, host, &mut r)
+                                hostile::frame(h, host, &me, &mut r)
                             };
                         self.report.hostile_frames += 1;
                         for (channel, frame) in frames {
@@ -993,11 +1011,24 @@ impl Sim {
     /// The hostile member sends the host more submits than its limit allows, all at once:
     /// the host must refuse some (and may sequence the rest, as the member's own edits).
     fn flood(&mut self, h: PeerId, to: PeerId) {
-        let n = bassline_sync::Limits::default().submits.burst as u64 + 300;
+        // Past the burst by more than the bucket refills while the flood crosses the
+        // simulated link (signed submits are ~100 bytes: about 1.5 s for 3,500 of them).
+        let n = bassline_sync::Limits::default().submits.burst as u64 + 1_500;
+        let me = identity::SimIdentity::new(h, self.run_seed);
+        // Like any member, it presents its key before editing (its submits are signed).
+        self.net.send(
+            self.now,
+            h,
+            to,
+            bassline_sync::Channel::Reliable,
+            hostile::present_key(h, &me),
+            hostile::Refuse::No,
+            "the hostile member's key".into(),
+        );
         for (i, (op, ts, request)) in hostile::flood(h, n).into_iter().enumerate() {
             self.oracle
                 .accepted((h, 0), op, ts, request.clone(), Default::default());
-            let frame = hostile::submit_frame(h, op, ts, request);
+            let frame = hostile::submit_frame(h, &me, op, ts, request);
             let refuse = match i {
                 0 => hostile::Refuse::FloodStart,
                 _ if i as u64 == n - 1 => hostile::Refuse::FloodEnd,

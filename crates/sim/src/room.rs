@@ -5,7 +5,10 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use bassline_core::{Id, Network, Request, Value};
-use bassline_sync::{Candidacy, Config, Event, LocalOutcome, OpId, Session};
+use bassline_protocol::{Command, Signature};
+use bassline_sync::{
+    Candidacy, Config, Ed25519Identity, Event, Identity, LocalOutcome, OpId, Session,
+};
 
 /// A host and guests on a perfect network.
 #[derive(Debug)]
@@ -23,6 +26,29 @@ fn link(a: u64, b: u64) -> (u64, u64) {
 }
 
 impl Room {
+    /// Peer `peer`'s Ed25519 identity in every room: rooms sign with real Ed25519, each
+    /// peer with its own key, so tests can forge (sign with the wrong key) and can sign as a
+    /// peer would when they play it.
+    pub fn identity(peer: u64) -> Ed25519Identity {
+        let mut secret = [0x5a; 32];
+        secret[..8].copy_from_slice(&peer.to_le_bytes());
+        Ed25519Identity::from_secret(secret)
+    }
+
+    /// `signer`'s signature over an operation (`signer` = the op's origin: a genuine one).
+    pub fn sign(signer: u64, op: OpId, ts: u64, command: &Command) -> Signature {
+        Room::identity(signer)
+            .sign(&bassline_protocol::signed_bytes(op, ts, command).expect("test commands encode"))
+    }
+
+    /// `config` with peer `peer`'s identity (a peer that comes back keeps its key).
+    pub fn as_peer(peer: u64, config: Config) -> Config {
+        Config {
+            identity: std::sync::Arc::new(Room::identity(peer)),
+            ..config
+        }
+    }
+
     /// A host (peer 1) over `network` and `guests` guests (peers 2, 3, ...), all connected
     /// and synced.
     pub fn new(guests: u64, network: Network) -> Room {
@@ -50,9 +76,10 @@ impl Room {
 
     /// A host (peer 1, with `host`) and one guest per config (peers 2, 3, ...), all linked.
     pub fn custom(network: Network, host: Config, guests: Vec<Config>) -> Room {
-        let mut peers = vec![Session::host(1, host, network)];
+        let mut peers = vec![Session::host(1, Room::as_peer(1, host), network)];
         for (g, config) in guests.into_iter().enumerate() {
-            peers.push(Session::guest(2 + g as u64, Some(1), config));
+            let id = 2 + g as u64;
+            peers.push(Session::guest(id, Some(1), Room::as_peer(id, config)));
         }
         Room::wire(peers, true)
     }
@@ -64,9 +91,14 @@ impl Room {
         guest: Config,
         mesh: bool,
     ) -> Room {
-        let mut peers = vec![Session::host(1, host, network)];
+        let mut peers = vec![Session::host(1, Room::as_peer(1, host), network)];
         for g in 0..guests {
-            peers.push(Session::guest(2 + g, Some(1), guest.clone()));
+            let id = 2 + g;
+            peers.push(Session::guest(
+                id,
+                Some(1),
+                Room::as_peer(id, guest.clone()),
+            ));
         }
         Room::wire(peers, mesh)
     }

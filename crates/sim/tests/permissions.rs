@@ -12,7 +12,9 @@ use bassline_protocol::{
     Sequenced,
 };
 use bassline_sim::room::Room;
-use bassline_sync::{Channel, Config, Decision, Error, Event, Limits, LocalOutcome, Rate, Role};
+use bassline_sync::{
+    Channel, Config, Decision, Error, Event, Identity, Limits, LocalOutcome, Rate, Role,
+};
 use proptest::prelude::*;
 
 fn id(s: &str) -> Id {
@@ -170,6 +172,29 @@ fn every_request_kind_is_covered() {
     assert_eq!(kinds.len(), KINDS);
 }
 
+/// `from`'s submit of its edit `counter`, signed by it.
+fn submit(from: u64, counter: u64, ts: u64, request: Request) -> Message {
+    let command = Command::Request(request);
+    let sig = Room::sign(
+        from,
+        OpId {
+            peer: from,
+            counter,
+        },
+        ts,
+        &command,
+    );
+    let Command::Request(request) = command else {
+        unreachable!()
+    };
+    Message::Submit {
+        op: counter,
+        ts,
+        request,
+        sig,
+    }
+}
+
 fn frame(from: u64, message: Message) -> Vec<u8> {
     let env = Envelope {
         id: 1,
@@ -203,7 +228,8 @@ fn room_with_read_only_guest() -> Room {
 
 /// Everything a member can send that carries a request, from `from`, as a hostile one would:
 /// a submit under its own next counter, its request forwarded under another member's and the
-/// host's next counters, and a permit forwarded under its own.
+/// host's next counters, and a permit forwarded under its own. Each is signed with the
+/// member's own key: a genuine signature on its own operations, a forgery on the others'.
 fn attacks(from: u64, counter: u64, request: &Request) -> Vec<Message> {
     let forward = |peer: u64, counter: u64, command: Command| Message::Batch {
         epoch: Epoch::default(),
@@ -212,16 +238,14 @@ fn attacks(from: u64, counter: u64, request: &Request) -> Vec<Message> {
             seq: 1,
             op: OpId { peer, counter },
             ts: 1,
+            sig: Room::sign(from, OpId { peer, counter }, 1, &command),
             command,
         }],
+        keys: Vec::new(),
     };
     let other = if from == 2 { 3 } else { 2 };
     vec![
-        Message::Submit {
-            op: counter,
-            ts: 1,
-            request: request.clone(),
-        },
+        submit(from, counter, 1, request.clone()),
         forward(other, 1, request.clone().into()),
         forward(1, 2, request.clone().into()),
         forward(
@@ -307,16 +331,7 @@ fn the_same_requests_from_a_writer_change_the_network() {
         let what = kind(&request);
         let mut room = room_with_read_only_guest();
         let before = room.peer(1).state_hash();
-        inject(
-            &mut room,
-            3,
-            1,
-            Message::Submit {
-                op: 1,
-                ts: 1,
-                request,
-            },
-        );
+        inject(&mut room, 3, 1, submit(3, 1, 1, request));
         room.settle();
         assert_ne!(room.peer(1).state_hash(), before, "{what}");
     }
@@ -431,7 +446,9 @@ fn only_the_host_changes_permissions_and_never_its_own() {
                     peer: None,
                     permission: Permission::ReadWrite,
                 }),
+                sig: bassline_protocol::Signature::NONE,
             }],
+            keys: Vec::new(),
         },
     );
     room.settle();
@@ -586,6 +603,7 @@ fn state_requests_and_divergence_reports_beyond_the_limit_are_refused() {
             Message::StateRequest {
                 have: None,
                 first: Vec::new(),
+                key: None,
             },
         );
         inject(
@@ -633,6 +651,7 @@ fn state_requests_and_divergence_reports_beyond_the_limit_are_refused() {
         Message::StateRequest {
             have: None,
             first: Vec::new(),
+            key: None,
         },
     );
     assert!(refused(&mut room).is_empty());
@@ -641,31 +660,22 @@ fn state_requests_and_divergence_reports_beyond_the_limit_are_refused() {
 #[test]
 fn an_edit_over_the_size_limit_is_refused_before_it_is_shown_and_by_the_host() {
     let config = limited(Limits {
-        max_submit_bytes: 64,
+        max_submit_bytes: 130,
         ..Limits::default()
     });
     let mut room = Room::with_config(1, network(), config);
     let big = Request::UpdateContent {
         contact: id("x"),
-        value: Value::from("z".repeat(100)),
+        value: Value::from("z".repeat(200)),
     };
     let now = room.now;
     assert!(matches!(
         room.peer(2).handle_local(now, big.clone()),
-        Err(Error::TooLarge { max: 64, .. })
+        Err(Error::TooLarge { max: 130, .. })
     ));
     assert_eq!(room.value(2, "x"), Value::Number(0.0), "not shown");
     let before = room.peer(1).state_hash();
-    inject(
-        &mut room,
-        2,
-        1,
-        Message::Submit {
-            op: 1,
-            ts: 1,
-            request: big,
-        },
-    );
+    inject(&mut room, 2, 1, submit(2, 1, 1, big));
     room.settle();
     assert_eq!(room.peer(1).state_hash(), before);
     assert!(room.events.iter().any(|(p, e)| *p == 2
@@ -673,7 +683,7 @@ fn an_edit_over_the_size_limit_is_refused_before_it_is_shown_and_by_the_host() {
             e,
             Event::Refused {
                 request: Refused::Submit { op: 1 },
-                reason: Refusal::TooLarge { max: 64, .. },
+                reason: Refusal::TooLarge { max: 130, .. },
                 ..
             }
         )));
@@ -732,7 +742,11 @@ fn a_member_who_joins_later_gets_the_permissions_with_the_state() {
         .set_permission(now, Some(2), Permission::ReadWrite)
         .expect("host");
     room.settle();
-    room.join(bassline_sync::Session::guest(3, Some(1), Config::default()));
+    room.join(bassline_sync::Session::guest(
+        3,
+        Some(1),
+        Room::as_peer(3, Config::default()),
+    ));
     room.settle();
     assert!(room.peer(3).is_synced());
     let host_table = room.peer(1).permissions().clone();
@@ -758,4 +772,131 @@ fn a_repair_restores_the_permissions() {
     assert_eq!(room.peer(2).permission(3), Permission::ReadWrite);
     let host_digest = room.peer(1).digest();
     assert_eq!(room.peer(2).digest(), host_digest);
+}
+
+// ---- signed operations ---------------------------------------------------------------------
+
+/// Every message that claims another member's operation, from a member who may edit (what a
+/// read-only one cannot do either, see above): forwarded under another guest's next counter
+/// and under the host's, a permit under the other guest's id, and a submit signed with a key
+/// that is not the sender's. Each is refused with `PeerMisbehaved`, nothing changes, and the
+/// victim's own next edit (the counter the forgery claimed) is applied.
+#[test]
+fn a_writer_cannot_forge_another_members_operations() {
+    let mut room = Room::new(2, network());
+    let before = room.peer(1).state_hash();
+    let forged = |peer: u64, counter: u64, command: Command| Message::Batch {
+        epoch: Epoch::default(),
+        base: Position::default(),
+        ops: vec![Sequenced {
+            seq: 1,
+            op: OpId { peer, counter },
+            ts: 1,
+            // Signed by 3, the sender: the only key it holds.
+            sig: Room::sign(3, OpId { peer, counter }, 1, &command),
+            command,
+        }],
+        // And it claims that key is the victim's.
+        keys: vec![(peer, Room::identity(3).public_key())],
+    };
+    let mut not_own = submit(3, 1, 1, write("x", 6.0));
+    if let Message::Submit { sig, .. } = &mut not_own {
+        // Guest 2's key over guest 3's edit.
+        *sig = Room::sign(
+            2,
+            OpId {
+                peer: 3,
+                counter: 1,
+            },
+            1,
+            &Command::Request(write("x", 6.0)),
+        );
+    }
+    let attacks = [
+        forged(2, 1, write("x", 7.0).into()),
+        forged(1, 1, write("x", 8.0).into()),
+        forged(
+            2,
+            1,
+            Command::Permit(Permit {
+                peer: Some(2),
+                permission: Permission::Removed,
+            }),
+        ),
+        not_own,
+    ];
+    for (i, attack) in attacks.into_iter().enumerate() {
+        room.events.clear();
+        inject(&mut room, 3, 1, attack);
+        room.settle();
+        assert!(
+            room.events
+                .iter()
+                .any(|(p, e)| *p == 1 && matches!(e, Event::PeerMisbehaved { peer: 3, .. })),
+            "attack {i}: the host reports the forger"
+        );
+        assert_eq!(
+            room.peer(1).state_hash(),
+            before,
+            "attack {i}: nothing changed"
+        );
+    }
+    let op = room.edit(2, write("x", 9.0));
+    room.settle();
+    assert_eq!(op.counter, 1, "the victim's counter the forgeries claimed");
+    assert_eq!(room.decision(op), Some(Decision::Applied));
+    assert_eq!(room.value(3, "x"), Value::Number(9.0));
+    assert!(room.converged());
+}
+
+/// A member's key is the first one the host learned for it: presenting another key later
+/// (a peer that would take over a member's id) is reported, and edits signed with it are not
+/// taken, while the member's own edits still are.
+#[test]
+fn a_members_key_is_never_replaced() {
+    let mut room = Room::new(2, network());
+    room.events.clear();
+    let other = Room::identity(99).public_key();
+    inject(
+        &mut room,
+        2,
+        1,
+        Message::StateRequest {
+            have: None,
+            first: Vec::new(),
+            key: Some(other),
+        },
+    );
+    room.settle();
+    assert!(
+        room.events
+            .iter()
+            .any(|(p, e)| *p == 1 && matches!(e, Event::PeerMisbehaved { peer: 2, .. }))
+    );
+    assert_eq!(room.peer(1).key_of(2), Some(Room::identity(2).public_key()));
+    assert_eq!(room.peer(3).key_of(2), Some(Room::identity(2).public_key()));
+    // An edit signed by the would-be key is not taken; the member's own is.
+    let before = room.peer(1).state_hash();
+    let op = OpId {
+        peer: 2,
+        counter: 1,
+    };
+    let command = Command::Request(write("x", 5.0));
+    inject(
+        &mut room,
+        2,
+        1,
+        Message::Submit {
+            op: 1,
+            ts: 1,
+            request: write("x", 5.0),
+            sig: Room::sign(99, op, 1, &command),
+        },
+    );
+    room.settle();
+    assert_eq!(room.peer(1).state_hash(), before);
+    let op = room.edit(2, write("x", 4.0));
+    room.settle();
+    assert_eq!(room.decision(op), Some(Decision::Applied));
+    assert!(room.converged());
 }

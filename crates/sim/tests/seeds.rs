@@ -77,7 +77,10 @@ const PLANTED: &[(Fault, &[&str])] = &[
     (Fault::CounterRestarts, &["fate", "handed out twice"]),
     (Fault::IgnorePermissions, &["permissions"]),
     (Fault::PermitsFromAnyone, &["permissions"]),
-    (Fault::TrustForwarders, &["serial replay"]),
+    (
+        Fault::SkipSignatureCheck,
+        &["serial replay", "hostile frames refused"],
+    ),
     (Fault::NoSubmitLimit, &["hostile frames refused"]),
     (Fault::FollowReadOnly, &["hostile frames ignored"]),
 ];

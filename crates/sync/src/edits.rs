@@ -19,6 +19,8 @@ pub(crate) struct Pending {
     pub op: u64,
     pub ts: u64,
     pub request: Request,
+    /// This peer's signature over it (sent with every re-send).
+    pub sig: bassline_protocol::Signature,
     /// Changes that take the tentative edit back, while it is shown.
     pub undo: Option<Vec<Change>>,
 }
@@ -125,7 +127,9 @@ impl Session {
         self.edits.counter = op.counter;
         self.lamport += 1;
         let ts = self.lamport;
-        self.sequence(op, ts, Command::Request(request));
+        let command = Command::Request(request);
+        let sig = self.sign(op, ts, &command);
+        self.sequence(op, ts, command, sig);
         Ok(LocalOutcome::Submitted { op, ts, reply })
     }
 
@@ -146,10 +150,16 @@ impl Session {
         self.edits.counter = op.counter;
         self.lamport += 1;
         let ts = self.lamport;
+        let command = Command::Request(request);
+        let sig = self.sign(op, ts, &command);
+        let Command::Request(request) = command else {
+            unreachable!("made a request just above")
+        };
         self.edits.pending.push_back(Pending {
             op: op.counter,
             ts,
             request: request.clone(),
+            sig,
             undo,
         });
         self.events.push_back(Event::Changes(changes));
@@ -160,6 +170,7 @@ impl Session {
                     op: op.counter,
                     ts,
                     request,
+                    sig,
                 },
             );
         }
@@ -178,6 +189,7 @@ impl Session {
                 op: op.counter,
                 ts: self.lamport + 1,
                 request: request.clone(),
+                sig: bassline_protocol::Signature::NONE,
             },
         };
         let size: usize = match self.config.codec.encode(&env) {
@@ -320,7 +332,21 @@ impl Session {
             }
             let epoch = self.epoch;
             let base = Position::default();
-            self.send(host, Message::Batch { epoch, base, ops });
+            // The origins' keys go along, for a host whose lineage never met an origin.
+            let origins: std::collections::BTreeSet<_> = ops.iter().map(|s| s.op.peer).collect();
+            let keys = origins
+                .into_iter()
+                .filter_map(|p| Some((p, *self.keys.get(&p)?)))
+                .collect();
+            self.send(
+                host,
+                Message::Batch {
+                    epoch,
+                    base,
+                    ops,
+                    keys,
+                },
+            );
         }
         let msgs: Vec<Message> = self
             .edits
@@ -330,6 +356,7 @@ impl Session {
                 op: p.op,
                 ts: p.ts,
                 request: p.request.clone(),
+                sig: p.sig,
             })
             .collect();
         if self.config.fault == Some(Fault::DropPendingOnResend) && !msgs.is_empty() {

@@ -256,7 +256,7 @@ impl Session {
             self.announce_to(p);
         }
         for o in std::mem::take(&mut self.edits.orphans) {
-            self.sequence(o.op, o.ts, o.command);
+            self.sequence(o.op, o.ts, o.command, o.sig);
         }
         let pending: Vec<_> = self.edits.pending.drain(..).collect();
         if self.config.fault == Some(Fault::HostDropsOwnPending) {
@@ -267,7 +267,7 @@ impl Session {
                 peer: self.me,
                 counter: p.op,
             };
-            self.sequence(op, p.ts, Command::Request(p.request));
+            self.sequence(op, p.ts, Command::Request(p.request), p.sig);
         }
     }
 

@@ -40,7 +40,9 @@ impl Session {
         // from it which log entries we lack, and so which of our edits we were never told of.
         let have = self.ever_synced.then_some(self.replica.position);
         let first = self.focus.clone();
-        self.send(host, Message::StateRequest { have, first });
+        // Our key goes with every request: the host registers it for this link's peer.
+        let key = Some(self.config.identity.public_key());
+        self.send(host, Message::StateRequest { have, first, key });
         let jitter = self.jitter();
         let (now, max) = (self.now, self.config.retry_max);
         if let RoleState::Guest(g) = &mut self.role {
@@ -494,7 +496,7 @@ impl Session {
             return;
         };
         match (request, reason) {
-            (Refused::Submit { .. }, Refusal::RateLimited { retry_ms }) => {
+            (Refused::Submit { .. } | Refused::Forwarded, Refusal::RateLimited { retry_ms }) => {
                 let due = now + std::time::Duration::from_millis(retry_ms);
                 g.resend_due = Some(g.resend_due.map_or(due, |t| t.max(due)));
             }

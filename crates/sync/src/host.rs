@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use bassline_core::{Id, Request, StateHash};
 use bassline_protocol::{
-    Command, Decision, Epoch, Message, OpId, PeerId, Permission, Position, Refusal, Refused,
-    Sequenced, StateSync,
+    Command, Decision, Epoch, Message, OpId, PeerId, Permission, Position, PublicKey, Refusal,
+    Refused, Sequenced, Signature, StateSync,
 };
 
 use crate::{
@@ -17,7 +17,13 @@ use crate::{
 impl Session {
     /// Host: gives an operation the next place in the sequence and applies it. Returns `None`
     /// for an operation already decided (a re-send).
-    pub(crate) fn sequence(&mut self, op: OpId, ts: u64, command: Command) -> Option<Decision> {
+    pub(crate) fn sequence(
+        &mut self,
+        op: OpId,
+        ts: u64,
+        command: Command,
+        sig: Signature,
+    ) -> Option<Decision> {
         if self.already_decided(op) {
             return None;
         }
@@ -27,6 +33,7 @@ impl Session {
             op,
             ts,
             command,
+            sig,
         };
         let epoch = self.epoch;
         let changes = self.apply_op(epoch, &s);
@@ -72,6 +79,48 @@ impl Session {
         self.replica.applied.is_next(op)
     }
 
+    /// This peer's signature over one of its own operations.
+    pub(crate) fn sign(&self, op: OpId, ts: u64, command: &Command) -> Signature {
+        self.config
+            .identity
+            .sign(&crate::identity::signed(op, ts, command))
+    }
+
+    /// Whether `sig` is `key`'s signature over the operation.
+    fn signed_by(
+        &self,
+        key: &PublicKey,
+        op: OpId,
+        ts: u64,
+        command: &Command,
+        sig: &Signature,
+    ) -> bool {
+        self.config.fault == Some(Fault::SkipSignatureCheck)
+            || self
+                .config
+                .identity
+                .verify(key, &crate::identity::signed(op, ts, command), sig)
+    }
+
+    /// Records `peer`'s key unless one is known already (first key wins: a member's identity
+    /// is never replaced). Returns the key now on record. A host passes a new key on to its
+    /// followers with its next batch.
+    pub(crate) fn learn_key(&mut self, peer: PeerId, key: PublicKey) -> PublicKey {
+        if let Some(known) = self.keys.get(&peer) {
+            return *known;
+        }
+        self.keys.insert(peer, key);
+        if let RoleState::Host(h) = &mut self.role {
+            h.new_keys.push((peer, key));
+        }
+        key
+    }
+
+    /// Every key known here, sorted by peer (as a state carries them).
+    pub(crate) fn key_table(&self) -> Vec<(PeerId, PublicKey)> {
+        self.keys.iter().map(|(p, k)| (*p, *k)).collect()
+    }
+
     /// A guest's own edit.
     pub(crate) fn on_submit(
         &mut self,
@@ -79,6 +128,7 @@ impl Session {
         counter: u64,
         ts: u64,
         request: Request,
+        sig: Signature,
         size: usize,
     ) {
         let op = OpId {
@@ -111,12 +161,28 @@ impl Session {
             );
             return;
         }
+        let command = Command::Request(request);
+        let Some(key) = self.keys.get(&from).copied() else {
+            // An honest guest presents its key with its state request, before any edit.
+            self.misbehaved(
+                from,
+                format!("submitted edit {counter} without presenting a key"),
+            );
+            return;
+        };
+        if !self.signed_by(&key, op, ts, &command, &sig) {
+            self.misbehaved(
+                from,
+                format!("submitted edit {counter} without a valid signature of its own"),
+            );
+            return;
+        }
         if self.config.fault != Some(Fault::NoSubmitLimit)
             && !self.take_token(from, Refused::Submit { op: counter })
         {
             return;
         }
-        self.sequence(op, ts, Command::Request(request));
+        self.sequence(op, ts, command, sig);
     }
 
     /// Takes one token of `from`'s `bucket`; without one, refuses the request (the sender is
@@ -126,6 +192,7 @@ impl Session {
             Refused::Submit { .. } => Bucket::Submit,
             Refused::StateRequest => Bucket::StateRequest,
             Refused::HashMismatch => Bucket::HashMismatch,
+            Refused::Forwarded => Bucket::Forwarded,
         };
         let (now, rate) = (self.now, self.config.limits.rate(bucket));
         let wait = self.link(from).buckets[bucket as usize].take(now, rate);
@@ -162,11 +229,9 @@ impl Session {
         self.edits.counter = op.counter;
         self.lamport += 1;
         let ts = self.lamport;
-        self.sequence(
-            op,
-            ts,
-            Command::Permit(bassline_protocol::Permit { peer, permission }),
-        );
+        let command = Command::Permit(bassline_protocol::Permit { peer, permission });
+        let sig = self.sign(op, ts, &command);
+        self.sequence(op, ts, command, sig);
         Ok((op, ts))
     }
 
@@ -174,15 +239,75 @@ impl Session {
     /// in the order they come (a guest's own edits that build on them follow them). Each
     /// origin's operations must come in counter order; this peer's own are never taken from
     /// anyone (it holds them itself).
-    pub(crate) fn on_orphans(&mut self, from: PeerId, ops: Vec<Sequenced>) {
+    pub(crate) fn on_orphans(
+        &mut self,
+        from: PeerId,
+        mut ops: Vec<Sequenced>,
+        carried: Vec<(PeerId, PublicKey)>,
+    ) {
         // Forwarded operations carry other peers' ids: only a member who may edit forwards
         // others' (a read-only member's would be edits in a writer's name); any member its own.
         // An honest member demoted in a race may still send others'; the members who may edit
         // hold them too, so they are dropped without a report.
-        let writer = self.replica.permissions.of(from) == Permission::ReadWrite
-            || self.config.fault == Some(Fault::TrustForwarders);
+        // (Since operations are signed this is defence in depth: a read-only member holds no
+        // other member's key, so it could only forward their genuine operations.)
+        let writer = self.replica.permissions.of(from) == Permission::ReadWrite;
+        let taken = |s: &Sequenced| writer || s.op.peer == from;
+        // Every operation must be its origin's: signed with the key this peer knows for it, or
+        // for an origin it knows no key of (one its lineage never met), the key the batch
+        // carries. One forgery and nothing of the batch is taken: its forwarder lied.
+        let carried: BTreeMap<PeerId, PublicKey> = carried.into_iter().collect();
+        let mut learned = BTreeMap::new();
+        // How many of the batch's operations this host looks at now: each one it checks takes
+        // a token (a check costs a signature verification), and the rest of the batch is
+        // refused for now; its forwarder sends the undecided ones again after the wait.
+        let mut looked_at = ops.len();
+        for (i, s) in ops.iter().enumerate() {
+            if !taken(s) {
+                continue;
+            }
+            let origin = s.op.peer;
+            let block = |c: u64| c >> crate::replica::COUNTER_BLOCK;
+            let ours = origin == self.me && block(s.op.counter) == block(self.edits.counter);
+            if ours {
+                // Never taken from anyone (checked below). A copy of an operation decided
+                // here already is checked too: a forger is reported whether or not its
+                // forgery would have been taken.
+                continue;
+            }
+            if !self.take_token(from, Refused::Forwarded) {
+                looked_at = i;
+                break;
+            }
+            let key = self
+                .keys
+                .get(&origin)
+                .or_else(|| carried.get(&origin))
+                .copied();
+            let Some(key) = key else {
+                self.misbehaved(
+                    from,
+                    format!("forwarded edit {:?} without its origin's key", s.op),
+                );
+                return;
+            };
+            if !self.signed_by(&key, s.op, s.ts, &s.command, &s.sig) {
+                self.misbehaved(
+                    from,
+                    format!("forwarded edit {:?} not signed by its origin", s.op),
+                );
+                return;
+            }
+            if !self.keys.contains_key(&origin) {
+                learned.insert(origin, key);
+            }
+        }
+        ops.truncate(looked_at);
+        for (peer, key) in learned {
+            self.learn_key(peer, key);
+        }
         for s in ops {
-            if !writer && s.op.peer != from {
+            if !taken(&s) {
                 continue;
             }
             let origin = s.op.peer;
@@ -213,7 +338,7 @@ impl Session {
                 );
                 return;
             }
-            self.sequence(s.op, s.ts, s.command);
+            self.sequence(s.op, s.ts, s.command, s.sig);
         }
     }
 
@@ -235,6 +360,8 @@ impl Session {
             .map(|(id, _)| *id)
             .collect();
         let epoch = self.epoch;
+        let mut keys = std::mem::take(&mut h.new_keys);
+        keys.sort_unstable_by_key(|(p, _)| *p);
         for g in guests {
             self.send(
                 g,
@@ -242,6 +369,7 @@ impl Session {
                     epoch,
                     base,
                     ops: ops.clone(),
+                    keys: keys.clone(),
                 },
             );
             // A removed member gets the batch that removes it (so it knows), then nothing.
@@ -253,7 +381,23 @@ impl Session {
 
     /// Answers a state request with the operations after `have` when the log still holds them
     /// (this lineage's), or with the whole state. Either way the guest then follows.
-    pub(crate) fn serve_state(&mut self, to: PeerId, have: Option<Position>, first: &[Id]) {
+    pub(crate) fn serve_state(
+        &mut self,
+        to: PeerId,
+        have: Option<Position>,
+        first: &[Id],
+        key: Option<PublicKey>,
+    ) {
+        // The key a peer presents over its own link is its identity from now on, unless it
+        // has one already (a peer that comes back keeps its key; another key is a lie).
+        if let Some(key) = key
+            && self.learn_key(to, key) != key
+        {
+            self.misbehaved(
+                to,
+                "presented a key other than the one registered for it".into(),
+            );
+        }
         if self.replica.permissions.of(to) == Permission::Removed {
             self.link(to).following = false;
             self.refuse(to, Refused::StateRequest, Refusal::Removed);
@@ -312,8 +456,20 @@ impl Session {
                 if runs.is_empty() {
                     runs.push((self.epoch, have, Vec::new()));
                 }
+                // The first batch brings every key known here (the guest may have missed some
+                // while it was away).
+                let mut keys = self.key_table();
                 for (epoch, base, ops) in runs {
-                    self.send(to, Message::Batch { epoch, base, ops });
+                    let keys = std::mem::take(&mut keys);
+                    self.send(
+                        to,
+                        Message::Batch {
+                            epoch,
+                            base,
+                            ops,
+                            keys,
+                        },
+                    );
                 }
             }
             _ => {
@@ -326,6 +482,7 @@ impl Session {
                         log: Vec::new(),
                         lineage: Vec::new(),
                         permissions: Default::default(),
+                        keys: Vec::new(),
                         document: self.replica.net.partial_document(first),
                     };
                     self.send(to, Message::StateSync(Box::new(part)));
@@ -348,6 +505,7 @@ impl Session {
                         .collect(),
                     lineage: self.replica.lineage.iter().copied().collect(),
                     permissions: self.replica.permissions.clone(),
+                    keys: self.key_table(),
                     document: self.replica.net.export(),
                 };
                 self.send(to, Message::StateSync(Box::new(sync)));
@@ -399,6 +557,7 @@ impl Session {
                 remove,
                 writers,
                 permissions: self.replica.permissions.clone(),
+                keys: self.key_table(),
             },
         );
     }

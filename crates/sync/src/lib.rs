@@ -31,9 +31,11 @@ mod edits;
 mod election;
 mod guest;
 mod host;
+mod identity;
 mod replica;
 mod session;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bassline_core::{Change, Id, StateHash};
@@ -41,6 +43,7 @@ pub use bassline_protocol::{
     Codec, Decision, Epoch, OpId, PeerId, Permission, Permissions, Position, Presence, Refusal,
     Refused,
 };
+pub use identity::{Ed25519Identity, Identity};
 pub use session::{HostSnapshot, LocalOutcome, Role, Session, Stats};
 
 /// Session settings. Every peer of a session must use the same engine settings.
@@ -84,6 +87,12 @@ pub struct Config {
     /// unbounded work). Every peer of a session should use the same limits: a guest checks
     /// its own edits against the size limit before sending them.
     pub limits: Limits,
+    /// This peer's signing identity: every operation it makes carries its signature, and as
+    /// host it checks every operation's signature against its origin's key before sequencing
+    /// it. The default is a fixed key every default config shares (examples and tests only):
+    /// real drivers set `Arc::new(Ed25519Identity::from_secret(<32 random bytes>))`, kept for
+    /// as long as the peer keeps its id.
+    pub identity: Arc<dyn Identity>,
     /// Deliberate bugs, for proving that the simulator catches them. Never set in production.
     #[doc(hidden)]
     pub fault: Option<Fault>,
@@ -106,6 +115,7 @@ impl Default for Config {
             candidacy: Candidacy::Stand,
             reused_id: false,
             limits: Limits::default(),
+            identity: identity::default_identity(),
             fault: None,
         }
     }
@@ -140,6 +150,10 @@ pub struct Limits {
     pub presence: Rate,
     /// The most ids a presence's selection may name (an honest editor sends at most 200).
     pub max_presence_selection: usize,
+    /// Operations forwarded from a lineage that lost: each one the host checks takes a token
+    /// (checking costs a signature verification, decided copies included); the rest of a
+    /// batch beyond the bucket is refused for now and comes again after the wait.
+    pub forwarded: Rate,
 }
 
 impl Default for Limits {
@@ -164,6 +178,10 @@ impl Default for Limits {
                 burst: 80,
             },
             max_presence_selection: 1_000,
+            forwarded: Rate {
+                per_second: 2_000,
+                burst: 10_000,
+            },
         }
     }
 }
@@ -174,6 +192,7 @@ impl Limits {
             session::Bucket::Submit => self.submits,
             session::Bucket::StateRequest => self.state_requests,
             session::Bucket::HashMismatch => self.hash_mismatches,
+            session::Bucket::Forwarded => self.forwarded,
         }
     }
 }
@@ -231,12 +250,12 @@ pub enum Fault {
     IgnorePermissions,
     /// A permit is applied whoever issued it.
     PermitsFromAnyone,
-    /// The host takes other members' operations forwarded by a member who may not edit.
-    TrustForwarders,
     /// The host takes every submit, however many.
     NoSubmitLimit,
     /// A member who may not edit is followed when it claims to lead.
     FollowReadOnly,
+    /// The host sequences operations without checking their origins' signatures.
+    SkipSignatureCheck,
 }
 
 impl Fault {
@@ -258,9 +277,9 @@ impl Fault {
         Fault::RepairSkipsWriters,
         Fault::IgnorePermissions,
         Fault::PermitsFromAnyone,
-        Fault::TrustForwarders,
         Fault::NoSubmitLimit,
         Fault::FollowReadOnly,
+        Fault::SkipSignatureCheck,
     ];
 
     /// The kebab-case name used on the simulator's command line.
@@ -283,9 +302,9 @@ impl Fault {
             Fault::RepairSkipsWriters => "repair-skips-writers",
             Fault::IgnorePermissions => "ignore-permissions",
             Fault::PermitsFromAnyone => "permits-from-anyone",
-            Fault::TrustForwarders => "trust-forwarders",
             Fault::NoSubmitLimit => "no-submit-limit",
             Fault::FollowReadOnly => "follow-read-only",
+            Fault::SkipSignatureCheck => "skip-signature-check",
         }
     }
 

@@ -11,8 +11,8 @@ use std::{
 
 use bassline_core::{Id, Network, Request, StateHash};
 use bassline_protocol::{
-    Envelope, Epoch, Message, OpId, PeerId, Permission, Permissions, Position, Reassembler,
-    Sequenced, StateSync,
+    Envelope, Epoch, Message, OpId, PeerId, Permission, Permissions, Position, PublicKey,
+    Reassembler, Sequenced, StateSync,
 };
 
 use crate::{Candidacy, Channel, Config, Error, Event, Transmit, edits::Edits, replica::Replica};
@@ -56,6 +56,7 @@ pub(crate) enum Bucket {
     Submit = 0,
     StateRequest = 1,
     HashMismatch = 2,
+    Forwarded = 3,
 }
 
 /// A token bucket in thousandths of a token, filled by the time the driver passes in.
@@ -107,7 +108,7 @@ pub(crate) struct Link {
     /// them) and is dropped.
     pub newest: u64,
     /// Host side: how much of each rate-limited request this guest may still send.
-    pub buckets: [TokenBucket; 3],
+    pub buckets: [TokenBucket; 4],
     /// Bytes of the message being received on each channel, so far.
     pub rx_bytes: [usize; 2],
 }
@@ -148,6 +149,9 @@ pub(crate) struct HostState {
     /// load).
     pub last_flush: Option<Duration>,
     pub led: bool,
+    /// Keys learned since the last batch went out: they go with it, so every follower holds
+    /// an origin's key before (or with) its first operation.
+    pub new_keys: Vec<(PeerId, PublicKey)>,
 }
 
 /// Guest state: the host followed and what is under way with it.
@@ -235,6 +239,11 @@ pub struct Session {
     /// Whether this peer ever held a host's state: one that never did has nothing to lead
     /// with and never stands for election.
     pub(crate) ever_synced: bool,
+    /// Every member's public key this peer knows, first key wins: what a host checks
+    /// operations' signatures against. Learned from a peer itself (its state request, as
+    /// host), from the host (its state and batches), and for origins nobody here knew, from
+    /// the keys a forwarded batch carries.
+    pub(crate) keys: BTreeMap<PeerId, PublicKey>,
     pub(crate) edits: Edits,
     pub(crate) role: RoleState,
     pub(crate) links: BTreeMap<PeerId, Link>,
@@ -289,6 +298,7 @@ impl Session {
             epoch_floor: 0,
             replica: Replica::new(net),
             ever_synced: false,
+            keys: BTreeMap::new(),
             edits: Edits::default(),
             role,
             links: BTreeMap::new(),
@@ -301,6 +311,8 @@ impl Session {
             read_only: None,
             presence: BTreeMap::new(),
         };
+        let mine = s.config.identity.public_key();
+        s.keys.insert(me, mine);
         if reused && s.config.fault != Some(crate::Fault::CounterRestarts) {
             // A random block of counters (an incarnation): one of 2^31, above block 0.
             s.jitter();
@@ -347,6 +359,9 @@ impl Session {
             });
         }
         s.replica.permissions = state.permissions;
+        for (peer, key) in state.keys {
+            s.keys.entry(peer).or_insert(key);
+        }
         s.lamport = s
             .replica
             .log
@@ -376,6 +391,7 @@ impl Session {
                 log: self.replica.log.iter().cloned().collect(),
                 lineage: self.replica.lineage.iter().copied().collect(),
                 permissions: self.replica.permissions.clone(),
+                keys: self.key_table(),
                 document: self.replica.net.export(),
             },
         }
@@ -445,6 +461,12 @@ impl Session {
     }
 
     /// Who may do what, as the sequence this peer follows says.
+    /// The public key this peer knows for `peer` (its own included): what it checks
+    /// `peer`'s operations against when it leads.
+    pub fn key_of(&self, peer: PeerId) -> Option<PublicKey> {
+        self.keys.get(&peer).copied()
+    }
+
     pub fn permissions(&self) -> &Permissions {
         &self.replica.permissions
     }
@@ -927,13 +949,16 @@ impl Session {
 
     fn dispatch(&mut self, from: PeerId, message: Message, size: usize) {
         match message {
-            Message::StateRequest { have, first } => {
+            Message::StateRequest { have, first, key } => {
                 if matches!(self.role, RoleState::Host(_)) {
-                    self.serve_state(from, have, &first);
+                    self.serve_state(from, have, &first, key);
                 }
             }
-            Message::StateSync(sync) => {
+            Message::StateSync(mut sync) => {
                 if self.is_following(from) {
+                    for (peer, key) in std::mem::take(&mut sync.keys) {
+                        self.keys.entry(peer).or_insert(key);
+                    }
                     if sync.partial {
                         self.install_partial(*sync);
                     } else {
@@ -942,19 +967,34 @@ impl Session {
                 }
             }
             Message::Ack { position } => self.on_position(from, position),
-            Message::Submit { op, ts, request } => {
+            Message::Submit {
+                op,
+                ts,
+                request,
+                sig,
+            } => {
                 if matches!(self.role, RoleState::Host(_)) {
-                    self.on_submit(from, op, ts, request, size);
+                    self.on_submit(from, op, ts, request, sig, size);
                 }
             }
-            Message::Batch { epoch, base, ops } => match self.role {
+            Message::Batch {
+                epoch,
+                base,
+                ops,
+                keys,
+            } => match self.role {
                 RoleState::Guest(_) if self.is_following(from) => {
+                    // The host's keys (first key wins here too): what this peer checks
+                    // forwarded operations against if it ever leads.
+                    for (peer, key) in keys {
+                        self.keys.entry(peer).or_insert(key);
+                    }
                     self.apply_batch(from, epoch, base, ops)
                 }
                 // Another host's own sequence (it still takes us for a guest): not for us; the
                 // ranks settle which of us leads.
                 RoleState::Host(_) if epoch.host == from => {}
-                RoleState::Host(_) => self.on_orphans(from, ops),
+                RoleState::Host(_) => self.on_orphans(from, ops, keys),
                 _ => {}
             },
             Message::Heartbeat {
@@ -974,16 +1014,25 @@ impl Session {
                 remove,
                 writers,
                 permissions,
-            } => self.on_repair(
-                from,
-                crate::guest::PendingRepair {
-                    position,
-                    groups,
-                    remove,
-                    writers,
-                    permissions,
-                },
-            ),
+                // The host's key table adds to what this peer knows (first key wins).
+                keys,
+            } => {
+                if self.is_following(from) {
+                    for (peer, key) in keys {
+                        self.keys.entry(peer).or_insert(key);
+                    }
+                }
+                self.on_repair(
+                    from,
+                    crate::guest::PendingRepair {
+                        position,
+                        groups,
+                        remove,
+                        writers,
+                        permissions,
+                    },
+                )
+            }
             Message::Candidate { epoch } => self.on_candidate(from, epoch),
             Message::HostAnnounce { epoch, led } => self.on_announce(from, epoch, led),
             Message::HostQuery { host } => self.on_host_query(from, host),

@@ -1,6 +1,8 @@
 //! What the room cryptography costs: a whole SPAKE2 join (both sides, three messages, the room
 //! key sealed and opened), and signing + verifying one offer (fingerprint parsing, HMAC, replay
-//! check), which every WebRTC connection pays twice (offer and answer).
+//! check), which every WebRTC connection pays twice (offer and answer). And what signed
+//! operations cost per edit: the origin signs once (Ed25519 over the canonical bytes of one
+//! content update), the host verifies once.
 //!
 //! Run: `cargo bench -p bassline-trust` (or `cargo xtask bench trust`).
 
@@ -67,5 +69,37 @@ fn pake(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pake);
+/// One content update, signed by its origin and verified by the host, as the sync engine does
+/// (the canonical encoding is part of each side's cost).
+fn signed_operations(c: &mut Criterion) {
+    use bassline_core::{Request, Value, id};
+    use bassline_protocol::{Command, OpId, signed_bytes};
+    use bassline_sync::{Ed25519Identity, Identity};
+    let origin = Ed25519Identity::from_secret([3; 32]);
+    let host = Ed25519Identity::from_secret([1; 32]);
+    let key = origin.public_key();
+    let command = Command::Request(Request::UpdateContent {
+        contact: id!("c12"),
+        value: Value::Number(42.0),
+    });
+    let op = OpId {
+        peer: 3,
+        counter: 405,
+    };
+    let mut g = c.benchmark_group("trust");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("sign one operation (origin)", |b| {
+        b.iter(|| origin.sign(&signed_bytes(black_box(op), 977, &command).expect("encodes")))
+    });
+    let sig = origin.sign(&signed_bytes(op, 977, &command).expect("encodes"));
+    g.bench_function("verify one operation (host)", |b| {
+        b.iter(|| {
+            let bytes = signed_bytes(black_box(op), 977, &command).expect("encodes");
+            assert!(host.verify(&key, &bytes, black_box(&sig)));
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, pake, signed_operations);
 criterion_main!(benches);

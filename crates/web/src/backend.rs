@@ -20,10 +20,13 @@
 //! assert!(b.poll_updates().iter().any(|u| matches!(u, Update::Changes(_))));
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bassline_core::{Change, Network, Request};
-use bassline_sync::{Candidacy, Channel, Config, Error, Event, PeerId, Session, Transmit};
+use bassline_sync::{
+    Candidacy, Channel, Config, Error, Event, Identity, PeerId, Session, Transmit,
+};
 
 /// The peer id a local session uses: it talks to nobody, so any id will do.
 pub const LOCAL_PEER: PeerId = 1;
@@ -86,7 +89,14 @@ impl Backend {
     /// Remote mode before the server said who we are: empty and read-only, linked to nobody.
     pub fn remote_waiting(url: String) -> Self {
         Backend {
-            session: Session::guest(0, None, Self::remote_config(false)),
+            session: Session::guest(
+                0,
+                None,
+                Config {
+                    candidacy: Candidacy::Never,
+                    ..Config::default()
+                },
+            ),
             mode: Mode::Remote { url },
             now: Duration::ZERO,
             joined: None,
@@ -98,19 +108,28 @@ impl Backend {
     /// transport links it to the server and the state arrives. `reused`: the server gave back
     /// an id an earlier session of ours used (a reload), so the engine numbers its edits so
     /// that none can be mistaken for one of that session's.
-    pub fn remote(me: PeerId, host: PeerId, url: String, reused: bool) -> Self {
+    /// `identity`: this tab's signing key (the same after a reload, so a resumed place keeps
+    /// the key the host registered for it).
+    pub fn remote(
+        me: PeerId,
+        host: PeerId,
+        url: String,
+        reused: bool,
+        identity: Arc<dyn Identity>,
+    ) -> Self {
         Backend {
-            session: Session::guest(me, Some(host), Self::remote_config(reused)),
+            session: Session::guest(me, Some(host), Self::remote_config(reused, identity)),
             mode: Mode::Remote { url },
             now: Duration::ZERO,
             joined: Some((me, host)),
         }
     }
 
-    fn remote_config(reused_id: bool) -> Config {
+    fn remote_config(reused_id: bool, identity: Arc<dyn Identity>) -> Config {
         Config {
             candidacy: Candidacy::Never,
             reused_id,
+            identity,
             ..Config::default()
         }
     }
@@ -127,9 +146,21 @@ impl Backend {
     }
 
     /// Peer-to-peer mode on the page that made the room: it hosts `network` as member `me`.
-    pub fn p2p_host(me: PeerId, code: String, network: Network) -> Self {
+    pub fn p2p_host(
+        me: PeerId,
+        code: String,
+        network: Network,
+        identity: Arc<dyn Identity>,
+    ) -> Self {
         Backend {
-            session: Session::host(me, Config::default(), network),
+            session: Session::host(
+                me,
+                Config {
+                    identity,
+                    ..Config::default()
+                },
+                network,
+            ),
             mode: Mode::P2p { code },
             now: Duration::ZERO,
             joined: None,
@@ -139,13 +170,14 @@ impl Backend {
     /// Peer-to-peer mode on a page that joined as member `me`: a guest that learns its host
     /// from the members' heartbeats and stands for election when the host goes. `reused`: the
     /// number is one an earlier page of this tab held (a reload), see [`Backend::remote`].
-    pub fn p2p_guest(me: PeerId, code: String, reused: bool) -> Self {
+    pub fn p2p_guest(me: PeerId, code: String, reused: bool, identity: Arc<dyn Identity>) -> Self {
         Backend {
             session: Session::guest(
                 me,
                 None,
                 Config {
                     reused_id: reused,
+                    identity,
                     ..Config::default()
                 },
             ),
@@ -323,6 +355,11 @@ mod tests {
     use super::*;
     use bassline_core::{Value, id};
 
+    /// A peer's own Ed25519 key, as a tab would make one.
+    fn key(peer: u8) -> Arc<dyn Identity> {
+        Arc::new(bassline_sync::Ed25519Identity::from_secret([peer; 32]))
+    }
+
     fn add(c: &str) -> Request {
         Request::AddContact {
             id: Some(id!(c)),
@@ -373,7 +410,13 @@ mod tests {
         server.session = Session::host(SERVER_PEER, Config::default(), Network::new());
         let waiting = Backend::remote_waiting("ws://127.0.0.1:1/remote".into());
         assert!(waiting.is_read_only() && waiting.joined().is_none());
-        let mut guest = Backend::remote(7, SERVER_PEER, "ws://127.0.0.1:1/remote".into(), false);
+        let mut guest = Backend::remote(
+            7,
+            SERVER_PEER,
+            "ws://127.0.0.1:1/remote".into(),
+            false,
+            key(7),
+        );
         assert_eq!(guest.joined(), Some((7, SERVER_PEER)));
         assert!(guest.is_read_only());
         assert!(guest.submit(add("x")).is_err(), "no edits before the state");
@@ -441,8 +484,8 @@ mod tests {
     fn a_p2p_guest_syncs_edits_and_takes_over_when_the_host_goes() {
         let mut net = Network::new();
         net.apply(add("before")).expect("applies");
-        let mut host = Backend::p2p_host(1, "A3B7K9".into(), net);
-        let mut guest = Backend::p2p_guest(2, "A3B7K9".into(), false);
+        let mut host = Backend::p2p_host(1, "A3B7K9".into(), net, key(1));
+        let mut guest = Backend::p2p_guest(2, "A3B7K9".into(), false, key(2));
         assert!(guest.is_read_only());
         assert_eq!(host.role(), bassline_sync::Role::Host);
         let t = Duration::from_millis(1);

@@ -62,6 +62,45 @@ pub fn session_remove(key: &str) {
     }
 }
 
+/// Where this tab keeps its signing key's secret (hex): a reload signs with the same key, so a
+/// place the server gives back (the resume token, kept next to it) keeps its identity.
+const SIGNING_KEY: &str = "bassline.signing-key";
+
+/// This tab's signing identity: made once from `crypto.getRandomValues` and kept in the tab's
+/// session storage (not local storage: another tab is another member, with its own key).
+/// Without a browser generator there is no key worth having: the error says so.
+pub fn signing_identity() -> Result<std::sync::Arc<dyn bassline_sync::Identity>, String> {
+    let saved = session_get(SIGNING_KEY).and_then(|hex| {
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect::<Option<_>>()?;
+        <[u8; 32]>::try_from(bytes).ok()
+    });
+    let secret = match saved {
+        Some(s) => s,
+        None => {
+            let s = bassline_trust::os::random::<32>()
+                .map_err(|e| format!("this browser gives no random numbers for a key: {e}"))?;
+            let hex: String = s.iter().map(|b| format!("{b:02x}")).collect();
+            session_set(SIGNING_KEY, &hex);
+            s
+        }
+    };
+    Ok(std::sync::Arc::new(
+        bassline_sync::Ed25519Identity::from_secret(secret),
+    ))
+}
+
+/// This tab's signing identity, or (told as an error toast) the shared default one: the page
+/// still works, but its edits are no better protected than before per-peer keys.
+pub fn signing_identity_or_toast(ed: super::Ed) -> std::sync::Arc<dyn bassline_sync::Identity> {
+    signing_identity().unwrap_or_else(|e| {
+        ed.toast(e, true);
+        bassline_sync::Config::default().identity
+    })
+}
+
 /// A number in [0, 1), for jitter.
 pub fn random() -> f64 {
     js_sys::Math::random()

@@ -448,11 +448,12 @@ fn on_event(ed: Ed, e: Event) {
             resumed,
         } => {
             let code = p.code.get_untracked().unwrap_or_default();
+            let identity = js::signing_identity_or_toast(ed);
             ed.core.update_value(|c| {
                 c.backend = if created {
-                    Backend::p2p_host(me, code, c.parked.clone().unwrap_or_default())
+                    Backend::p2p_host(me, code, c.parked.clone().unwrap_or_default(), identity)
                 } else {
-                    Backend::p2p_guest(me, code, resumed)
+                    Backend::p2p_guest(me, code, resumed, identity)
                 };
                 // New items get ids of our own, so two pages adding at once never clash.
                 c.ids = IdGen::new(&format!("p{me}-"));

@@ -343,12 +343,14 @@ fn welcomed(ed: Ed, url: &str, text: &str) {
     CONN.with(|c| c.borrow_mut().attempt = 0);
     let mut replaced = false;
     let mut discarded = 0;
+    let identity = js::signing_identity_or_toast(ed);
     ed.core.update_value(|c| {
         if c.backend.joined() != Some((w.peer, w.host)) {
             // Edits the old session still waited on cannot be carried into a new one: under a
             // new id they could be applied a second time. Say so instead of dropping them quietly.
             discarded = c.backend.pending();
-            c.backend = Backend::remote(w.peer, w.host, url.to_owned(), w.resumed);
+            c.backend =
+                Backend::remote(w.peer, w.host, url.to_owned(), w.resumed, identity.clone());
             // New items get ids of our own, so two tabs adding at once never clash.
             c.ids = IdGen::new(&format!("p{}-", w.peer));
             c.history.clear();
