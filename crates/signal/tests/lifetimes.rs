@@ -158,8 +158,11 @@ async fn idle_rooms_expire_and_members_are_told() {
 #[tokio::test]
 async fn a_silent_connection_is_pinged_then_closed() {
     let mut cfg = test_config();
+    // The first keepalive tick (20 ms) must come before the idle limit or the server closes
+    // without a ping: with 45 ms, a tick delayed by a loaded machine failed the test. A second
+    // leaves room for any scheduling delay and still ends the test quickly.
     cfg.ping_interval = Duration::from_millis(20);
-    cfg.idle_timeout = Duration::from_millis(45);
+    cfg.idle_timeout = Duration::from_millis(1000);
     let server = Server::start(cfg).await;
     // A raw socket that completes the upgrade and then never reads nor answers pings.
     let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
