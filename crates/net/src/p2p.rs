@@ -499,10 +499,11 @@ impl Mesh {
                 // We were in the room and the server no longer has it (it restarted), and we
                 // have no key to re-create it with.
                 self.lose_room(format!(
-                    "the signaling server lost the room (it restarted?) and cannot give it \
-                     back: its password was checked by the server, and without a room key it \
-                     is not re-created open ({message}). Links to the members here stay up; \
-                     to let new members in, host a new room"
+                    "the signaling server lost room {} (it restarted?) and this member cannot \
+                     put it back: only members holding the room key re-create a room, a room \
+                     without one would come back open ({message}). Links to the members here \
+                     stay up; to let new members in, host a new room",
+                    self.code.as_deref().unwrap_or_default()
                 ))
                 .await;
             }
