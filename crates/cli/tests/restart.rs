@@ -183,3 +183,37 @@ fn a_room_without_a_key_loses_its_server_place_on_a_restart_but_not_its_links() 
         "no error on the members"
     );
 }
+
+#[test]
+fn a_password_room_comes_back_as_one_and_a_newcomer_gets_the_key_by_pake_again() {
+    const PASSWORD: &str = "correct horse battery";
+    let data = temp_dir("restart-pake");
+    let serve = Serve::start(&data);
+    let addr = serve.addr.clone();
+    let mut host = Peer::host(&serve, &["--password", PASSWORD]);
+    let code = host.wait_event("room")["code"]
+        .as_str()
+        .expect("a code")
+        .to_owned();
+    // This guest gets the room key from the host by PAKE, so it may reclaim too.
+    let mut guest = Peer::join("guest", &serve, &code, &["--password", PASSWORD]);
+    editable(&mut guest);
+
+    serve.stop();
+    let serve = Serve::start_at(&data, &addr);
+    wait_for_room_on_server(&serve.addr, 2);
+
+    // The re-created room still says its password is checked by PAKE, and whichever member
+    // the server now names host answers the newcomer's run.
+    let mut newcomer = Peer::join("newcomer", &serve, &code, &["--password", PASSWORD]);
+    editable(&mut newcomer);
+    newcomer.send(r#"{"type":"add-contact","id":"from-newcomer","group":"root","value":6}"#);
+    converge(&mut [&mut host, &mut guest, &mut newcomer]);
+    assert_eq!(value(&mut host, "from-newcomer"), 6);
+    let errors: Vec<&Value> = [&host, &guest, &newcomer]
+        .iter()
+        .flat_map(|p| p.seen.iter())
+        .filter(|v| v["event"] == "error")
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
