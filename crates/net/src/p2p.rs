@@ -157,8 +157,9 @@ struct Mesh {
     highest: PeerId,
     /// A reclaim is on its way: the `joined` answering it lists only the members back so far.
     reclaiming: bool,
-    /// The server lost our room and could not give it back: we stay with the links we have.
-    room_lost: bool,
+    /// The server lost our room and could not give it back: we stay with the links we have
+    /// (and say so again after every reconnect: what we said is here).
+    room_lost: Option<String>,
     token: Option<String>,
     ice: Vec<bassline_signal::IceServer>,
     peers: HashMap<PeerId, PeerTask>,
@@ -192,7 +193,7 @@ impl Mesh {
             code: None,
             highest: 0,
             reclaiming: false,
-            room_lost: false,
+            room_lost: None,
             token: None,
             ice: Vec::new(),
             peers: HashMap::new(),
@@ -359,7 +360,9 @@ impl Mesh {
                 if !ice_servers.is_empty() || !resumed {
                     self.ice = ice_servers;
                 }
-                if !resumed && !self.room_lost {
+                if !resumed && let Some(message) = self.room_lost.clone() {
+                    self.lose_room(message).await;
+                } else if !resumed {
                     // A fresh place: create the room, or (re)join it: as the member we were,
                     // when we were one and hold the key.
                     let reclaim = self.reclaim();
@@ -623,7 +626,7 @@ impl Mesh {
 
     /// The server lost our room for good (we cannot reclaim it): keep the links, stop asking.
     async fn lose_room(&mut self, message: String) {
-        self.room_lost = true;
+        self.room_lost = Some(message.clone());
         let code = self.code.clone().unwrap_or_default();
         tracing::warn!(%code, %message, "room lost on the signaling server");
         self.emit(TransportEvent::Status(TransportStatus::RoomLost {
