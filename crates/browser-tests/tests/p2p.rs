@@ -856,6 +856,92 @@ fn while_signaling_is_down_links_stay_up_and_the_retry_counts_down() {
     });
 }
 
+/// How many rooms the server holds, from its `/metrics` (plain HTTP/1.0 on loopback): what
+/// the server says, not what the pages think.
+fn rooms_on_server(addr: &str) -> Option<u64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    body.lines()
+        .find_map(|l| l.strip_prefix("signal_rooms ")?.trim().parse().ok())
+}
+
+#[test]
+fn after_a_signaling_restart_the_pages_put_the_room_back_and_a_newcomer_joins_by_the_link() {
+    let Some(w) = world("restart") else { return };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(async {
+        let mut serve =
+            Serve::start(&w.bin, &w.data, &w.dist, "127.0.0.1:0").expect("serve starts");
+        let addr = serve.addr.clone();
+        let base = format!("http://{addr}");
+        let mut pages: Vec<(String, Session)> = Vec::new();
+        let result: Result<()> = async {
+            pages.push(("a".into(), page(&w, "p2p-restart-a", &base).await?));
+            let link = host(pick(&pages, "a")).await?;
+            pages.push(("b".into(), page(&w, "p2p-restart-b", &link).await?));
+            let (a, b) = (pick(&pages, "a"), pick(&pages, "b"));
+            linked(a, 1, "A").await?;
+            linked(b, 1, "B").await?;
+            let (x, _, sum) = build_sum(a, "1").await?;
+            has_node(b, &sum).await?;
+
+            serve.stop()?;
+            serve = Serve::start(&w.bin, &w.data, &w.dist, &addr)?;
+            // Both pages reclaim: the first back re-creates the room on the new server.
+            let mut back = false;
+            for _ in 0..600 {
+                if rooms_on_server(&addr) == Some(1) {
+                    back = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            ensure!(back, "the room never came back on the restarted server");
+
+            // A newcomer by the old link: into the same room, linked to both.
+            pages.push(("c".into(), page(&w, "p2p-restart-c", &link).await?));
+            let (a, b, c) = (pick(&pages, "a"), pick(&pages, "b"), pick(&pages, "c"));
+            for (s, name) in [(a, "A"), (b, "B"), (c, "C")] {
+                linked(s, 2, name).await?;
+            }
+            has_node(c, &sum).await?;
+            a.type_value(&x, "9").await?;
+            shows_value(c, &x, "9").await?;
+            shows_value(b, &x, "9").await?;
+            let mut numbers = Vec::new();
+            for s in [a, b, c] {
+                numbers.push(s.eval::<String>("document.body.dataset.peer").await?);
+            }
+            ensure!(
+                numbers == ["1", "2", "3"],
+                "the old members kept their numbers, the newcomer got the next: {numbers:?}"
+            );
+            Ok(())
+        }
+        .await;
+        if let Err(e) = &result {
+            for (n, s) in &pages {
+                let shot = s.screenshot(&format!("p2p-restart-{n}-failure.png")).await;
+                eprintln!("page {n}: screenshot {shot:?}");
+            }
+            eprintln!("{e:#}");
+        }
+        for (_, s) in pages {
+            s.close().await;
+        }
+        drop(serve);
+        let _ = std::fs::remove_dir_all(&w.data);
+        result.expect("the signaling restart scenario");
+    });
+}
+
 #[test]
 fn a_reloaded_host_page_rejoins_and_the_room_goes_on() {
     run("host-reload", async |w, base, pages| {

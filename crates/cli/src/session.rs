@@ -260,6 +260,9 @@ impl Printer {
             NetEvent::Decided { op, decision, .. } => {
                 println!("decided {}:{}: {decision:?}", op.peer, op.counter)
             }
+            NetEvent::Connection {
+                status: bassline_net::TransportStatus::RoomLost { message, .. },
+            } => eprintln!("warning: {message}"),
             NetEvent::Connection { status } => println!("connection: {status:?}"),
             NetEvent::Error { message, .. } => eprintln!("error: {message}"),
             NetEvent::Permission { peer, permission } => match peer {

@@ -193,6 +193,9 @@ pub enum TransportStatus {
         retry_in: Duration,
         attempt: u32,
     },
+    /// (P2P.) Connected, but the signaling server lost the room (it restarted) and could not
+    /// give it back; links to the members already here stay up, new members cannot join.
+    RoomLost { code: String, message: String },
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

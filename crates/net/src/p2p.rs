@@ -4,7 +4,12 @@
 //! It keeps its signaling connection alive (reconnecting with backoff and the resume token, so
 //! it keeps its member number within the server's grace period), maps the signaling peer ids to
 //! member numbers (the session's peer ids), and redials lost links. Links already open survive a
-//! signaling outage: they do not go through the server.
+//! signaling outage: they do not go through the server. When the server lost our place anyway
+//! (it restarted, or the grace period ran out), a member holding the room key reclaims it
+//! (`join-room.reclaim`): the same code and member number, the room re-created if the server
+//! has none, the links kept. Without a key (the server checked the room's password) the room
+//! cannot be re-created open: the links stay up and the loss is reported as
+//! [`TransportStatus::RoomLost`], not as a fatal error.
 //!
 //! With a room key ([`P2pConfig::room_key`]) every offer and answer this transport sends
 //! carries an `auth` under the key, and every one it receives is checked
@@ -28,7 +33,9 @@ use std::{
     time::Duration,
 };
 
-use bassline_signal::{ClientMessage, ErrorCode, Password, PeerId as SignalId, ServerMessage};
+use bassline_signal::{
+    ClientMessage, ErrorCode, Password, PeerId as SignalId, Reclaim, ServerMessage,
+};
 use bassline_sync::PeerId;
 use bassline_trust::{GuessLimiter, Kind, RoomKey};
 use futures_util::{SinkExt, StreamExt};
@@ -145,6 +152,14 @@ struct Mesh {
     learned_password: Option<String>,
     /// The room's code once in one; a peer that lost its place joins it again.
     code: Option<String>,
+    /// The highest member number we have seen in the room (ours included): a reclaim asks
+    /// the server to number newcomers above it, so no one gets a number a member held.
+    highest: PeerId,
+    /// A reclaim is on its way: the `joined` answering it lists only the members back so far.
+    reclaiming: bool,
+    /// The server lost our room and could not give it back: we stay with the links we have
+    /// (and say so again after every reconnect: what we said is here).
+    room_lost: Option<String>,
     token: Option<String>,
     ice: Vec<bassline_signal::IceServer>,
     peers: HashMap<PeerId, PeerTask>,
@@ -176,6 +191,9 @@ impl Mesh {
             me: None,
             my_sid: None,
             code: None,
+            highest: 0,
+            reclaiming: false,
+            room_lost: None,
             token: None,
             ice: Vec::new(),
             peers: HashMap::new(),
@@ -342,13 +360,22 @@ impl Mesh {
                 if !ice_servers.is_empty() || !resumed {
                     self.ice = ice_servers;
                 }
-                if !resumed {
-                    // A fresh place: create the room, or (re)join it.
+                if !resumed && let Some(message) = self.room_lost.clone() {
+                    self.lose_room(message).await;
+                } else if !resumed {
+                    // A fresh place: create the room, or (re)join it: as the member we were,
+                    // when we were one and hold the key.
+                    let reclaim = self.reclaim();
+                    self.reclaiming = reclaim.is_some();
                     let msg = match (&self.code, &self.cfg.room) {
                         (Some(code), _) | (None, Room::Join { code, .. }) => {
                             ClientMessage::JoinRoom {
                                 code: code.clone(),
-                                password: self.server_password().map(Password),
+                                password: self
+                                    .server_password()
+                                    .filter(|_| reclaim.is_none())
+                                    .map(Password),
+                                reclaim,
                             }
                         }
                         (
@@ -404,14 +431,18 @@ impl Mesh {
                 // idea of the host may be stale after an election.
                 self.set_me(number, None).await;
                 let now: HashMap<SignalId, PeerId> = members.into_iter().zip(numbers).collect();
-                let gone: Vec<PeerId> = self
-                    .ids
-                    .keys()
-                    .copied()
-                    .filter(|n| !now.values().any(|m| m == n))
-                    .collect();
-                for g in gone {
-                    self.left(g).await;
+                // After a reclaim the others come back one by one (`peer-joined`): one missing
+                // here is not gone, and one that really left has its link close anyway.
+                if !std::mem::take(&mut self.reclaiming) {
+                    let gone: Vec<PeerId> = self
+                        .ids
+                        .keys()
+                        .copied()
+                        .filter(|n| !now.values().any(|m| m == n))
+                        .collect();
+                    for g in gone {
+                        self.left(g).await;
+                    }
                 }
                 for (sid, n) in now {
                     if Some(n) != self.me {
@@ -453,6 +484,32 @@ impl Mesh {
                     sdp_m_line_index,
                 },
             ),
+            // The answer to our reclaim (relays to members not back yet may fail meanwhile).
+            ServerMessage::Error { code, message, .. }
+                if self.reclaiming
+                    && !matches!(
+                        code,
+                        ErrorCode::UnknownPeer | ErrorCode::NotInRoom | ErrorCode::RateLimited
+                    ) =>
+            {
+                return self.reclaim_refused(ws, code, message).await;
+            }
+            ServerMessage::Error {
+                code: ErrorCode::RoomNotFound,
+                message,
+                ..
+            } if self.me.is_some() => {
+                // We were in the room and the server no longer has it (it restarted), and we
+                // have no key to re-create it with.
+                self.lose_room(format!(
+                    "the signaling server lost room {} (it restarted?) and this member cannot \
+                     put it back: only members holding the room key re-create a room, a room \
+                     without one would come back open ({message}). Links to the members here \
+                     stay up; to let new members in, host a new room",
+                    self.code.as_deref().unwrap_or_default()
+                ))
+                .await;
+            }
             ServerMessage::Error { code, message, .. } => {
                 let room = self.code.clone().unwrap_or_else(|| match &self.cfg.room {
                     Room::Join { code, .. } => code.clone(),
@@ -515,6 +572,68 @@ impl Mesh {
             ServerMessage::Left { .. } => {}
         }
         None
+    }
+
+    /// Our claim to the place we held, when we held one and hold the room key (a room's links
+    /// are protected by its key; without one the server checked its password, and a room
+    /// re-created by a reclaim would be open).
+    fn reclaim(&self) -> Option<Reclaim> {
+        let me = self.me?;
+        self.key.as_ref()?;
+        Some(Reclaim {
+            number: me,
+            next: self.highest.max(me) + 1,
+            pake: self.pake_room,
+        })
+    }
+
+    /// The server refused our reclaim. Our number held by someone else: join as a new
+    /// member (the links start again under the new number). Anything else (the room cap, the
+    /// throttle, ...): we keep our links and say the room is lost on the server for now; the
+    /// next reconnect tries again.
+    async fn reclaim_refused(
+        &mut self,
+        ws: &mut WsStream,
+        code: ErrorCode,
+        message: String,
+    ) -> Option<Lost> {
+        self.reclaiming = false;
+        if code == ErrorCode::NumberTaken {
+            tracing::warn!(%message, "our member number is taken; joining as a new member");
+            let msg = ClientMessage::JoinRoom {
+                code: self.code.clone().unwrap_or_default(),
+                password: None,
+                reclaim: None,
+            };
+            if !Self::send(ws, &msg).await {
+                return Some(Lost::Retry);
+            }
+            return None;
+        }
+        let status = TransportStatus::RoomLost {
+            code: self.code.clone().unwrap_or_default(),
+            message: format!(
+                "the signaling server lost the room (it restarted?) and refused to give it back \
+                 ({}: {message}); links to the members here stay up, new members cannot join \
+                 until it does (tried again on the next reconnect)",
+                code.as_str()
+            ),
+        };
+        tracing::warn!(?status, "reclaim refused");
+        self.emit(TransportEvent::Status(status)).await;
+        None
+    }
+
+    /// The server lost our room for good (we cannot reclaim it): keep the links, stop asking.
+    async fn lose_room(&mut self, message: String) {
+        self.room_lost = Some(message.clone());
+        let code = self.code.clone().unwrap_or_default();
+        tracing::warn!(%code, %message, "room lost on the signaling server");
+        self.emit(TransportEvent::Status(TransportStatus::RoomLost {
+            code,
+            message,
+        }))
+        .await;
     }
 
     /// The password to send to the server in `join-room`: only when the user allowed it
@@ -722,15 +841,22 @@ impl Mesh {
                 self.stop_all();
             }
             self.me = Some(number);
+            self.highest = self.highest.max(number);
             self.emit(TransportEvent::Identity { me: number, host })
                 .await;
         }
     }
 
-    /// A member is (still) in the room: dial it if this side offers and no link task runs.
+    /// A member is (still) in the room: dial it if this side offers and no link task runs. A
+    /// member back under a new signaling id (after a reclaim) keeps its number and its link.
     fn member(&mut self, sid: SignalId, number: PeerId) {
         self.numbers.insert(sid, number);
-        self.ids.insert(number, sid);
+        if let Some(old) = self.ids.insert(number, sid)
+            && old != sid
+        {
+            self.numbers.remove(&old);
+        }
+        self.highest = self.highest.max(number);
         if let Some(me) = self.me
             && offers(me, number)
             && !self.peers.contains_key(&number)

@@ -116,6 +116,14 @@ pub enum Error {
     /// Only the room's host may do this (refuse a member's PAKE run).
     #[error("only the room's host may reject a member; you are not the host")]
     NotHost,
+    /// A reclaim named a member number another member of the room holds now.
+    #[error(
+        "member number {number} is held by another member of this room; join without reclaiming to get a new number"
+    )]
+    NumberTaken {
+        /// The number claimed.
+        number: u64,
+    },
 }
 
 /// The stable, machine-readable reason carried by an error message and by the
@@ -147,11 +155,12 @@ pub enum ErrorCode {
     OriginNotAllowed,
     Unavailable,
     NotHost,
+    NumberTaken,
 }
 
 impl ErrorCode {
     /// Every code, for metrics that list all reasons (zeros included).
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         Self::BadMessage,
         Self::BinaryFrame,
         Self::FrameTooLarge,
@@ -174,6 +183,7 @@ impl ErrorCode {
         Self::OriginNotAllowed,
         Self::Unavailable,
         Self::NotHost,
+        Self::NumberTaken,
     ];
 
     /// The kebab-case name used on the wire and in metrics.
@@ -201,6 +211,7 @@ impl ErrorCode {
             Self::OriginNotAllowed => "origin-not-allowed",
             Self::Unavailable => "unavailable",
             Self::NotHost => "not-host",
+            Self::NumberTaken => "number-taken",
         }
     }
 }
@@ -231,6 +242,7 @@ impl Error {
             Self::OriginNotAllowed => ErrorCode::OriginNotAllowed,
             Self::Unavailable => ErrorCode::Unavailable,
             Self::NotHost => ErrorCode::NotHost,
+            Self::NumberTaken { .. } => ErrorCode::NumberTaken,
         }
     }
 

@@ -36,8 +36,8 @@ pub mod server;
 pub use error::{Error, ErrorCode};
 pub use protocol::{
     ClientMessage, CloseReason, IceServer, MAX_AUTH_CHARS, MAX_FRAME_BYTES, MAX_PAKE_CHARS,
-    MemberNumber, PROTOCOL_VERSION, Password, PeerId, RejectReason, RoomCode, ServerMessage,
-    decode_client,
+    MAX_RECLAIM_NUMBER, MemberNumber, PROTOCOL_VERSION, Password, PeerId, Reclaim, RejectReason,
+    RoomCode, ServerMessage, decode_client,
 };
 pub use registry::{
     Carried, CommitResult, Config, ConnId, Entropy, InstanceId, JoinTicket, Loaded, Member,

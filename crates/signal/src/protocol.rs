@@ -59,6 +59,12 @@ pub enum ClientMessage {
         /// The password, when the room has one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<Password>,
+        /// Take back a place held before this connection's peer was new (the server restarted
+        /// or the grace period ran out): the same member number, re-creating the room when the
+        /// server no longer has it. Sent only by members holding the room key. Together with
+        /// `password`, a bad message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reclaim: Option<Reclaim>,
     },
     /// Leave the current room.
     LeaveRoom,
@@ -115,6 +121,24 @@ pub enum ClientMessage {
         /// Why.
         reason: RejectReason,
     },
+}
+
+/// The largest `next` a reclaim may claim: far above any room's real count of joins, far
+/// below where the counter could overflow.
+pub const MAX_RECLAIM_NUMBER: MemberNumber = 1 << 32;
+
+/// A member's claim to its old place in a room (`join-room.reclaim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reclaim {
+    /// The member number it held, which the sync engine knows it by: it must not change.
+    pub number: MemberNumber,
+    /// One above the highest member number it knows: a re-created room continues counting
+    /// from here, so a newcomer never gets a number an old member still holds.
+    pub next: MemberNumber,
+    /// The room's password is checked by PAKE (as `joined.pake` said); a re-created room
+    /// keeps saying so. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pake: bool,
 }
 
 /// Why a host refused a member's PAKE run.
@@ -322,12 +346,13 @@ pub struct IceServer {
 /// Decodes one client frame. Never panics; every failure is [`Error::BadMessage`] (or
 /// [`Error::FrameTooLarge`] when the frame is over [`MAX_FRAME_BYTES`]). An offer's or answer's
 /// `auth` longer than [`MAX_AUTH_CHARS`], a `pake` message's `data` longer than
-/// [`MAX_PAKE_CHARS`], and a `create-room` with both `pake` and `password` are bad messages too.
+/// [`MAX_PAKE_CHARS`], a `create-room` with both `pake` and `password`, and a `join-room` whose
+/// `reclaim` has numbers out of order or comes with a `password` are bad messages too.
 ///
 /// ```
 /// use bassline_signal::{ClientMessage, decode_client};
 /// let msg = decode_client(br#"{"type":"join-room","code":"a3b7k9"}"#).unwrap();
-/// assert_eq!(msg, ClientMessage::JoinRoom { code: "a3b7k9".into(), password: None });
+/// assert_eq!(msg, ClientMessage::JoinRoom { code: "a3b7k9".into(), password: None, reclaim: None });
 /// assert!(decode_client(b"{").is_err());
 /// ```
 pub fn decode_client(frame: &[u8]) -> Result<ClientMessage, Error> {
@@ -356,6 +381,24 @@ pub fn decode_client(frame: &[u8]) -> Result<ClientMessage, Error> {
         ClientMessage::Pake { data, .. } if data.chars().count() > MAX_PAKE_CHARS => {
             return Err(Error::BadMessage {
                 detail: format!("`data` is longer than {MAX_PAKE_CHARS} characters"),
+            });
+        }
+        ClientMessage::JoinRoom {
+            reclaim: Some(r), ..
+        } if r.number == 0 || r.next <= r.number || r.next > MAX_RECLAIM_NUMBER => {
+            return Err(Error::BadMessage {
+                detail: format!("`reclaim` needs 1 <= `number` < `next` <= {MAX_RECLAIM_NUMBER}"),
+            });
+        }
+        ClientMessage::JoinRoom {
+            reclaim: Some(_),
+            password: Some(_),
+            ..
+        } => {
+            return Err(Error::BadMessage {
+                detail: "`reclaim` and `password` exclude each other: only members holding the \
+                         room key reclaim, and a re-created room has no server-checked password"
+                    .into(),
             });
         }
         ClientMessage::CreateRoom {
@@ -665,6 +708,48 @@ mod tests {
     }
 
     #[test]
+    fn reclaims_decode_and_out_of_order_or_passworded_ones_are_bad_messages() {
+        round_trip_client(
+            r#"{"type":"join-room","code":"A3B7K9","reclaim":{"number":2,"next":4}}"#,
+            ClientMessage::JoinRoom {
+                code: "A3B7K9".into(),
+                password: None,
+                reclaim: Some(Reclaim {
+                    number: 2,
+                    next: 4,
+                    pake: false,
+                }),
+            },
+        );
+        let top = MAX_RECLAIM_NUMBER;
+        assert!(
+            decode_client(
+                format!(
+                    r#"{{"type":"join-room","code":"A","reclaim":{{"number":1,"next":{top}}}}}"#
+                )
+                .as_bytes()
+            )
+            .is_ok()
+        );
+        for bad in [
+            r#"{"type":"join-room","code":"A","reclaim":{"number":0,"next":2}}"#.to_owned(),
+            r#"{"type":"join-room","code":"A","reclaim":{"number":3,"next":3}}"#.to_owned(),
+            r#"{"type":"join-room","code":"A","reclaim":{"number":4,"next":3}}"#.to_owned(),
+            format!(
+                r#"{{"type":"join-room","code":"A","reclaim":{{"number":1,"next":{}}}}}"#,
+                top + 1
+            ),
+            r#"{"type":"join-room","code":"A","reclaim":{"number":1}}"#.to_owned(),
+            r#"{"type":"join-room","code":"A","password":"pw","reclaim":{"number":1,"next":2}}"#
+                .to_owned(),
+        ] {
+            let err = decode_client(bad.as_bytes()).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::BadMessage, "{bad}");
+            assert!(!err.to_string().contains("\"pw\""), "{err}");
+        }
+    }
+
+    #[test]
     fn joined_says_pake_only_when_true() {
         let joined = |pake| ServerMessage::Joined {
             code: RoomCode::parse("A3B7K9").unwrap(),
@@ -694,6 +779,7 @@ mod tests {
         let msg = ClientMessage::JoinRoom {
             code: "AAAAAA".into(),
             password: Some(Password("secret-pw".into())),
+            reclaim: None,
         };
         assert!(!format!("{msg:?}").contains("secret-pw"));
     }

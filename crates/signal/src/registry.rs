@@ -49,8 +49,8 @@ pub use types::{
 };
 
 use crate::{
-    ClientMessage, Error, ErrorCode, PROTOCOL_VERSION, Password, PeerId, RejectReason, RoomCode,
-    ServerMessage, protocol::CODE_LEN,
+    ClientMessage, Error, ErrorCode, PROTOCOL_VERSION, Password, PeerId, Reclaim, RejectReason,
+    RoomCode, ServerMessage, protocol::CODE_LEN,
 };
 
 #[derive(Debug)]
@@ -313,9 +313,19 @@ impl Registry {
                     pake,
                 },
             ) => self.create_room(now, conn, p, password, max_peers, pake),
-            (Some(p), ClientMessage::JoinRoom { code, password }) => {
-                self.join_room(now, conn, p, &code, password)
-            }
+            (
+                Some(p),
+                ClientMessage::JoinRoom {
+                    code,
+                    password,
+                    reclaim,
+                },
+            ) => match reclaim {
+                // Sharing rooms, the store keeps them across an instance's restart: a reclaim
+                // is a plain join there (the member gets a new number, as before).
+                Some(claim) if self.shared.is_none() => self.reclaim(now, conn, p, &code, claim),
+                _ => self.join_room(now, conn, p, &code, password),
+            },
             (Some(p), ClientMessage::LeaveRoom) => self.leave_room(now, p),
             (Some(p), ClientMessage::Offer { to, sdp, auth }) => {
                 self.relay(now, p, to, ServerMessage::Offer { from: p, sdp, auth })
@@ -756,6 +766,71 @@ impl Registry {
                 Ok(())
             }
         }
+    }
+
+    /// A member takes back its old place after its peer was lost (the server restarted, or
+    /// its grace period ran out): into the room under its old number if the number is free,
+    /// or into the room re-created under its old code if the server no longer has one. The
+    /// same throttle as a join applies, and re-creating a room counts against the address's
+    /// failed joins and the room cap: otherwise reclaiming random codes would tell, free of
+    /// charge, which ones exist.
+    fn reclaim(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        pid: PeerId,
+        typed: &str,
+        claim: Reclaim,
+    ) -> Result<(), Error> {
+        self.check_not_busy(conn, pid)?;
+        let ip = self.conns.get(&conn).ok_or(Error::RoomNotFound)?.ip;
+        self.check_throttle(now, ip)?;
+        let code = match RoomCode::parse(typed) {
+            Ok(code) => code,
+            Err(e) => {
+                self.record_failure(now, ip);
+                return Err(e);
+            }
+        };
+        let Some(room) = self.rooms.get(&code) else {
+            if self.rooms.len() >= self.config.max_rooms {
+                return Err(Error::TooManyRooms);
+            }
+            self.record_failure(now, ip);
+            self.next_generation += 1;
+            // Room enough for every member it knew of, within the server's limits.
+            let knew = usize::try_from(claim.next - 1).unwrap_or(usize::MAX);
+            let max_peers = u16::try_from(knew.clamp(
+                usize::from(self.config.default_max_peers),
+                usize::from(self.config.max_room_peers),
+            ))
+            .unwrap_or(self.config.max_room_peers);
+            let record =
+                RoomRecord::reclaimed(pid, self.me, claim, max_peers, self.next_generation);
+            tracing::debug!(%code, number = claim.number, pake = claim.pake, "room re-created by a reclaim");
+            self.metrics.rooms_created += 1;
+            self.enter(now, pid, code, record);
+            return Ok(());
+        };
+        let record = room.record.clone();
+        if record.password.is_some() {
+            // The server checks this room's password, and a reclaim carries none.
+            self.record_failure(now, ip);
+            return Err(Error::WrongPassword);
+        }
+        if record.is_full() {
+            return Err(Error::RoomFull {
+                max: record.max_peers,
+            });
+        }
+        if record.number_held(claim.number) {
+            return Err(Error::NumberTaken {
+                number: claim.number,
+            });
+        }
+        let next = record.admit_reclaimed(pid, self.me, claim);
+        self.enter(now, pid, code, next);
+        Ok(())
     }
 
     /// The rules of a join, given the room the typed code names (as this registry or the

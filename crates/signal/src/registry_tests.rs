@@ -989,3 +989,6 @@ fn after_a_host_change_the_new_host_may_reject_and_the_old_one_may_not() {
     ));
     assert!(h.reg.rooms[&code].record.member(third).is_none());
 }
+
+#[path = "registry/reclaim_tests.rs"]
+mod reclaim;

@@ -41,7 +41,8 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
         }),
         (text(), prop::option::of(text())).prop_map(|(code, p)| ClientMessage::JoinRoom {
             code,
-            password: p.map(Password)
+            password: p.map(Password),
+            reclaim: None,
         }),
         Just(ClientMessage::LeaveRoom),
         (any::<u64>(), text(), prop::option::of(text())).prop_map(|(to, sdp, auth)| {

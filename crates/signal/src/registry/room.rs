@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::types::{InstanceId, PasswordHash};
-use crate::{MemberNumber, PeerId, RejectReason, RoomCode, ServerMessage};
+use crate::{MemberNumber, PeerId, Reclaim, RejectReason, RoomCode, ServerMessage};
 
 /// One member of a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +121,32 @@ impl RoomRecord {
         }
     }
 
+    /// A room re-created by a member reclaiming its place (the server had lost it): the
+    /// reclaimer is its host and only member, under its old number, and numbering continues
+    /// from the claim's `next`.
+    pub(crate) fn reclaimed(
+        host: PeerId,
+        instance: InstanceId,
+        claim: Reclaim,
+        max_peers: u16,
+        generation: u64,
+    ) -> Self {
+        Self {
+            version: 1,
+            members: vec![Member {
+                peer: host,
+                number: claim.number,
+                instance,
+            }],
+            next_number: claim.next,
+            host,
+            password: None,
+            max_peers,
+            generation,
+            pake: claim.pake,
+        }
+    }
+
     /// The member entry of `peer`.
     pub fn member(&self, peer: PeerId) -> Option<&Member> {
         self.members.iter().find(|m| m.peer == peer)
@@ -143,6 +169,31 @@ impl RoomRecord {
         });
         next.version += 1;
         (next, number)
+    }
+
+    /// The record after `peer` takes back member number `claim.number` (which the caller
+    /// checked is free); the counter rises to `claim.next` if it is below, so no newcomer gets
+    /// a number the reclaimer knows to be held.
+    pub(crate) fn admit_reclaimed(
+        &self,
+        peer: PeerId,
+        instance: InstanceId,
+        claim: Reclaim,
+    ) -> Self {
+        let mut next = self.clone();
+        next.next_number = next.next_number.max(claim.next);
+        next.members.push(Member {
+            peer,
+            number: claim.number,
+            instance,
+        });
+        next.version += 1;
+        next
+    }
+
+    /// Whether a current member holds `number`.
+    pub(crate) fn number_held(&self, number: MemberNumber) -> bool {
+        self.members.iter().any(|m| m.number == number)
     }
 
     /// The record after `peer` left: `None` when it was the last member. The oldest remaining

@@ -240,6 +240,7 @@ fn two_instances_taking_the_last_place_at_once_admit_exactly_one() {
             ClientMessage::JoinRoom {
                 code: code.to_string(),
                 password: None,
+                reclaim: None,
             },
         );
     }
@@ -296,6 +297,7 @@ fn a_leave_written_while_the_store_is_unreachable_is_written_when_it_is_back() {
         ClientMessage::JoinRoom {
             code: code.to_string(),
             password: None,
+            reclaim: None,
         },
     );
     w.settle();
@@ -348,6 +350,7 @@ fn a_peer_that_reconnects_to_another_live_instance_moves_with_its_queue() {
         ClientMessage::JoinRoom {
             code: code.to_string(),
             password: None,
+            reclaim: None,
         },
     );
     w.settle();
@@ -448,6 +451,7 @@ fn a_pake_room_across_instances_relays_pake_and_a_reject_reaches_the_guests_inst
         ClientMessage::JoinRoom {
             code: code.to_string(),
             password: None,
+            reclaim: None,
         },
     );
     w.settle();
@@ -502,6 +506,7 @@ fn a_pake_room_across_instances_relays_pake_and_a_reject_reaches_the_guests_inst
         ClientMessage::JoinRoom {
             code: code.to_string(),
             password: None,
+            reclaim: None,
         },
     );
     w.settle();

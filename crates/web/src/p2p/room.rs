@@ -14,11 +14,15 @@
 //! [`bassline_signal::room_pake`] (the very code the native transport runs) with the host the
 //! server names before it links to anyone; the host answers hellos only while the server
 //! names it host, and refuses failed runs with `reject`.
+//!
+//! When the server lost our place though our WebSocket came back (it restarted), a page
+//! holding the room key reclaims it: the same code and member number (`join-room.reclaim`),
+//! the links kept, the members' new signaling ids mapped to their unchanged numbers.
 
 use std::{collections::HashMap, time::Duration};
 
 use bassline_signal::{
-    ClientMessage, ErrorCode, IceServer, PeerId as SignalId, ServerMessage,
+    ClientMessage, ErrorCode, IceServer, PeerId as SignalId, Reclaim, ServerMessage,
     room_pake::{
         GUEST_WAIT, GuestRun, HostRuns, HostStep, PakeRole, pake_role, password_share,
         read_password_share,
@@ -116,6 +120,11 @@ pub struct Room {
     /// The last `welcome` gave back an earlier place (our member number is one an earlier page
     /// of this tab used).
     resumed: bool,
+    /// The highest member number seen in the room, ours included: a reclaim asks the server to
+    /// number newcomers above it.
+    highest: PeerId,
+    /// A reclaim is on its way: the `joined` answering it lists only the members back so far.
+    reclaiming: bool,
 }
 
 impl Room {
@@ -143,6 +152,8 @@ impl Room {
             numbers: HashMap::new(),
             ids: HashMap::new(),
             resumed: false,
+            highest: 0,
+            reclaiming: false,
         }
     }
 
@@ -249,14 +260,18 @@ impl Room {
                     self.ice = ice_servers;
                 }
                 if !resumed {
-                    // A fresh place: create the room, or (re)join the one we were in. The
-                    // password never goes to the server: with the room key the members check
-                    // it (PAKE).
+                    // A fresh place: create the room, or (re)join the one we were in: as the
+                    // member we were, when we were one and hold the key (the server restarted
+                    // and lost the room). The password never goes to the server: with the room
+                    // key the members check it (PAKE).
+                    let reclaim = self.reclaim();
+                    self.reclaiming = reclaim.is_some();
                     let msg = match (&self.code, &self.want) {
                         (Some(code), _) | (None, Want::Join { code, .. }) => {
                             ClientMessage::JoinRoom {
                                 code: code.clone(),
                                 password: None,
+                                reclaim,
                             }
                         }
                         (None, Want::Create { password }) => ClientMessage::CreateRoom {
@@ -290,14 +305,18 @@ impl Room {
                 out.push(Action::Code(code.to_string()));
                 self.set_me(number, false, resumed, &mut out);
                 let current: HashMap<SignalId, PeerId> = members.into_iter().zip(numbers).collect();
-                let gone: Vec<PeerId> = self
-                    .ids
-                    .keys()
-                    .copied()
-                    .filter(|n| !current.values().any(|m| m == n))
-                    .collect();
-                for g in gone {
-                    self.left(g, &mut out);
+                // After a reclaim the others come back one by one (`peer-joined`): one missing
+                // here is not gone, and one that really left has its link close anyway.
+                if !std::mem::take(&mut self.reclaiming) {
+                    let gone: Vec<PeerId> = self
+                        .ids
+                        .keys()
+                        .copied()
+                        .filter(|n| !current.values().any(|m| m == n))
+                        .collect();
+                    for g in gone {
+                        self.left(g, &mut out);
+                    }
                 }
                 let mut members_now: Vec<(SignalId, PeerId)> = current.into_iter().collect();
                 members_now.sort_by_key(|(_, n)| *n);
@@ -337,6 +356,18 @@ impl Room {
                         },
                     ));
                 }
+            }
+            ServerMessage::Error {
+                code: ErrorCode::NumberTaken,
+                ..
+            } if self.reclaiming => {
+                // Someone holds our number: join as a new member (the links start again).
+                self.reclaiming = false;
+                out.push(Action::Send(ClientMessage::JoinRoom {
+                    code: self.room_name(),
+                    password: None,
+                    reclaim: None,
+                }));
             }
             ServerMessage::Error { code, message, .. } => {
                 let room = self.room_name();
@@ -582,7 +613,20 @@ impl Room {
         }
     }
 
+    /// Our claim to the place we held, when we held one and hold the room key (without one a
+    /// re-created room would be open).
+    fn reclaim(&self) -> Option<Reclaim> {
+        let me = self.me?;
+        self.key.as_ref()?;
+        Some(Reclaim {
+            number: me,
+            next: self.highest.max(me) + 1,
+            pake: self.pake_room,
+        })
+    }
+
     fn set_me(&mut self, number: PeerId, created: bool, resumed: bool, out: &mut Vec<Action>) {
+        self.highest = self.highest.max(number);
         if self.me != Some(number) {
             self.me = Some(number);
             out.push(Action::Identity {
@@ -593,9 +637,16 @@ impl Room {
         }
     }
 
+    /// A member is (still) in the room; one back under a new signaling id (after a reclaim)
+    /// keeps its number and its link.
     fn member(&mut self, sid: SignalId, number: PeerId, out: &mut Vec<Action>) {
         self.numbers.insert(sid, number);
-        self.ids.insert(number, sid);
+        if let Some(old) = self.ids.insert(number, sid)
+            && old != sid
+        {
+            self.numbers.remove(&old);
+        }
+        self.highest = self.highest.max(number);
         if self.ready() {
             out.push(Action::Member(number));
         }
@@ -761,7 +812,8 @@ mod tests {
             acts,
             vec![Action::Send(ClientMessage::JoinRoom {
                 code: "a3b7k9".into(),
-                password: None
+                password: None,
+                reclaim: None,
             })]
         );
         let acts = guest.on_server(
@@ -1003,6 +1055,132 @@ mod tests {
             &host.on_server(welcome(11), T0)[..],
             [Action::Send(ClientMessage::JoinRoom { code, .. })] if code == "A3B7K9"
         ));
+    }
+
+    #[test]
+    fn after_a_server_restart_a_keyed_page_reclaims_its_number_and_keeps_its_members() {
+        let key = RoomKey::from_bytes([4; 32]);
+        let (mut host, mut guest) = pair(Some(&key));
+        // A newcomer (member 3) came and left: numbering must go on above it.
+        host.on_server(
+            ServerMessage::PeerJoined {
+                peer: SignalId(30),
+                number: 3,
+            },
+            T0,
+        );
+        host.on_server(ServerMessage::PeerLeft { peer: SignalId(30) }, T0);
+
+        // The server restarted: neither token resumes, every signaling id is new.
+        let acts = host.on_server(welcome(11), T0);
+        assert_eq!(
+            acts,
+            vec![Action::Send(ClientMessage::JoinRoom {
+                code: "A3B7K9".into(),
+                password: None,
+                reclaim: Some(Reclaim {
+                    number: 1,
+                    next: 4,
+                    pake: false
+                }),
+            })]
+        );
+        // The room is re-created with the host alone: the guest is not gone, nor renumbered.
+        let acts = host.on_server(
+            ServerMessage::Joined {
+                code: code(),
+                members: vec![SignalId(11)],
+                numbers: vec![1],
+                host: SignalId(11),
+                number: 1,
+                pake: false,
+            },
+            T0,
+        );
+        assert!(
+            !acts
+                .iter()
+                .any(|a| matches!(a, Action::Gone(_) | Action::Identity { .. })),
+            "{acts:?}"
+        );
+        assert_eq!(host.members(), vec![2]);
+
+        let acts = guest.on_server(welcome(21), T0);
+        assert!(
+            matches!(
+                &acts[..],
+                [Action::Send(ClientMessage::JoinRoom {
+                    reclaim: Some(Reclaim {
+                        number: 2,
+                        next: 3,
+                        ..
+                    }),
+                    ..
+                })]
+            ),
+            "{acts:?}"
+        );
+        let acts = guest.on_server(
+            ServerMessage::Joined {
+                code: code(),
+                members: vec![SignalId(11), SignalId(21)],
+                numbers: vec![1, 2],
+                host: SignalId(11),
+                number: 2,
+                pake: false,
+            },
+            T0,
+        );
+        assert!(!acts.iter().any(|a| matches!(a, Action::Identity { .. })));
+        host.on_server(
+            ServerMessage::PeerJoined {
+                peer: SignalId(21),
+                number: 2,
+            },
+            T0,
+        );
+
+        // Offers and answers bind the new ids: the guest's signed offer from 21 is member 2's,
+        // and one still claiming the old id 20 is no member's.
+        let offer = guest
+            .outgoing(1, Signal::Offer(SDP.into()), [1; 16])
+            .unwrap();
+        assert!(matches!(&offer, ClientMessage::Offer { to, .. } if *to == SignalId(11)));
+        assert!(host.on_server(relay(offer.clone(), 20), T0).is_empty());
+        assert_eq!(
+            host.on_server(relay(offer, 21), T0),
+            vec![Action::Signal(2, Signal::Offer(SDP.into()))]
+        );
+
+        // A page without the key cannot reclaim (the room would come back open): a plain join.
+        let (mut keyless, _) = pair(None);
+        assert!(matches!(
+            &keyless.on_server(welcome(12), T0)[..],
+            [Action::Send(ClientMessage::JoinRoom { reclaim: None, .. })]
+        ));
+    }
+
+    #[test]
+    fn a_page_whose_number_is_taken_joins_as_a_new_member() {
+        let key = RoomKey::from_bytes([4; 32]);
+        let (_, mut guest) = pair(Some(&key));
+        guest.on_server(welcome(21), T0);
+        let acts = guest.on_server(
+            ServerMessage::Error {
+                code: ErrorCode::NumberTaken,
+                message: "taken".into(),
+                retry_after_secs: None,
+            },
+            T0,
+        );
+        assert_eq!(
+            acts,
+            vec![Action::Send(ClientMessage::JoinRoom {
+                code: "A3B7K9".into(),
+                password: None,
+                reclaim: None,
+            })]
+        );
     }
 
     /// Passes the `pake` messages `acts` sends to `to`, as the server would (from `from`).
