@@ -23,6 +23,7 @@ use leptos::prelude::{IntervalHandle, set_interval_with_handle, set_timeout};
 use super::{
     room::{Action, Room, Signal, Want},
     rtc::{Conn, Ice, PcEvent, Peer, SEND_BUFFER_LIMIT, Socket, SocketEvent},
+    trace,
 };
 
 /// How long a link may take to open before it is given up and dialled again.
@@ -192,6 +193,7 @@ fn with(generation: u64, f: impl FnOnce(&mut Driver, &mut Vec<Event>)) {
 /// Starts the mesh (stopping any earlier one).
 pub fn start(cfg: Config) {
     stop();
+    trace::mark("start", None);
     let generation = GENERATION.with(|g| {
         *g.borrow_mut() += 1;
         *g.borrow()
@@ -339,6 +341,7 @@ impl Driver {
     fn on_socket(&mut self, e: SocketEvent, ev: &mut Vec<Event>) {
         match e {
             SocketEvent::Open => {
+                trace::mark("ws-open", None);
                 self.reached = true;
                 self.backoff.reset();
                 ev.push(Event::Signaling(Signaling::Connected));
@@ -348,6 +351,13 @@ impl Driver {
             SocketEvent::Text(t) => {
                 // A newer server may say things we do not know; nothing to do about them.
                 if let Ok(msg) = serde_json::from_str::<ServerMessage>(&t) {
+                    match &msg {
+                        ServerMessage::Welcome { .. } => trace::mark("welcome", None),
+                        ServerMessage::Joined { .. } | ServerMessage::RoomCreated { .. } => {
+                            trace::mark("joined", None)
+                        }
+                        _ => {}
+                    }
                     let actions = self.room.on_server(msg, now());
                     self.act(actions, ev);
                 }
@@ -390,7 +400,16 @@ impl Driver {
     fn act(&mut self, actions: Vec<Action>, ev: &mut Vec<Event>) {
         for a in actions {
             match a {
-                Action::Send(m) => self.send_json(&m),
+                Action::Send(m) => {
+                    if matches!(
+                        m,
+                        bassline_signal::ClientMessage::JoinRoom { .. }
+                            | bassline_signal::ClientMessage::CreateRoom { .. }
+                    ) {
+                        trace::mark("join-sent", None);
+                    }
+                    self.send_json(&m)
+                }
                 Action::Identity {
                     me,
                     created,
@@ -469,7 +488,8 @@ impl Driver {
                 }
             })
         });
-        let p = match Peer::new(self.room.ice_servers(), on) {
+        trace::mark("pc-created", Some(peer));
+        let p = match Peer::new(self.room.ice_servers(), peer, on) {
             Ok(p) => p,
             Err(e) => {
                 ev.push(Event::Fatal {
@@ -546,14 +566,21 @@ impl Driver {
         let Ok(nonce) = bassline_trust::os::random() else {
             return;
         };
+        let step = match &signal {
+            Signal::Offer(_) => "offer-sent",
+            Signal::Answer(_) => "answer-sent",
+            Signal::Candidate { .. } => "local-candidate",
+        };
         if let Some(m) = self.room.outgoing(peer, signal, nonce) {
             self.send_json(&m);
+            trace::mark(step, Some(peer));
         }
     }
 
     fn signal(&mut self, peer: PeerId, signal: Signal, ev: &mut Vec<Event>) {
         match signal {
             Signal::Offer(sdp) => {
+                trace::mark("offer-received", Some(peer));
                 if self.room.offers_to(peer) {
                     // Only the higher number offers; ignore rather than let two offers race.
                     return;
@@ -588,6 +615,7 @@ impl Driver {
                 });
             }
             Signal::Answer(sdp) => {
+                trace::mark("answer-received", Some(peer));
                 let Some(l) = self.links.get(&peer).filter(|l| l.offerer) else {
                     return;
                 };
@@ -606,6 +634,7 @@ impl Driver {
                 });
             }
             c @ Signal::Candidate { .. } => {
+                trace::mark("remote-candidate", Some(peer));
                 let Some(l) = self.links.get_mut(&peer) else {
                     return;
                 };
@@ -621,6 +650,7 @@ impl Driver {
     /// The peer's description is set: the candidates held for it go in.
     fn remote_ready(&mut self, peer: PeerId) {
         if let Some(l) = self.links.get_mut(&peer) {
+            l.peer.watch_sctp();
             l.remote_set = true;
             for c in l.early.drain(..) {
                 add_candidate(l.peer.conn(), c);
@@ -632,11 +662,13 @@ impl Driver {
         match e {
             PcEvent::Candidate(c) => self.signal_out(peer, c),
             PcEvent::Open(i) => {
+                trace::mark(["channel-0-open", "channel-1-open"][i], Some(peer));
                 let Some(l) = self.links.get_mut(&peer) else {
                     return;
                 };
                 l.open[i] = true;
                 if l.open == [true, true] && !l.up && l.peer.is_open() {
+                    trace::mark("link-up", Some(peer));
                     l.up = true;
                     l.restarts = 0;
                     self.redial.remove(&peer);
@@ -655,6 +687,7 @@ impl Driver {
             }
             PcEvent::Closed => self.failed(peer, ev),
             PcEvent::Message(i, data) => {
+                trace::mark("frame-in", Some(peer));
                 let channel = if i == 0 {
                     Channel::Reliable
                 } else {
@@ -663,8 +696,10 @@ impl Driver {
                 ev.push(Event::Frame(peer, channel, data));
             }
             PcEvent::Drained => self.drain(peer, ev),
+            PcEvent::Reached(step) => trace::mark(step, Some(peer)),
             PcEvent::Ice(state) => match state {
-                Ice::Connected | Ice::Other => {}
+                Ice::Connected => trace::mark("ice-connected", Some(peer)),
+                Ice::Other => {}
                 Ice::Closed => self.failed(peer, ev),
                 Ice::Disconnected | Ice::Failed => {
                     let Some(l) = self.links.get_mut(&peer) else {
@@ -727,6 +762,7 @@ impl Driver {
         let Some(l) = self.links.get_mut(&peer).filter(|l| l.up) else {
             return false;
         };
+        trace::mark("frame-out", Some(peer));
         match channel {
             Channel::Unreliable => {
                 // A full buffer drops the frame: it is a heartbeat or presence update.
