@@ -345,8 +345,9 @@ impl Driver {
                 self.reached = true;
                 self.backoff.reset();
                 ev.push(Event::Signaling(Signaling::Connected));
-                let hello = self.room.hello();
-                self.send_json(&hello);
+                for m in self.room.greeting() {
+                    self.send_json(&m);
+                }
             }
             SocketEvent::Text(t) => {
                 // A newer server may say things we do not know; nothing to do about them.
@@ -391,6 +392,10 @@ impl Driver {
     }
 
     fn send_json(&self, msg: &bassline_signal::ClientMessage) {
+        use bassline_signal::ClientMessage::{CreateRoom, JoinRoom};
+        if matches!(msg, JoinRoom { .. } | CreateRoom { .. }) {
+            trace::mark("join-sent", None);
+        }
         if let Some(s) = &self.socket {
             let text = serde_json::to_string(msg).expect("client messages always serialize");
             s.send(&text);
@@ -400,16 +405,7 @@ impl Driver {
     fn act(&mut self, actions: Vec<Action>, ev: &mut Vec<Event>) {
         for a in actions {
             match a {
-                Action::Send(m) => {
-                    if matches!(
-                        m,
-                        bassline_signal::ClientMessage::JoinRoom { .. }
-                            | bassline_signal::ClientMessage::CreateRoom { .. }
-                    ) {
-                        trace::mark("join-sent", None);
-                    }
-                    self.send_json(&m)
-                }
+                Action::Send(m) => self.send_json(&m),
                 Action::Identity {
                     me,
                     created,
@@ -547,8 +543,9 @@ impl Driver {
             return;
         };
         let generation = self.generation;
+        let making = conn.offer(restart);
         leptos::task::spawn_local(async move {
-            let made = conn.offer(restart).await;
+            let made = making.await;
             with(generation, |d, ev| {
                 if d.links.get(&peer).is_none_or(|l| l.generation != link_gen) {
                     return;
@@ -598,8 +595,9 @@ impl Driver {
                 };
                 l.remote_fingerprint = fp;
                 let (conn, link_gen, generation) = (l.peer.conn(), l.generation, self.generation);
+                let answering = conn.answer(&sdp);
                 leptos::task::spawn_local(async move {
-                    let answered = conn.answer(&sdp).await;
+                    let answered = answering.await;
                     with(generation, |d, ev| {
                         if d.links.get(&peer).is_none_or(|l| l.generation != link_gen) {
                             return;
@@ -620,8 +618,9 @@ impl Driver {
                     return;
                 };
                 let (conn, link_gen, generation) = (l.peer.conn(), l.generation, self.generation);
+                let accepting = conn.accept(&sdp);
                 leptos::task::spawn_local(async move {
-                    let accepted = conn.accept(&sdp).await;
+                    let accepted = accepting.await;
                     with(generation, |d, ev| {
                         if d.links.get(&peer).is_none_or(|l| l.generation != link_gen) {
                             return;

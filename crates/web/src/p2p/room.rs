@@ -110,6 +110,8 @@ pub struct Room {
     /// The last `welcome` gave back an earlier place (our member number is one an earlier page
     /// of this tab used).
     resumed: bool,
+    /// [`Room::greeting`] sent the room message with `hello`: the welcome sends none.
+    room_asked: bool,
 }
 
 impl Room {
@@ -136,6 +138,7 @@ impl Room {
             numbers: HashMap::new(),
             ids: HashMap::new(),
             resumed: false,
+            room_asked: false,
         }
     }
 
@@ -144,6 +147,36 @@ impl Room {
         ClientMessage::Hello {
             version: bassline_signal::PROTOCOL_VERSION,
             resume: self.token.clone(),
+        }
+    }
+
+    /// What to send as a signaling connection opens: `hello`, and, with no place to resume
+    /// (no token: a fresh page), the room message right behind it instead of after `welcome`.
+    /// The server handles one connection's messages in order and greets a tokenless hello at
+    /// once, so `welcome` still comes first, and the join costs one round trip less. With a
+    /// token the welcome says whether our place is back, which decides what to send.
+    pub fn greeting(&mut self) -> Vec<ClientMessage> {
+        let mut out = vec![self.hello()];
+        self.room_asked = self.token.is_none();
+        if self.room_asked {
+            out.push(self.room_message());
+        }
+        out
+    }
+
+    /// Create the room, or (re)join the one we were in. The password never goes to the
+    /// server: with the room key the members check it (PAKE).
+    fn room_message(&self) -> ClientMessage {
+        match (&self.code, &self.want) {
+            (Some(code), _) | (None, Want::Join { code, .. }) => ClientMessage::JoinRoom {
+                code: code.clone(),
+                password: None,
+            },
+            (None, Want::Create { password }) => ClientMessage::CreateRoom {
+                password: None,
+                max_peers: None,
+                pake: password.is_some() && self.key.is_some(),
+            },
         }
     }
 
@@ -214,24 +247,10 @@ impl Room {
                 if !ice_servers.is_empty() || !resumed {
                     self.ice = ice_servers;
                 }
-                if !resumed {
-                    // A fresh place: create the room, or (re)join the one we were in. The
-                    // password never goes to the server: with the room key the members check
-                    // it (PAKE).
-                    let msg = match (&self.code, &self.want) {
-                        (Some(code), _) | (None, Want::Join { code, .. }) => {
-                            ClientMessage::JoinRoom {
-                                code: code.clone(),
-                                password: None,
-                            }
-                        }
-                        (None, Want::Create { password }) => ClientMessage::CreateRoom {
-                            password: None,
-                            max_peers: None,
-                            pake: password.is_some() && self.key.is_some(),
-                        },
-                    };
-                    out.push(Action::Send(msg));
+                // A fresh place: create the room, or (re)join the one we were in, unless the
+                // greeting already asked.
+                if !resumed && !std::mem::take(&mut self.room_asked) {
+                    out.push(Action::Send(self.room_message()));
                 }
             }
             ServerMessage::RoomCreated { code, number, .. } => {
@@ -801,6 +820,52 @@ mod tests {
             [Action::Tampered { reason, .. }] => assert!(reason.contains("unsigned"), "{reason}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_fresh_page_asks_for_its_room_with_hello_and_a_resuming_one_waits_for_welcome() {
+        let mut fresh = Room::new(
+            Want::Join {
+                code: "A3B7K9".into(),
+                password: None,
+            },
+            None,
+            None,
+        );
+        assert_eq!(
+            fresh.greeting(),
+            vec![
+                ClientMessage::Hello {
+                    version: 1,
+                    resume: None
+                },
+                ClientMessage::JoinRoom {
+                    code: "A3B7K9".into(),
+                    password: None
+                }
+            ]
+        );
+        assert!(
+            fresh.on_server(welcome(20), T0).is_empty(),
+            "the join went with hello: the welcome sends it no second time"
+        );
+        // A reconnect with a token: the welcome decides (here: the place expired, rejoin).
+        assert_eq!(fresh.greeting().len(), 1, "hello alone");
+        assert_eq!(
+            fresh.on_server(welcome(21), T0),
+            vec![Action::Send(ClientMessage::JoinRoom {
+                code: "A3B7K9".into(),
+                password: None
+            })]
+        );
+        let mut host = Room::new(Want::Create { password: None }, None, None);
+        assert!(matches!(
+            &host.greeting()[..],
+            [
+                ClientMessage::Hello { .. },
+                ClientMessage::CreateRoom { .. }
+            ]
+        ));
     }
 
     #[test]

@@ -331,12 +331,22 @@ async fn wait(p: js_sys::Promise) -> Result<JsValue, String> {
 impl Conn {
     /// Makes an offer (with fresh ICE credentials when `restart`), sets it as the local
     /// description and returns its SDP.
-    pub async fn offer(&self, restart: bool) -> Result<String, String> {
+    ///
+    /// The browser starts on the offer when this is called, not when the future is first
+    /// polled: a spawned future first runs after the current task (the UI's work on the same
+    /// event), and the browser can make the offer meanwhile.
+    pub fn offer(&self, restart: bool) -> impl Future<Output = Result<String, String>> + 'static {
         let opts = RtcOfferOptions::new();
         if restart {
             opts.set_ice_restart(true);
         }
-        let offer = wait(self.0.create_offer_with_rtc_offer_options(&opts)).await?;
+        let made = self.0.create_offer_with_rtc_offer_options(&opts);
+        let conn = self.clone();
+        async move { conn.set_offer(made).await }
+    }
+
+    async fn set_offer(&self, made: js_sys::Promise) -> Result<String, String> {
+        let offer = wait(made).await?;
         trace::mark("offer-created", Some(self.1));
         let sdp = sdp_of(&offer)?;
         wait(
@@ -349,12 +359,17 @@ impl Conn {
     }
 
     /// Takes the peer's offer and returns our answer's SDP (set as the local description).
-    pub async fn answer(&self, offer: &str) -> Result<String, String> {
-        wait(
-            self.0
-                .set_remote_description(&description(RtcSdpType::Offer, offer)),
-        )
-        .await?;
+    /// Like [`Conn::offer`], the browser starts on the offer at the call.
+    pub fn answer(&self, offer: &str) -> impl Future<Output = Result<String, String>> + 'static {
+        let set = self
+            .0
+            .set_remote_description(&description(RtcSdpType::Offer, offer));
+        let conn = self.clone();
+        async move { conn.answer_set(set).await }
+    }
+
+    async fn answer_set(&self, set: js_sys::Promise) -> Result<String, String> {
+        wait(set).await?;
         let answer = wait(self.0.create_answer()).await?;
         trace::mark("answer-created", Some(self.1));
         let sdp = sdp_of(&answer)?;
@@ -367,13 +382,17 @@ impl Conn {
         Ok(sdp)
     }
 
-    /// Takes the peer's answer to our offer.
-    pub async fn accept(&self, answer: &str) -> Result<(), String> {
-        wait(
-            self.0
-                .set_remote_description(&description(RtcSdpType::Answer, answer)),
-        )
-        .await?;
+    /// Takes the peer's answer to our offer (the browser starts on it at the call).
+    pub fn accept(&self, answer: &str) -> impl Future<Output = Result<(), String>> + 'static {
+        let set = self
+            .0
+            .set_remote_description(&description(RtcSdpType::Answer, answer));
+        let conn = self.clone();
+        async move { conn.accepted(set).await }
+    }
+
+    async fn accepted(&self, set: js_sys::Promise) -> Result<(), String> {
+        wait(set).await?;
         trace::mark("answer-set", Some(self.1));
         Ok(())
     }

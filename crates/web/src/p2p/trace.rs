@@ -15,11 +15,12 @@
 //! and `remote-candidate` (every candidate), `gathering-complete`, `ice-checking`,
 //! `ice-connected`, `pc-connected` (ICE and DTLS done), `sctp-connected`, `channel-0-open`,
 //! `channel-1-open`, `link-up` (both channels open: the link is usable), `frame-out` and
-//! `frame-in` (every sync frame).
+//! `frame-in` (every sync frame). The UI adds `ui-identity-done` (the page's own work on
+//! getting its member number, which runs before the first offer's promise can resolve).
 
 use bassline_sync::PeerId;
 use js_sys::{Array, Object, Reflect};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// The global a benchmark sets to an empty array to collect the marks.
 const GLOBAL: &str = "__basslineP2pTrace";
@@ -28,7 +29,8 @@ const GLOBAL: &str = "__basslineP2pTrace";
 fn sink() -> Option<Array> {
     let w = web_sys::window()?;
     let v = Reflect::get(&w, &GLOBAL.into()).ok()?;
-    Array::is_array(&v).then(|| Array::from(&v))
+    // `dyn_into`, not `Array::from` (JavaScript's `Array.from`, which would copy it).
+    v.dyn_into::<Array>().ok()
 }
 
 /// Whether marks are being collected (so handlers that only mark need not be hooked up).

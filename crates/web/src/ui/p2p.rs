@@ -463,6 +463,8 @@ fn on_event(ed: Ed, e: Event) {
             super::remote::shown_network_replaced(ed);
             ed.pump();
             ed.fit();
+            // How long the page's own work on a new place takes (the first offer waits for it).
+            crate::p2p::trace::mark("ui-identity-done", None);
         }
         Event::Up { peer, open_ms } => {
             // The last link's set-up time, for the figure in docs/ARCHITECTURE.md.
