@@ -164,6 +164,22 @@ impl Room {
         out
     }
 
+    /// The `hello` of a socket opened before any room is wanted (no token: a fresh place).
+    pub fn fresh_hello() -> ClientMessage {
+        ClientMessage::Hello {
+            version: bassline_signal::PROTOCOL_VERSION,
+            resume: None,
+        }
+    }
+
+    /// What to send on a socket that already said [`Room::fresh_hello`] (opened ahead): the
+    /// room message, as [`Room::greeting`] would after its `hello`; `None` when we hold a
+    /// token (such a socket is not used then: the welcome must decide).
+    pub fn greeted(&mut self) -> Option<ClientMessage> {
+        self.room_asked = self.token.is_none();
+        self.room_asked.then(|| self.room_message())
+    }
+
     /// Create the room, or (re)join the one we were in. The password never goes to the
     /// server: with the room key the members check it (PAKE).
     fn room_message(&self) -> ClientMessage {
@@ -866,6 +882,14 @@ mod tests {
                 ClientMessage::CreateRoom { .. }
             ]
         ));
+        // A socket opened ahead said hello already: the room message alone, and the welcome
+        // (held until now, handled after it) sends nothing more.
+        let mut ahead = Room::new(Want::Create { password: None }, None, None);
+        assert!(matches!(
+            ahead.greeted(),
+            Some(ClientMessage::CreateRoom { .. })
+        ));
+        assert!(ahead.on_server(welcome(30), T0).is_empty());
     }
 
     #[test]

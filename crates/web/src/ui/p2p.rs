@@ -582,6 +582,15 @@ pub fn RoomManager() -> impl IntoView {
             .map(|i| i.value())
             .filter(|v| !v.is_empty())
     };
+    // A host or join is likely while the manager is open: have the signaling socket ready, so
+    // the click does not wait for it (docs/BENCHMARKS.md, the channel-open breakdown).
+    Effect::new(move |_| {
+        if p.manager.get() {
+            driver::prepare(&signal_url());
+        } else {
+            driver::discard_spare();
+        }
+    });
     let try_host = move || host(ed, typed_password(host_password));
     let try_join = move || {
         let typed = code_input
