@@ -175,9 +175,48 @@ fn first_marks(
     out
 }
 
-/// Starts collecting set-up marks on a page (dropping earlier ones).
+/// Starts collecting set-up marks on a page (dropping earlier ones), and the page's long
+/// animation frames (a task and its rendering taking 50 ms or more: the page too busy to
+/// handle a network event meanwhile).
 async fn start_trace(s: &Session) -> Result<()> {
-    s.eval::<()>("void (window.__basslineP2pTrace = [])").await
+    s.eval::<()>(
+        "void (window.__basslineP2pTrace = [], window.__busy = [], \
+           window.__busyObserver?.disconnect(), \
+           window.__busyObserver = new PerformanceObserver((list) => { \
+             for (const e of list.getEntries()) window.__busy.push({ \
+               at: performance.timeOrigin + e.startTime, duration: e.duration, \
+               render: e.renderStart ? e.startTime + e.duration - e.renderStart : 0, \
+               scripts: (e.scripts || []).map((x) => `${x.invoker} ${x.sourceFunctionName} ${Math.round(x.duration)}ms`) }); }), \
+           window.__busyObserver.observe({ type: 'long-animation-frame' }))",
+    )
+    .await
+}
+
+/// A long animation frame of the page (`PerformanceLongAnimationFrameTiming`).
+#[derive(serde::Deserialize)]
+struct Busy {
+    at: f64,
+    duration: f64,
+    /// Of `duration`, the style, layout and paint at its end.
+    render: f64,
+    /// What ran in it: invoker, function, ms.
+    scripts: Vec<String>,
+}
+
+/// The page's long animation frames that started in `[from, to)` (shared clock): their total
+/// duration and, of it, rendering.
+async fn busy(s: &Session, from: f64, to: f64) -> Result<(f64, f64)> {
+    let frames: Vec<Busy> = s.eval("window.__busy").await?;
+    let inside = frames.iter().filter(|f| f.at >= from && f.at < to);
+    for f in inside.clone() {
+        eprintln!(
+            "    busy at {:.1} ms for {:.1} ms: {}",
+            f.at - from,
+            f.duration,
+            f.scripts.join("; ")
+        );
+    }
+    Ok(inside.fold((0.0, 0.0), |(d, r), f| (d + f.duration, r + f.render)))
 }
 
 async fn trace_of(s: &Session) -> Result<Vec<Mark>> {
@@ -229,6 +268,21 @@ async fn join_once(
     let me: u64 = me.parse().context("the guest's member number")?;
     let mut steps = first_marks("guest", &trace_of(&g).await?, 1, click_at);
     steps.extend(first_marks("host", &trace_of(host).await?, me, click_at));
+    let (busy_total, busy_render) = busy(&g, click_at, click_at + open - click).await?;
+    steps.push((
+        (
+            "guest",
+            "busy before the link opened: long frames (>= 50 ms), in all (ms)".into(),
+        ),
+        busy_total,
+    ));
+    steps.push((
+        (
+            "guest",
+            "busy before the link opened: their style, layout, paint (ms)".into(),
+        ),
+        busy_render,
+    ));
     steps.push((
         ("guest", "shown open (data-p2p-peers 1)".into()),
         open - click,
@@ -446,11 +500,18 @@ fn breakdown(steps: Vec<((&'static str, String), Vec<f64>)>) -> String {
             )
         })
         .collect();
-    lines.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Durations (the page's busy time) go last, times after the click in their order.
+    lines.sort_by(|a, b| {
+        (a.1.contains("| busy "), a.0)
+            .partial_cmp(&(b.1.contains("| busy "), b.0))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     let mut out = format!(
         "\nWhere the channel-open time goes ({runs} runs): the first time each page reached each \
          set-up step, in ms after the click on Join (marks of crates/web/src/p2p/trace.rs; both \
-         pages read one clock).\n\n| page | step | median | min | max |\n|---|---|---:|---:|---:|"
+         pages read one clock). The `busy` rows at the end are durations: the guest page's long \
+         animation frames (a task with its rendering, 50 ms or more, during which no network \
+         event is handled) between the click and the open link.\n\n| page | step | median | min | max |\n|---|---|---:|---:|---:|"
     );
     for (_, l) in lines {
         out.push('\n');
