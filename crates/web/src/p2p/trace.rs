@@ -15,8 +15,8 @@
 //! and `remote-candidate` (every candidate), `gathering-complete`, `ice-checking`,
 //! `ice-connected`, `pc-connected` (ICE and DTLS done), `sctp-connected`, `channel-0-open`,
 //! `channel-1-open`, `link-up` (both channels open: the link is usable), `frame-out` and
-//! `frame-in` (every sync frame). The UI adds `ui-identity-done` (the page's own work on
-//! getting its member number, which runs before the first offer's promise can resolve).
+//! `frame-in` (every sync frame). The UI adds `ui-identity-done` (the end of the page's
+//! redraw on getting its member number, a task after the first offer was started).
 
 use bassline_sync::PeerId;
 use js_sys::{Array, Object, Reflect};
