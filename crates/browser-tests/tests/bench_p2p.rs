@@ -8,6 +8,13 @@
 //! shown value) notes when the page got there, so the figures do not include the test's own
 //! round trips. Page-to-page latency compares `performance.timeOrigin + performance.now()`
 //! of two browsers on one machine (one clock).
+//!
+//! Where a join's time goes: both pages collect the mesh's set-up marks
+//! (`window.__basslineP2pTrace`, crates/web/src/p2p/trace.rs) during each channel-open run; the
+//! breakdown table gives each step's median time after the click on Join.
+//!
+//! `BASSLINE_BENCH_P2P_OPEN_ONLY=1` runs only the channel-open runs and their breakdown (for
+//! trying a change; `cargo xtask bench p2p` always runs everything).
 
 mod browsers;
 mod common;
@@ -21,7 +28,7 @@ use common::{
 };
 
 /// Runs of each join measurement (a fresh guest browser each).
-const OPEN_RUNS: usize = 7;
+const OPEN_RUNS: usize = 11;
 const SYNC_RUNS: usize = 3;
 /// Edits timed in each direction.
 const LATENCY_EDITS: usize = 60;
@@ -136,12 +143,91 @@ async fn host(s: &Session) -> Result<String> {
 struct Join {
     open: f64,
     synced: f64,
+    /// The set-up marks of both pages: (page, step) to ms after the click, the first of each.
+    steps: Vec<((&'static str, String), f64)>,
+}
+
+/// One mark of `window.__basslineP2pTrace` (crates/web/src/p2p/trace.rs).
+#[derive(serde::Deserialize)]
+struct Mark {
+    step: String,
+    peer: Option<u64>,
+    at: f64,
+}
+
+/// The first time of each step at or after `since` (ms on the shared clock), concerning
+/// member `peer` (or no member), as ms after `since`.
+fn first_marks(
+    page: &'static str,
+    marks: &[Mark],
+    peer: u64,
+    since: f64,
+) -> Vec<((&'static str, String), f64)> {
+    let mut out: Vec<((&'static str, String), f64)> = Vec::new();
+    for m in marks {
+        if m.at < since || m.peer.is_some_and(|p| p != peer) {
+            continue;
+        }
+        if !out.iter().any(|((_, s), _)| *s == m.step) {
+            out.push(((page, m.step.clone()), m.at - since));
+        }
+    }
+    out
+}
+
+/// Starts collecting set-up marks on a page (dropping earlier ones), and the page's long
+/// animation frames (a task and its rendering taking 50 ms or more: the page too busy to
+/// handle a network event meanwhile).
+async fn start_trace(s: &Session) -> Result<()> {
+    s.eval::<()>(
+        "void (window.__basslineP2pTrace = [], window.__busy = [], \
+           window.__busyObserver?.disconnect(), \
+           window.__busyObserver = new PerformanceObserver((list) => { \
+             for (const e of list.getEntries()) window.__busy.push({ \
+               at: performance.timeOrigin + e.startTime, duration: e.duration, \
+               render: e.renderStart ? e.startTime + e.duration - e.renderStart : 0, \
+               scripts: (e.scripts || []).map((x) => `${x.invoker} ${x.sourceFunctionName} ${Math.round(x.duration)}ms`) }); }), \
+           window.__busyObserver.observe({ type: 'long-animation-frame' }))",
+    )
+    .await
+}
+
+/// A long animation frame of the page (`PerformanceLongAnimationFrameTiming`).
+#[derive(serde::Deserialize)]
+struct Busy {
+    at: f64,
+    duration: f64,
+    /// Of `duration`, the style, layout and paint at its end.
+    render: f64,
+    /// What ran in it: invoker, function, ms.
+    scripts: Vec<String>,
+}
+
+/// The page's long animation frames that started in `[from, to)` (shared clock): their total
+/// duration and, of it, rendering.
+async fn busy(s: &Session, from: f64, to: f64) -> Result<(f64, f64)> {
+    let frames: Vec<Busy> = s.eval("window.__busy").await?;
+    let inside = frames.iter().filter(|f| f.at >= from && f.at < to);
+    for f in inside.clone() {
+        eprintln!(
+            "    busy at {:.1} ms for {:.1} ms: {}",
+            f.at - from,
+            f.duration,
+            f.scripts.join("; ")
+        );
+    }
+    Ok(inside.fold((0.0, 0.0), |(d, r), f| (d + f.duration, r + f.render)))
+}
+
+async fn trace_of(s: &Session) -> Result<Vec<Mark>> {
+    s.eval("window.__basslineP2pTrace").await
 }
 
 /// A fresh guest page types the link into the room manager and clicks Join; the page notes
 /// the click, the first open link (`data-p2p-peers` 1) and the first frame after it holds the
 /// host's state (`data-state-hash` equal to `hash`, editable).
 async fn join_once(
+    host: &Session,
     base: &str,
     chromium: &std::path::Path,
     link: &str,
@@ -152,10 +238,13 @@ async fn join_once(
     open_manager(&g).await?;
     g.click_on("[data-testid='join-code']").await?;
     g.type_text(link).await?;
+    start_trace(host).await?;
+    start_trace(&g).await?;
     g.eval::<()>(&format!(
         "(() => {{ const t = window.__join = {{}}; const want = {}; \
          document.querySelector(\"[data-testid='join-room']\").addEventListener('click', \
-           () => {{ t.click = performance.now(); }}, {{ capture: true, once: true }}); \
+           () => {{ t.click = performance.now(); t.clickAt = performance.timeOrigin + t.click; }}, \
+           {{ capture: true, once: true }}); \
          new MutationObserver(() => {{ const d = document.body.dataset; \
            if (t.click === undefined) return; \
            if (t.open === undefined && d.p2pPeers === '1') t.open = performance.now(); \
@@ -171,14 +260,39 @@ async fn join_once(
         "the guest synced with the host",
     )
     .await?;
-    let (click, open, painted): (f64, f64, f64) = g
-        .eval("[window.__join.click, window.__join.open, window.__join.painted]")
+    let (click, click_at, open, painted): (f64, f64, f64, f64) = g
+        .eval("[window.__join.click, window.__join.clickAt, window.__join.open, window.__join.painted]")
         .await?;
+    // The guest's member number names its link in the host's marks; the host is member 1.
+    let me: String = g.eval("document.body.dataset.peer").await?;
+    let me: u64 = me.parse().context("the guest's member number")?;
+    let mut steps = first_marks("guest", &trace_of(&g).await?, 1, click_at);
+    steps.extend(first_marks("host", &trace_of(host).await?, me, click_at));
+    let (busy_total, busy_render) = busy(&g, click_at, click_at + open - click).await?;
+    steps.push((
+        (
+            "guest",
+            "busy before the link opened: long frames (>= 50 ms), in all (ms)".into(),
+        ),
+        busy_total,
+    ));
+    steps.push((
+        (
+            "guest",
+            "busy before the link opened: their style, layout, paint (ms)".into(),
+        ),
+        busy_render,
+    ));
+    steps.push((
+        ("guest", "shown open (data-p2p-peers 1)".into()),
+        open - click,
+    ));
     Ok((
         g,
         Join {
             open: open - click,
             synced: painted - click,
+            steps,
         },
     ))
 }
@@ -250,6 +364,7 @@ async fn figures(base: &str, chromium: &std::path::Path) -> Result<Vec<String>> 
     let link = host(&a).await?;
     let empty = a.state_hash().await?;
     let mut opens = Vec::new();
+    let mut steps: Vec<((&'static str, String), Vec<f64>)> = Vec::new();
     let mut guest = None;
     for run in 0..OPEN_RUNS {
         if let Some(g) = guest.take() {
@@ -257,8 +372,19 @@ async fn figures(base: &str, chromium: &std::path::Path) -> Result<Vec<String>> 
             a.wait_for("document.body.dataset.p2pPeers === '0'", "the guest gone")
                 .await?;
         }
-        let (g, t) = join_once(base, chromium, &link, &empty, run).await?;
+        let (g, t) = join_once(&a, base, chromium, &link, &empty, run).await?;
         eprintln!("join {run}: link open after {:.1} ms", t.open);
+        let mut line = t.steps.clone();
+        line.sort_by(|x, y| x.1.total_cmp(&y.1));
+        for ((page, step), ms) in &line {
+            eprintln!("    {ms:7.1} ms  {page:5} {step}");
+        }
+        for (key, ms) in t.steps {
+            match steps.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, v)) => v.push(ms),
+                None => steps.push((key, vec![ms])),
+            }
+        }
         opens.push(t.open);
         guest = Some(g);
     }
@@ -267,6 +393,15 @@ async fn figures(base: &str, chromium: &std::path::Path) -> Result<Vec<String>> 
         "| data channel open, click Join to the link open (empty room; target < 150 ms) | {} |",
         summary(&opens)
     ));
+    let breakdown = breakdown(steps);
+    if std::env::var_os("BASSLINE_BENCH_P2P_OPEN_ONLY").is_some() {
+        if let Some(g) = guest {
+            Session::close(g).await;
+        }
+        Session::close(a).await;
+        rows.push(breakdown);
+        return Ok(rows);
+    }
 
     // 2. Change latency between the host page and the last guest, both directions.
     let b = guest.context("a guest")?;
@@ -316,7 +451,7 @@ async fn figures(base: &str, chromium: &std::path::Path) -> Result<Vec<String>> 
             big.wait_for("document.body.dataset.p2pPeers === '0'", "the guest gone")
                 .await?;
         }
-        let (g, t) = join_once(base, chromium, &link, &hash, 100 + run).await?;
+        let (g, t) = join_once(&big, base, chromium, &link, &hash, 100 + run).await?;
         ensure!(
             g.count("[data-node]").await? == 100,
             "the guest shows the root's 100 groups"
@@ -337,7 +472,52 @@ async fn figures(base: &str, chromium: &std::path::Path) -> Result<Vec<String>> 
         "| click Join to a synced editor, 10,000 contacts and 9,900 wires (target < 1 s) | {} |",
         summary(&syncs)
     ));
+    rows.push(breakdown);
     Ok(rows)
+}
+
+/// The breakdown of the channel-open runs, as text following the figures' table: each step's
+/// median (min, max) in ms after the click on Join, in the order of the medians.
+fn breakdown(steps: Vec<((&'static str, String), Vec<f64>)>) -> String {
+    let runs = steps.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+    let mut lines: Vec<(f64, String)> = steps
+        .into_iter()
+        .map(|((page, step), v)| {
+            let v = sorted(v);
+            let median = percentile(&v, 0.5);
+            let seen = if v.len() < runs {
+                format!(" (in {} of {runs} runs)", v.len())
+            } else {
+                String::new()
+            };
+            (
+                median,
+                format!(
+                    "| {page} | {step}{seen} | {median:.1} | {:.1} | {:.1} |",
+                    v.first().copied().unwrap_or(f64::NAN),
+                    v.last().copied().unwrap_or(f64::NAN)
+                ),
+            )
+        })
+        .collect();
+    // Durations (the page's busy time) go last, times after the click in their order.
+    lines.sort_by(|a, b| {
+        (a.1.contains("| busy "), a.0)
+            .partial_cmp(&(b.1.contains("| busy "), b.0))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let mut out = format!(
+        "\nWhere the channel-open time goes ({runs} runs): the first time each page reached each \
+         set-up step, in ms after the click on Join (marks of crates/web/src/p2p/trace.rs; both \
+         pages read one clock). The `busy` rows at the end are durations: the guest page's long \
+         animation frames (a task with its rendering, 50 ms or more, during which no network \
+         event is handled) between the click and the open link.\n\n| page | step | median | min | max |\n|---|---|---:|---:|---:|"
+    );
+    for (_, l) in lines {
+        out.push('\n');
+        out.push_str(&l);
+    }
+    out
 }
 
 #[test]

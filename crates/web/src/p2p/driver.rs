@@ -23,6 +23,7 @@ use leptos::prelude::{IntervalHandle, set_interval_with_handle, set_timeout};
 use super::{
     room::{Action, Room, Signal, Want},
     rtc::{Conn, Ice, PcEvent, Peer, SEND_BUFFER_LIMIT, Socket, SocketEvent},
+    trace,
 };
 
 /// How long a link may take to open before it is given up and dialled again.
@@ -164,6 +165,84 @@ struct Driver {
 thread_local! {
     static DRIVER: RefCell<Option<Driver>> = const { RefCell::new(None) };
     static GENERATION: RefCell<u64> = const { RefCell::new(0) };
+    static SPARE: RefCell<Option<Spare>> = const { RefCell::new(None) };
+}
+
+/// Where a socket's events go: held while it is a spare, to the driver once adopted.
+enum Route {
+    Held(Vec<SocketEvent>),
+    Driver { generation: u64, attempt: u64 },
+}
+
+/// A signaling socket opened ahead, while the room manager is open, so a click on Join or
+/// Host finds the connection made and greeted (measured: opening it on the click cost 58 ms
+/// median, `start` to `ws-open`, in a page busy drawing the mode change). It says `hello`
+/// without a token as it opens and holds what the server says until a driver adopts it.
+struct Spare {
+    url: String,
+    socket: Socket,
+    route: Rc<RefCell<Route>>,
+    /// It opened and sent `hello`.
+    greeted: Rc<std::cell::Cell<bool>>,
+}
+
+/// Opens a spare signaling socket to `url` (the room manager is open: a join or host may
+/// follow). Nothing when one is already open to it.
+pub fn prepare(url: &str) {
+    let fresh = SPARE.with(|s| s.borrow().as_ref().is_none_or(|s| s.url != url));
+    if !fresh {
+        return;
+    }
+    discard_spare();
+    let route = Rc::new(RefCell::new(Route::Held(Vec::new())));
+    let greeted = Rc::new(std::cell::Cell::new(false));
+    let (r, g) = (route.clone(), greeted.clone());
+    let on: Rc<dyn Fn(SocketEvent)> = Rc::new(move |e| {
+        let target = match &mut *r.borrow_mut() {
+            Route::Held(held) => {
+                if matches!(e, SocketEvent::Open) {
+                    g.set(true);
+                    SPARE.with(|s| {
+                        if let Some(s) = s.borrow().as_ref() {
+                            let hello = Room::fresh_hello();
+                            s.socket.send(
+                                &serde_json::to_string(&hello)
+                                    .expect("client messages always serialize"),
+                            );
+                        }
+                    });
+                }
+                held.push(e);
+                return;
+            }
+            Route::Driver {
+                generation,
+                attempt,
+            } => (*generation, *attempt),
+        };
+        with(target.0, |d, ev| {
+            if d.attempt == target.1 {
+                d.on_socket(e, ev);
+            }
+        })
+    });
+    if let Ok(socket) = Socket::open(url, on) {
+        SPARE.with(|s| {
+            *s.borrow_mut() = Some(Spare {
+                url: url.to_owned(),
+                socket,
+                route,
+                greeted,
+            })
+        });
+    }
+}
+
+/// Closes the spare signaling socket, if any (the room manager closed unused).
+pub fn discard_spare() {
+    if let Some(s) = SPARE.with(|s| s.borrow_mut().take()) {
+        s.socket.close();
+    }
 }
 
 fn seed() -> u64 {
@@ -192,6 +271,7 @@ fn with(generation: u64, f: impl FnOnce(&mut Driver, &mut Vec<Event>)) {
 /// Starts the mesh (stopping any earlier one).
 pub fn start(cfg: Config) {
     stop();
+    trace::mark("start", None);
     let generation = GENERATION.with(|g| {
         *g.borrow_mut() += 1;
         *g.borrow()
@@ -226,7 +306,16 @@ pub fn start(cfg: Config) {
             pake_ticker,
         })
     });
-    with(generation, |d, ev| d.connect(ev));
+    let spare = SPARE.with(|s| s.borrow_mut().take());
+    with(generation, |d, ev| match spare {
+        Some(spare) if spare.url == d.url && d.room.token().is_none() => d.adopt(spare, ev),
+        other => {
+            if let Some(s) = other {
+                s.socket.close();
+            }
+            d.connect(ev)
+        }
+    });
 }
 
 /// Stops the mesh: closes the socket and every link.
@@ -336,18 +425,65 @@ impl Driver {
         }
     }
 
+    /// Takes over a spare socket: what it heard is handled now, the rest as it comes.
+    fn adopt(&mut self, spare: Spare, ev: &mut Vec<Event>) {
+        let held = std::mem::replace(
+            &mut *spare.route.borrow_mut(),
+            Route::Driver {
+                generation: self.generation,
+                attempt: self.attempt + 1,
+            },
+        );
+        let Route::Held(held) = held else {
+            return self.connect(ev);
+        };
+        if held.iter().any(|e| matches!(e, SocketEvent::Closed)) {
+            spare.socket.close();
+            return self.connect(ev);
+        }
+        self.waiting = false;
+        self.attempt += 1;
+        self.socket = Some(spare.socket);
+        ev.push(Event::Signaling(Signaling::Connecting));
+        if !spare.greeted.get() {
+            // Still connecting: its `open` greets as any socket's does.
+            return;
+        }
+        trace::mark("ws-open", None);
+        self.reached = true;
+        self.backoff.reset();
+        ev.push(Event::Signaling(Signaling::Connected));
+        if let Some(m) = self.room.greeted() {
+            self.send_json(&m);
+        }
+        for e in held {
+            if let SocketEvent::Text(_) = e {
+                self.on_socket(e, ev);
+            }
+        }
+    }
+
     fn on_socket(&mut self, e: SocketEvent, ev: &mut Vec<Event>) {
         match e {
             SocketEvent::Open => {
+                trace::mark("ws-open", None);
                 self.reached = true;
                 self.backoff.reset();
                 ev.push(Event::Signaling(Signaling::Connected));
-                let hello = self.room.hello();
-                self.send_json(&hello);
+                for m in self.room.greeting() {
+                    self.send_json(&m);
+                }
             }
             SocketEvent::Text(t) => {
                 // A newer server may say things we do not know; nothing to do about them.
                 if let Ok(msg) = serde_json::from_str::<ServerMessage>(&t) {
+                    match &msg {
+                        ServerMessage::Welcome { .. } => trace::mark("welcome", None),
+                        ServerMessage::Joined { .. } | ServerMessage::RoomCreated { .. } => {
+                            trace::mark("joined", None)
+                        }
+                        _ => {}
+                    }
                     let actions = self.room.on_server(msg, now());
                     self.act(actions, ev);
                 }
@@ -381,6 +517,10 @@ impl Driver {
     }
 
     fn send_json(&self, msg: &bassline_signal::ClientMessage) {
+        use bassline_signal::ClientMessage::{CreateRoom, JoinRoom};
+        if matches!(msg, JoinRoom { .. } | CreateRoom { .. }) {
+            trace::mark("join-sent", None);
+        }
         if let Some(s) = &self.socket {
             let text = serde_json::to_string(msg).expect("client messages always serialize");
             s.send(&text);
@@ -469,7 +609,8 @@ impl Driver {
                 }
             })
         });
-        let p = match Peer::new(self.room.ice_servers(), on) {
+        trace::mark("pc-created", Some(peer));
+        let p = match Peer::new(self.room.ice_servers(), peer, on) {
             Ok(p) => p,
             Err(e) => {
                 ev.push(Event::Fatal {
@@ -527,8 +668,9 @@ impl Driver {
             return;
         };
         let generation = self.generation;
+        let making = conn.offer(restart);
         leptos::task::spawn_local(async move {
-            let made = conn.offer(restart).await;
+            let made = making.await;
             with(generation, |d, ev| {
                 if d.links.get(&peer).is_none_or(|l| l.generation != link_gen) {
                     return;
@@ -546,14 +688,21 @@ impl Driver {
         let Ok(nonce) = bassline_trust::os::random() else {
             return;
         };
+        let step = match &signal {
+            Signal::Offer(_) => "offer-sent",
+            Signal::Answer(_) => "answer-sent",
+            Signal::Candidate { .. } => "local-candidate",
+        };
         if let Some(m) = self.room.outgoing(peer, signal, nonce) {
             self.send_json(&m);
+            trace::mark(step, Some(peer));
         }
     }
 
     fn signal(&mut self, peer: PeerId, signal: Signal, ev: &mut Vec<Event>) {
         match signal {
             Signal::Offer(sdp) => {
+                trace::mark("offer-received", Some(peer));
                 if self.room.offers_to(peer) {
                     // Only the higher number offers; ignore rather than let two offers race.
                     return;
@@ -571,8 +720,9 @@ impl Driver {
                 };
                 l.remote_fingerprint = fp;
                 let (conn, link_gen, generation) = (l.peer.conn(), l.generation, self.generation);
+                let answering = conn.answer(&sdp);
                 leptos::task::spawn_local(async move {
-                    let answered = conn.answer(&sdp).await;
+                    let answered = answering.await;
                     with(generation, |d, ev| {
                         if d.links.get(&peer).is_none_or(|l| l.generation != link_gen) {
                             return;
@@ -588,12 +738,14 @@ impl Driver {
                 });
             }
             Signal::Answer(sdp) => {
+                trace::mark("answer-received", Some(peer));
                 let Some(l) = self.links.get(&peer).filter(|l| l.offerer) else {
                     return;
                 };
                 let (conn, link_gen, generation) = (l.peer.conn(), l.generation, self.generation);
+                let accepting = conn.accept(&sdp);
                 leptos::task::spawn_local(async move {
-                    let accepted = conn.accept(&sdp).await;
+                    let accepted = accepting.await;
                     with(generation, |d, ev| {
                         if d.links.get(&peer).is_none_or(|l| l.generation != link_gen) {
                             return;
@@ -606,6 +758,7 @@ impl Driver {
                 });
             }
             c @ Signal::Candidate { .. } => {
+                trace::mark("remote-candidate", Some(peer));
                 let Some(l) = self.links.get_mut(&peer) else {
                     return;
                 };
@@ -621,6 +774,7 @@ impl Driver {
     /// The peer's description is set: the candidates held for it go in.
     fn remote_ready(&mut self, peer: PeerId) {
         if let Some(l) = self.links.get_mut(&peer) {
+            l.peer.watch_sctp();
             l.remote_set = true;
             for c in l.early.drain(..) {
                 add_candidate(l.peer.conn(), c);
@@ -632,11 +786,13 @@ impl Driver {
         match e {
             PcEvent::Candidate(c) => self.signal_out(peer, c),
             PcEvent::Open(i) => {
+                trace::mark(["channel-0-open", "channel-1-open"][i], Some(peer));
                 let Some(l) = self.links.get_mut(&peer) else {
                     return;
                 };
                 l.open[i] = true;
                 if l.open == [true, true] && !l.up && l.peer.is_open() {
+                    trace::mark("link-up", Some(peer));
                     l.up = true;
                     l.restarts = 0;
                     self.redial.remove(&peer);
@@ -655,6 +811,7 @@ impl Driver {
             }
             PcEvent::Closed => self.failed(peer, ev),
             PcEvent::Message(i, data) => {
+                trace::mark("frame-in", Some(peer));
                 let channel = if i == 0 {
                     Channel::Reliable
                 } else {
@@ -663,8 +820,10 @@ impl Driver {
                 ev.push(Event::Frame(peer, channel, data));
             }
             PcEvent::Drained => self.drain(peer, ev),
+            PcEvent::Reached(step) => trace::mark(step, Some(peer)),
             PcEvent::Ice(state) => match state {
-                Ice::Connected | Ice::Other => {}
+                Ice::Connected => trace::mark("ice-connected", Some(peer)),
+                Ice::Other => {}
                 Ice::Closed => self.failed(peer, ev),
                 Ice::Disconnected | Ice::Failed => {
                     let Some(l) = self.links.get_mut(&peer) else {
@@ -727,6 +886,7 @@ impl Driver {
         let Some(l) = self.links.get_mut(&peer).filter(|l| l.up) else {
             return false;
         };
+        trace::mark("frame-out", Some(peer));
         match channel {
             Channel::Unreliable => {
                 // A full buffer drops the frame: it is a heartbeat or presence update.

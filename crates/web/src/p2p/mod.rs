@@ -9,6 +9,8 @@
 //! - `driver` (wasm32): the mesh: a signaling WebSocket, one peer connection per member,
 //!   reconnection with backoff, ICE restart and redial; it reports links, frames and status
 //!   to the UI, which feeds them to the session through [`crate::backend::Backend`].
+//! - `trace` (wasm32): timestamps of each step of a link's set-up, collected only when a
+//!   benchmark asks (`window.__basslineP2pTrace`).
 
 pub mod link;
 pub mod room;
@@ -17,3 +19,5 @@ pub mod room;
 pub(crate) mod driver;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod rtc;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod trace;

@@ -125,6 +125,8 @@ pub struct Room {
     highest: PeerId,
     /// A reclaim is on its way: the `joined` answering it lists only the members back so far.
     reclaiming: bool,
+    /// [`Room::greeting`] sent the room message with `hello`: the welcome sends none.
+    room_asked: bool,
 }
 
 impl Room {
@@ -154,6 +156,7 @@ impl Room {
             resumed: false,
             highest: 0,
             reclaiming: false,
+            room_asked: false,
         }
     }
 
@@ -162,6 +165,57 @@ impl Room {
         ClientMessage::Hello {
             version: bassline_signal::PROTOCOL_VERSION,
             resume: self.token.clone(),
+        }
+    }
+
+    /// What to send as a signaling connection opens: `hello`, and, with no place to resume
+    /// (no token: a fresh page), the room message right behind it instead of after `welcome`.
+    /// The server handles one connection's messages in order and greets a tokenless hello at
+    /// once, so `welcome` still comes first, and the join costs one round trip less. With a
+    /// token the welcome says whether our place is back, which decides what to send.
+    pub fn greeting(&mut self) -> Vec<ClientMessage> {
+        let mut out = vec![self.hello()];
+        self.room_asked = self.token.is_none();
+        if self.room_asked {
+            out.push(self.room_message());
+        }
+        out
+    }
+
+    /// The `hello` of a socket opened before any room is wanted (no token: a fresh place).
+    pub fn fresh_hello() -> ClientMessage {
+        ClientMessage::Hello {
+            version: bassline_signal::PROTOCOL_VERSION,
+            resume: None,
+        }
+    }
+
+    /// What to send on a socket that already said [`Room::fresh_hello`] (opened ahead): the
+    /// room message, as [`Room::greeting`] would after its `hello`; `None` when we hold a
+    /// token (such a socket is not used then: the welcome must decide).
+    pub fn greeted(&mut self) -> Option<ClientMessage> {
+        self.room_asked = self.token.is_none();
+        self.room_asked.then(|| self.room_message())
+    }
+
+    /// Create the room, or (re)join the one we were in. The password never goes to the
+    /// server: with the room key the members check it (PAKE).
+    /// When we were a member and hold the key, (re)joining is a reclaim: the server restarted
+    /// and lost the room, and we take back our number.
+    fn room_message(&mut self) -> ClientMessage {
+        let reclaim = self.reclaim();
+        self.reclaiming = reclaim.is_some();
+        match (&self.code, &self.want) {
+            (Some(code), _) | (None, Want::Join { code, .. }) => ClientMessage::JoinRoom {
+                code: code.clone(),
+                password: None,
+                reclaim,
+            },
+            (None, Want::Create { password }) => ClientMessage::CreateRoom {
+                password: None,
+                max_peers: None,
+                pake: password.is_some() && self.key.is_some(),
+            },
         }
     }
 
@@ -259,28 +313,10 @@ impl Room {
                 if !ice_servers.is_empty() || !resumed {
                     self.ice = ice_servers;
                 }
-                if !resumed {
-                    // A fresh place: create the room, or (re)join the one we were in: as the
-                    // member we were, when we were one and hold the key (the server restarted
-                    // and lost the room). The password never goes to the server: with the room
-                    // key the members check it (PAKE).
-                    let reclaim = self.reclaim();
-                    self.reclaiming = reclaim.is_some();
-                    let msg = match (&self.code, &self.want) {
-                        (Some(code), _) | (None, Want::Join { code, .. }) => {
-                            ClientMessage::JoinRoom {
-                                code: code.clone(),
-                                password: None,
-                                reclaim,
-                            }
-                        }
-                        (None, Want::Create { password }) => ClientMessage::CreateRoom {
-                            password: None,
-                            max_peers: None,
-                            pake: password.is_some() && self.key.is_some(),
-                        },
-                    };
-                    out.push(Action::Send(msg));
+                // A fresh place: create the room, or (re)join the one we were in, unless the
+                // greeting already asked.
+                if !resumed && !std::mem::take(&mut self.room_asked) {
+                    out.push(Action::Send(self.room_message()));
                 }
             }
             ServerMessage::RoomCreated { code, number, .. } => {
@@ -974,6 +1010,62 @@ mod tests {
             [Action::Tampered { reason, .. }] => assert!(reason.contains("unsigned"), "{reason}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_fresh_page_asks_for_its_room_with_hello_and_a_resuming_one_waits_for_welcome() {
+        let mut fresh = Room::new(
+            Want::Join {
+                code: "A3B7K9".into(),
+                password: None,
+            },
+            None,
+            None,
+        );
+        assert_eq!(
+            fresh.greeting(),
+            vec![
+                ClientMessage::Hello {
+                    version: 1,
+                    resume: None
+                },
+                ClientMessage::JoinRoom {
+                    code: "A3B7K9".into(),
+                    password: None,
+                    reclaim: None
+                }
+            ]
+        );
+        assert!(
+            fresh.on_server(welcome(20), T0).is_empty(),
+            "the join went with hello: the welcome sends it no second time"
+        );
+        // A reconnect with a token: the welcome decides (here: the place expired, rejoin).
+        assert_eq!(fresh.greeting().len(), 1, "hello alone");
+        assert_eq!(
+            fresh.on_server(welcome(21), T0),
+            vec![Action::Send(ClientMessage::JoinRoom {
+                code: "A3B7K9".into(),
+                password: None,
+                reclaim: None
+            })]
+        );
+        let mut host = Room::new(Want::Create { password: None }, None, None);
+        assert!(matches!(
+            &host.greeting()[..],
+            [
+                ClientMessage::Hello { .. },
+                ClientMessage::CreateRoom { .. }
+            ]
+        ));
+        // A socket opened ahead said hello already: the room message alone, and the welcome
+        // (held until now, handled after it) sends nothing more.
+        let mut ahead = Room::new(Want::Create { password: None }, None, None);
+        assert!(matches!(
+            ahead.greeted(),
+            Some(ClientMessage::CreateRoom { .. })
+        ));
+        assert!(ahead.on_server(welcome(30), T0).is_empty());
     }
 
     #[test]

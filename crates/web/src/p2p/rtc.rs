@@ -26,7 +26,9 @@ use web_sys::{
     RtcSessionDescriptionInit, WebSocket,
 };
 
-use super::room::Signal;
+use bassline_sync::PeerId;
+
+use super::{room::Signal, trace};
 
 /// Bytes a channel may hold unsent before the reliable queue stops feeding it (the native
 /// link's `SEND_BUFFER_LIMIT`).
@@ -58,6 +60,8 @@ pub enum PcEvent {
     Message(usize, Vec<u8>),
     /// The reliable channel's send buffer drained below [`LOW_WATER`].
     Drained,
+    /// A set-up step the driver only notes for [`trace`] (hooked up only while tracing).
+    Reached(&'static str),
 }
 
 /// The ICE connection states the driver acts on.
@@ -72,18 +76,29 @@ pub enum Ice {
 
 type Handler = Closure<dyn FnMut(JsValue)>;
 
+/// A string property of a JavaScript object (the state fields only the trace reads, without
+/// more web-sys features).
+fn text_field(o: &JsValue, name: &str) -> Option<String> {
+    Reflect::get(o, &name.into()).ok()?.as_string()
+}
+
 /// One RTCPeerConnection with its two data channels. Cheap to clone (the JavaScript objects
 /// are references); the handlers live in the one the driver keeps.
 pub struct Peer {
     pc: RtcPeerConnection,
     channels: [RtcDataChannel; 2],
     handlers: Vec<Handler>,
+    /// The member this connection links to (for [`trace`] marks).
+    member: PeerId,
+    /// The report callback, kept for handlers hooked up later ([`Peer::watch_sctp`]).
+    on: Rc<dyn Fn(PcEvent)>,
+    sctp_watched: bool,
 }
 
-/// What the async operations need: the connection alone, cloned out of the driver's state so
-/// no borrow is held across an await.
+/// What the async operations need: the connection alone (and the member it links to, for
+/// [`trace`] marks), cloned out of the driver's state so no borrow is held across an await.
 #[derive(Clone)]
-pub struct Conn(RtcPeerConnection);
+pub struct Conn(RtcPeerConnection, PeerId);
 
 fn ice_servers(servers: &[IceServer]) -> Array {
     let list = Array::new();
@@ -103,8 +118,13 @@ fn ice_servers(servers: &[IceServer]) -> Array {
 }
 
 impl Peer {
-    /// A new connection with both channels; `on` hears everything it reports.
-    pub fn new(servers: &[IceServer], on: Rc<dyn Fn(PcEvent)>) -> Result<Peer, String> {
+    /// A new connection to member `member` with both channels; `on` hears everything it
+    /// reports.
+    pub fn new(
+        servers: &[IceServer],
+        member: PeerId,
+        on: Rc<dyn Fn(PcEvent)>,
+    ) -> Result<Peer, String> {
         let cfg = RtcConfiguration::new();
         cfg.set_ice_servers(&ice_servers(servers));
         let pc = RtcPeerConnection::new_with_configuration(&cfg).map_err(|e| message(&e))?;
@@ -161,10 +181,15 @@ impl Peer {
         });
         pc.set_onicecandidate(Some(candidate.as_ref().unchecked_ref()));
         handlers.push(candidate);
-        let f = on;
+        let f = on.clone();
         let state_of = pc.clone();
+        let tracing = trace::enabled();
         let ice: Handler = Closure::new(move |_| {
-            f(PcEvent::Ice(match state_of.ice_connection_state() {
+            let state = state_of.ice_connection_state();
+            if tracing && state == RtcIceConnectionState::Checking {
+                f(PcEvent::Reached("ice-checking"));
+            }
+            f(PcEvent::Ice(match state {
                 RtcIceConnectionState::Connected | RtcIceConnectionState::Completed => {
                     Ice::Connected
                 }
@@ -176,15 +201,62 @@ impl Peer {
         });
         pc.set_oniceconnectionstatechange(Some(ice.as_ref().unchecked_ref()));
         handlers.push(ice);
+        if tracing {
+            // Steps only the trace notes: gathering done, and ICE + DTLS done.
+            let f = on.clone();
+            let state_of = pc.clone();
+            let gathering: Handler = Closure::new(move |_| {
+                if text_field(&state_of, "iceGatheringState").as_deref() == Some("complete") {
+                    f(PcEvent::Reached("gathering-complete"));
+                }
+            });
+            pc.set_onicegatheringstatechange(Some(gathering.as_ref().unchecked_ref()));
+            let f = on.clone();
+            let state_of = pc.clone();
+            let connection: Handler = Closure::new(move |_| {
+                if text_field(&state_of, "connectionState").as_deref() == Some("connected") {
+                    f(PcEvent::Reached("pc-connected"));
+                }
+            });
+            pc.set_onconnectionstatechange(Some(connection.as_ref().unchecked_ref()));
+            handlers.extend([gathering, connection]);
+        }
         Ok(Peer {
             pc,
             channels,
             handlers,
+            member,
+            on,
+            sctp_watched: false,
         })
     }
 
     pub fn conn(&self) -> Conn {
-        Conn(self.pc.clone())
+        Conn(self.pc.clone(), self.member)
+    }
+
+    /// While tracing: notes when the SCTP association is up. `pc.sctp` exists only once a
+    /// description is set, so the driver calls this then.
+    pub fn watch_sctp(&mut self) {
+        if self.sctp_watched || !trace::enabled() {
+            return;
+        }
+        let Some(sctp) = Reflect::get(&self.pc, &"sctp".into())
+            .ok()
+            .filter(|s| s.is_object())
+        else {
+            return;
+        };
+        self.sctp_watched = true;
+        let f = self.on.clone();
+        let state_of = sctp.clone();
+        let changed: Handler = Closure::new(move |_| {
+            if text_field(&state_of, "state").as_deref() == Some("connected") {
+                f(PcEvent::Reached("sctp-connected"));
+            }
+        });
+        let _ = Reflect::set(&sctp, &"onstatechange".into(), changed.as_ref());
+        self.handlers.push(changed);
     }
 
     /// Both channels are open.
@@ -218,6 +290,14 @@ impl Peer {
         }
         self.pc.set_onicecandidate(None);
         self.pc.set_oniceconnectionstatechange(None);
+        self.pc.set_onicegatheringstatechange(None);
+        self.pc.set_onconnectionstatechange(None);
+        if self.sctp_watched
+            && let Ok(sctp) = Reflect::get(&self.pc, &"sctp".into())
+            && sctp.is_object()
+        {
+            let _ = Reflect::set(&sctp, &"onstatechange".into(), &JsValue::NULL);
+        }
         self.pc.close();
         self.handlers.clear();
     }
@@ -251,46 +331,70 @@ async fn wait(p: js_sys::Promise) -> Result<JsValue, String> {
 impl Conn {
     /// Makes an offer (with fresh ICE credentials when `restart`), sets it as the local
     /// description and returns its SDP.
-    pub async fn offer(&self, restart: bool) -> Result<String, String> {
+    ///
+    /// The browser starts on the offer when this is called, not when the future is first
+    /// polled: a spawned future first runs after the current task (the UI's work on the same
+    /// event), and the browser can make the offer meanwhile.
+    pub fn offer(&self, restart: bool) -> impl Future<Output = Result<String, String>> + 'static {
         let opts = RtcOfferOptions::new();
         if restart {
             opts.set_ice_restart(true);
         }
-        let offer = wait(self.0.create_offer_with_rtc_offer_options(&opts)).await?;
+        let made = self.0.create_offer_with_rtc_offer_options(&opts);
+        let conn = self.clone();
+        async move { conn.set_offer(made).await }
+    }
+
+    async fn set_offer(&self, made: js_sys::Promise) -> Result<String, String> {
+        let offer = wait(made).await?;
+        trace::mark("offer-created", Some(self.1));
         let sdp = sdp_of(&offer)?;
         wait(
             self.0
                 .set_local_description(&description(RtcSdpType::Offer, &sdp)),
         )
         .await?;
+        trace::mark("offer-local-set", Some(self.1));
         Ok(sdp)
     }
 
     /// Takes the peer's offer and returns our answer's SDP (set as the local description).
-    pub async fn answer(&self, offer: &str) -> Result<String, String> {
-        wait(
-            self.0
-                .set_remote_description(&description(RtcSdpType::Offer, offer)),
-        )
-        .await?;
+    /// Like [`Conn::offer`], the browser starts on the offer at the call.
+    pub fn answer(&self, offer: &str) -> impl Future<Output = Result<String, String>> + 'static {
+        let set = self
+            .0
+            .set_remote_description(&description(RtcSdpType::Offer, offer));
+        let conn = self.clone();
+        async move { conn.answer_set(set).await }
+    }
+
+    async fn answer_set(&self, set: js_sys::Promise) -> Result<String, String> {
+        wait(set).await?;
         let answer = wait(self.0.create_answer()).await?;
+        trace::mark("answer-created", Some(self.1));
         let sdp = sdp_of(&answer)?;
         wait(
             self.0
                 .set_local_description(&description(RtcSdpType::Answer, &sdp)),
         )
         .await?;
+        trace::mark("answer-local-set", Some(self.1));
         Ok(sdp)
     }
 
-    /// Takes the peer's answer to our offer.
-    pub async fn accept(&self, answer: &str) -> Result<(), String> {
-        wait(
-            self.0
-                .set_remote_description(&description(RtcSdpType::Answer, answer)),
-        )
-        .await
-        .map(|_| ())
+    /// Takes the peer's answer to our offer (the browser starts on it at the call).
+    pub fn accept(&self, answer: &str) -> impl Future<Output = Result<(), String>> + 'static {
+        let set = self
+            .0
+            .set_remote_description(&description(RtcSdpType::Answer, answer));
+        let conn = self.clone();
+        async move { conn.accepted(set).await }
+    }
+
+    async fn accepted(&self, set: js_sys::Promise) -> Result<(), String> {
+        wait(set).await?;
+        trace::mark("answer-set", Some(self.1));
+        Ok(())
     }
 
     /// Adds one of the peer's ICE candidates.

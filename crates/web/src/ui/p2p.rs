@@ -461,9 +461,18 @@ fn on_event(ed: Ed, e: Event) {
             });
             js::mark_body("peer", &me.to_string());
             p.me.set(Some(me));
-            super::remote::shown_network_replaced(ed);
-            ed.pump();
-            ed.fit();
+            // Redrawing for the new session waits one task: the driver has just started the
+            // first offer, whose promises need this thread (measured: the redraw, ~35 ms on
+            // the benchmark's pages, came before the offer was made).
+            set_timeout(
+                move || {
+                    super::remote::shown_network_replaced(ed);
+                    ed.pump();
+                    ed.fit();
+                    crate::p2p::trace::mark("ui-identity-done", None);
+                },
+                Duration::ZERO,
+            );
         }
         Event::Up { peer, open_ms } => {
             // The last link's set-up time, for the figure in docs/ARCHITECTURE.md.
@@ -581,6 +590,15 @@ pub fn RoomManager() -> impl IntoView {
             .map(|i| i.value())
             .filter(|v| !v.is_empty())
     };
+    // A host or join is likely while the manager is open: have the signaling socket ready, so
+    // the click does not wait for it (docs/BENCHMARKS.md, the channel-open breakdown).
+    Effect::new(move |_| {
+        if p.manager.get() {
+            driver::prepare(&signal_url());
+        } else {
+            driver::discard_spare();
+        }
+    });
     let try_host = move || host(ed, typed_password(host_password));
     let try_join = move || {
         let typed = code_input
