@@ -187,6 +187,18 @@ fn run(
     name: &str,
     scenario: impl AsyncFnOnce(&World, &str, &mut Vec<(String, Session)>) -> Result<()>,
 ) {
+    run_serving(name, async |w, serve, pages| {
+        let base = format!("http://{}", serve.addr);
+        scenario(w, &base, pages).await
+    });
+}
+
+/// [`run`] for scenarios that stop or restart the server themselves (`serve`: the one
+/// running, which they may replace).
+fn run_serving(
+    name: &str,
+    scenario: impl AsyncFnOnce(&World, &mut Serve, &mut Vec<(String, Session)>) -> Result<()>,
+) {
     let Some(w) = world(name) else { return };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -194,10 +206,10 @@ fn run(
         .build()
         .expect("a tokio runtime");
     rt.block_on(async {
-        let serve = Serve::start(&w.bin, &w.data, &w.dist, "127.0.0.1:0").expect("serve starts");
-        let base = format!("http://{}", serve.addr);
+        let mut serve =
+            Serve::start(&w.bin, &w.data, &w.dist, "127.0.0.1:0").expect("serve starts");
         let mut pages: Vec<(String, Session)> = Vec::new();
-        let result = scenario(&w, &base, &mut pages).await;
+        let result = scenario(&w, &mut serve, &mut pages).await;
         if let Err(e) = &result {
             for (n, s) in &pages {
                 let shot = s.screenshot(&format!("p2p-{name}-{n}-failure.png")).await;
@@ -781,78 +793,53 @@ async fn countdown(s: &Session) -> Result<Option<u64>> {
 
 #[test]
 fn while_signaling_is_down_links_stay_up_and_the_retry_counts_down() {
-    let Some(w) = world("outage") else { return };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    rt.block_on(async {
-        let mut serve =
-            Serve::start(&w.bin, &w.data, &w.dist, "127.0.0.1:0").expect("serve starts");
+    run_serving("outage", async |w, serve, pages| {
         let base = format!("http://{}", serve.addr);
-        let mut pages: Vec<(String, Session)> = Vec::new();
-        let result: Result<()> = async {
-            pages.push(("a".into(), page(&w, "p2p-outage-a", &base).await?));
-            let link = host(pick(&pages, "a")).await?;
-            pages.push(("b".into(), page(&w, "p2p-outage-b", &link).await?));
-            let (a, b) = (pick(&pages, "a"), pick(&pages, "b"));
-            linked(a, 1, "A").await?;
-            linked(b, 1, "B").await?;
-            let (x, _, sum) = build_sum(a, "1").await?;
-            has_node(b, &sum).await?;
+        pages.push(("a".into(), page(w, "p2p-outage-a", &base).await?));
+        let link = host(pick(pages, "a")).await?;
+        pages.push(("b".into(), page(w, "p2p-outage-b", &link).await?));
+        let (a, b) = (pick(pages, "a"), pick(pages, "b"));
+        linked(a, 1, "A").await?;
+        linked(b, 1, "B").await?;
+        let (x, _, sum) = build_sum(a, "1").await?;
+        has_node(b, &sum).await?;
 
-            serve.stop()?;
-            // The retry delay doubles with each failed attempt; wait for one long enough to
-            // watch it count down, then see a smaller number while it is still waiting.
-            let mut first = None;
-            for _ in 0..600 {
-                if let Some(n) = countdown(b).await?
-                    && n >= 3
-                {
-                    first = Some(n);
+        serve.stop()?;
+        // The retry delay doubles with each failed attempt; wait for one long enough to
+        // watch it count down, then see a smaller number while it is still waiting.
+        let mut first = None;
+        for _ in 0..600 {
+            if let Some(n) = countdown(b).await?
+                && n >= 3
+            {
+                first = Some(n);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let first = first.context("B never showed a retry at least 3 s away")?;
+        let mut lower = None;
+        for _ in 0..100 {
+            match countdown(b).await? {
+                Some(n) if n < first => {
+                    lower = Some(n);
                     break;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
             }
-            let first = first.context("B never showed a retry at least 3 s away")?;
-            let mut lower = None;
-            for _ in 0..100 {
-                match countdown(b).await? {
-                    Some(n) if n < first => {
-                        lower = Some(n);
-                        break;
-                    }
-                    _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-                }
-            }
-            ensure!(
-                lower.is_some(),
-                "the countdown stayed at {first} s instead of counting down"
-            );
-            ensure!(
-                b.count("[data-testid='p2p-retry']").await? == 1,
-                "a retry button is offered"
-            );
-            // The data channels do not go through the server: edits still cross.
-            a.type_value(&x, "7").await?;
-            shows_value(b, &x, "7").await?;
-            Ok(())
         }
-        .await;
-        if let Err(e) = &result {
-            for (n, s) in &pages {
-                let shot = s.screenshot(&format!("p2p-outage-{n}-failure.png")).await;
-                eprintln!("page {n}: screenshot {shot:?}");
-            }
-            eprintln!("{e:#}");
-        }
-        for (_, s) in pages {
-            s.close().await;
-        }
-        drop(serve);
-        let _ = std::fs::remove_dir_all(&w.data);
-        result.expect("the signaling outage scenario");
+        ensure!(
+            lower.is_some(),
+            "the countdown stayed at {first} s instead of counting down"
+        );
+        ensure!(
+            b.count("[data-testid='p2p-retry']").await? == 1,
+            "a retry button is offered"
+        );
+        // The data channels do not go through the server: edits still cross.
+        a.type_value(&x, "7").await?;
+        shows_value(b, &x, "7").await?;
+        Ok(())
     });
 }
 
@@ -870,75 +857,50 @@ fn rooms_on_server(addr: &str) -> Option<u64> {
 
 #[test]
 fn after_a_signaling_restart_the_pages_put_the_room_back_and_a_newcomer_joins_by_the_link() {
-    let Some(w) = world("restart") else { return };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    rt.block_on(async {
-        let mut serve =
-            Serve::start(&w.bin, &w.data, &w.dist, "127.0.0.1:0").expect("serve starts");
+    run_serving("restart", async |w, serve, pages| {
         let addr = serve.addr.clone();
         let base = format!("http://{addr}");
-        let mut pages: Vec<(String, Session)> = Vec::new();
-        let result: Result<()> = async {
-            pages.push(("a".into(), page(&w, "p2p-restart-a", &base).await?));
-            let link = host(pick(&pages, "a")).await?;
-            pages.push(("b".into(), page(&w, "p2p-restart-b", &link).await?));
-            let (a, b) = (pick(&pages, "a"), pick(&pages, "b"));
-            linked(a, 1, "A").await?;
-            linked(b, 1, "B").await?;
-            let (x, _, sum) = build_sum(a, "1").await?;
-            has_node(b, &sum).await?;
+        pages.push(("a".into(), page(w, "p2p-restart-a", &base).await?));
+        let link = host(pick(pages, "a")).await?;
+        pages.push(("b".into(), page(w, "p2p-restart-b", &link).await?));
+        let (a, b) = (pick(pages, "a"), pick(pages, "b"));
+        linked(a, 1, "A").await?;
+        linked(b, 1, "B").await?;
+        let (x, _, sum) = build_sum(a, "1").await?;
+        has_node(b, &sum).await?;
 
-            serve.stop()?;
-            serve = Serve::start(&w.bin, &w.data, &w.dist, &addr)?;
-            // Both pages reclaim: the first back re-creates the room on the new server.
-            let mut back = false;
-            for _ in 0..600 {
-                if rooms_on_server(&addr) == Some(1) {
-                    back = true;
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        serve.stop()?;
+        *serve = Serve::start(&w.bin, &w.data, &w.dist, &addr)?;
+        // Both pages reclaim: the first back re-creates the room on the new server.
+        let mut back = false;
+        for _ in 0..600 {
+            if rooms_on_server(&addr) == Some(1) {
+                back = true;
+                break;
             }
-            ensure!(back, "the room never came back on the restarted server");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        ensure!(back, "the room never came back on the restarted server");
 
-            // A newcomer by the old link: into the same room, linked to both.
-            pages.push(("c".into(), page(&w, "p2p-restart-c", &link).await?));
-            let (a, b, c) = (pick(&pages, "a"), pick(&pages, "b"), pick(&pages, "c"));
-            for (s, name) in [(a, "A"), (b, "B"), (c, "C")] {
-                linked(s, 2, name).await?;
-            }
-            has_node(c, &sum).await?;
-            a.type_value(&x, "9").await?;
-            shows_value(c, &x, "9").await?;
-            shows_value(b, &x, "9").await?;
-            let mut numbers = Vec::new();
-            for s in [a, b, c] {
-                numbers.push(s.eval::<String>("document.body.dataset.peer").await?);
-            }
-            ensure!(
-                numbers == ["1", "2", "3"],
-                "the old members kept their numbers, the newcomer got the next: {numbers:?}"
-            );
-            Ok(())
+        // A newcomer by the old link: into the same room, linked to both.
+        pages.push(("c".into(), page(w, "p2p-restart-c", &link).await?));
+        let (a, b, c) = (pick(pages, "a"), pick(pages, "b"), pick(pages, "c"));
+        for (s, name) in [(a, "A"), (b, "B"), (c, "C")] {
+            linked(s, 2, name).await?;
         }
-        .await;
-        if let Err(e) = &result {
-            for (n, s) in &pages {
-                let shot = s.screenshot(&format!("p2p-restart-{n}-failure.png")).await;
-                eprintln!("page {n}: screenshot {shot:?}");
-            }
-            eprintln!("{e:#}");
+        has_node(c, &sum).await?;
+        a.type_value(&x, "9").await?;
+        shows_value(c, &x, "9").await?;
+        shows_value(b, &x, "9").await?;
+        let mut numbers = Vec::new();
+        for s in [a, b, c] {
+            numbers.push(s.eval::<String>("document.body.dataset.peer").await?);
         }
-        for (_, s) in pages {
-            s.close().await;
-        }
-        drop(serve);
-        let _ = std::fs::remove_dir_all(&w.data);
-        result.expect("the signaling restart scenario");
+        ensure!(
+            numbers == ["1", "2", "3"],
+            "the old members kept their numbers, the newcomer got the next: {numbers:?}"
+        );
+        Ok(())
     });
 }
 
