@@ -1442,26 +1442,7 @@ mod tests {
 
     #[test]
     fn the_hosts_refusal_relayed_by_the_server_reads_as_the_hosts() {
-        let mut guest = Room::new(
-            Want::Join {
-                code: "A3B7K9".into(),
-                password: Some("x".into()),
-            },
-            None,
-            None,
-        );
-        guest.on_server(welcome(20), T0);
-        guest.on_server(
-            ServerMessage::Joined {
-                code: code(),
-                members: vec![SignalId(10), SignalId(20)],
-                numbers: vec![1, 2],
-                host: SignalId(10),
-                number: 2,
-                pake: true,
-            },
-            T0,
-        );
+        let (mut guest, _) = pake_guest(None, Some("x"));
         let acts = guest.on_server(
             ServerMessage::Error {
                 code: ErrorCode::TooManyAttempts,
@@ -1476,26 +1457,7 @@ mod tests {
             "{acts:?}"
         );
         // And a host that never answers is given up on after the wait.
-        let mut slow = Room::new(
-            Want::Join {
-                code: "A3B7K9".into(),
-                password: Some("x".into()),
-            },
-            None,
-            None,
-        );
-        slow.on_server(welcome(21), T0);
-        slow.on_server(
-            ServerMessage::Joined {
-                code: code(),
-                members: vec![SignalId(10), SignalId(21)],
-                numbers: vec![1, 3],
-                host: SignalId(10),
-                number: 3,
-                pake: true,
-            },
-            T0,
-        );
+        let (mut slow, _) = pake_guest(None, Some("x"));
         assert!(slow.tick(T0 + GUEST_WAIT / 2).is_empty());
         assert!(matches!(
             &slow.tick(T0 + GUEST_WAIT)[..],
