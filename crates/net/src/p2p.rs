@@ -574,17 +574,9 @@ impl Mesh {
         None
     }
 
-    /// Our claim to the place we held, when we held one and hold the room key (a room's links
-    /// are protected by its key; without one the server checked its password, and a room
-    /// re-created by a reclaim would be open).
+    /// Our claim to the place we held (`bassline_signal::mesh::reclaim` says when we have one).
     fn reclaim(&self) -> Option<Reclaim> {
-        let me = self.me?;
-        self.key.as_ref()?;
-        Some(Reclaim {
-            number: me,
-            next: self.highest.max(me) + 1,
-            pake: self.pake_room,
-        })
+        bassline_signal::mesh::reclaim(self.me, self.key.is_some(), self.highest, self.pake_room)
     }
 
     /// The server refused our reclaim. Our number held by someone else: join as a new

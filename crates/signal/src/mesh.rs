@@ -23,6 +23,25 @@ use crate::MemberNumber;
 /// A member number (the session's peer id).
 type PeerId = MemberNumber;
 
+/// The claim to send in `join-room.reclaim` after the server lost our place: only a member
+/// that held a number (`me`) and holds the room key reclaims (a room's links are protected by
+/// its key; without one the server checked its password, and a room re-created by a reclaim
+/// would be open). `highest` is the highest member number seen in the room, so newcomers are
+/// numbered above every old member.
+pub fn reclaim(
+    me: Option<PeerId>,
+    keyed: bool,
+    highest: PeerId,
+    pake: bool,
+) -> Option<crate::Reclaim> {
+    let me = me.filter(|_| keyed)?;
+    Some(crate::Reclaim {
+        number: me,
+        next: highest.max(me) + 1,
+        pake,
+    })
+}
+
 /// Whether `me` sends the offer on the link to `peer`.
 pub fn offers(me: PeerId, peer: PeerId) -> bool {
     me > peer

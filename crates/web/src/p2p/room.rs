@@ -649,16 +649,9 @@ impl Room {
         }
     }
 
-    /// Our claim to the place we held, when we held one and hold the room key (without one a
-    /// re-created room would be open).
+    /// Our claim to the place we held (`bassline_signal::mesh::reclaim` says when we have one).
     fn reclaim(&self) -> Option<Reclaim> {
-        let me = self.me?;
-        self.key.as_ref()?;
-        Some(Reclaim {
-            number: me,
-            next: self.highest.max(me) + 1,
-            pake: self.pake_room,
-        })
+        bassline_signal::mesh::reclaim(self.me, self.key.is_some(), self.highest, self.pake_room)
     }
 
     fn set_me(&mut self, number: PeerId, created: bool, resumed: bool, out: &mut Vec<Action>) {
