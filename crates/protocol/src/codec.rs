@@ -25,8 +25,10 @@
 use crate::{Envelope, Error, msgpack};
 
 /// The protocol version this build speaks; byte 0 of every frame. 3: operations carry their
-/// origin's signature and state requests, states, repairs and batches carry keys.
-pub const VERSION: u8 = 3;
+/// origin's signature and state requests, states, repairs and batches carry keys. 4: a host's
+/// claim to have followers carries a follower's signed word for it (guests sign it in their
+/// heartbeats).
+pub const VERSION: u8 = 4;
 
 /// Largest frame put on a data channel: every WebRTC implementation accepts 64 KiB messages.
 pub const MAX_FRAME: usize = 64 * 1024;

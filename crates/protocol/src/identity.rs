@@ -112,3 +112,30 @@ pub fn signed_bytes(op: OpId, ts: u64, command: &Command) -> Result<Vec<u8>, Err
 /// Binds the signature to Bassline operations (a key's signature over anything else never
 /// passes for one).
 const SIGNED_LABEL: &[u8] = b"bassline op v1\0";
+
+/// A member's signed word that it follows the announcing host in epoch `number` of that host:
+/// the evidence a host shows when it claims followers ([`crate::Message::HostAnnounce`]), so
+/// no member can claim a room nobody followed it in. `number` may be below the announced
+/// epoch's (a host that moved to a newer epoch keeps its standing). `key` is the signer's
+/// public key as the host registered it (a receiver that knows the signer's key checks against
+/// its own; one that does not, only for a peer it has met).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vouch {
+    pub by: crate::PeerId,
+    pub number: u64,
+    pub key: PublicKey,
+    pub sig: Signature,
+}
+
+/// What a [`Vouch`] signs: a domain label, the follower, and the epoch it follows.
+pub fn vouch_bytes(by: crate::PeerId, epoch: crate::Epoch) -> Vec<u8> {
+    let mut out = Vec::with_capacity(VOUCH_LABEL.len() + 24);
+    out.extend_from_slice(VOUCH_LABEL);
+    for n in [by, epoch.number, epoch.host] {
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+    out
+}
+
+/// Keeps a vouch from passing for an operation's signature and the other way round.
+const VOUCH_LABEL: &[u8] = b"bassline follows v1\0";

@@ -32,7 +32,7 @@ mod msgpack;
 pub mod remote;
 
 pub use codec::{COMPRESS_ABOVE, Codec, Format, MAX_FRAME, Reassembler, VERSION};
-pub use identity::{PublicKey, Signature, signed_bytes};
+pub use identity::{PublicKey, Signature, Vouch, signed_bytes, vouch_bytes};
 pub use message::{
     Command, Decision, Envelope, Epoch, LogEntry, Message, OpId, PeerId, Permission, Permissions,
     Permit, Position, Presence, Refusal, Refused, Sequenced, StateSync, Writer,

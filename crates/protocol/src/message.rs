@@ -311,6 +311,10 @@ pub enum Message {
         /// host's epoch.
         host: Option<PeerId>,
         epoch: Epoch,
+        /// A guest's signature over [`crate::vouch_bytes`] of itself and `epoch`: its host
+        /// shows it as evidence of being followed. Absent from a host's own heartbeat.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vouch: Option<crate::Signature>,
     },
     /// Guest to host: at the same position our hashes differ; here are mine per group.
     HashMismatch {
@@ -338,10 +342,12 @@ pub enum Message {
     },
     /// A host announces the epoch it leads, and whether any guest follows it (a host with
     /// followers outranks one without, whatever their epochs: a peer cut off alone never takes
-    /// the room over when it comes back).
+    /// the room over when it comes back). `led` is one follower's signed word for it, not the
+    /// host's own: a member who claims followers it does not have ranks as having none.
     HostAnnounce {
         epoch: Epoch,
-        led: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        led: Option<crate::Vouch>,
     },
     /// A peer that lost its link to the host asks the others whether they still see it.
     HostQuery {

@@ -126,6 +126,7 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
             hash: h,
             host,
             epoch: e,
+            vouch,
         } => {
             uint(out, kind::HEARTBEAT);
             position(out, p);
@@ -135,6 +136,10 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
                 Some(h) => uint(out, *h),
             }
             epoch(out, e);
+            match vouch {
+                None => nil(out),
+                Some(sig) => signature(out, sig),
+            }
         }
         Message::HashMismatch {
             position: p,
@@ -178,7 +183,16 @@ pub(crate) fn encode(env: &Envelope, out: &mut Vec<u8>) -> Result<(), Error> {
         Message::HostAnnounce { epoch: e, led } => {
             uint(out, kind::HOST_ANNOUNCE);
             epoch(out, e);
-            out.push(if *led { 0xc3 } else { 0xc2 });
+            match led {
+                None => nil(out),
+                Some(v) => {
+                    array(out, 4);
+                    uint(out, v.by);
+                    uint(out, v.number);
+                    public_key(out, &v.key);
+                    signature(out, &v.sig);
+                }
+            }
         }
         Message::HostQuery { host } => {
             uint(out, kind::HOST_QUERY);
@@ -673,6 +687,7 @@ pub(crate) fn decode(body: &[u8]) -> Result<Envelope, Error> {
             hash: r.hash()?,
             host: if r.nil()? { None } else { Some(r.uint()?) },
             epoch: r.epoch()?,
+            vouch: if r.nil()? { None } else { Some(r.signature()?) },
         },
         kind::HASH_MISMATCH => {
             let position = r.position()?;
@@ -707,7 +722,17 @@ pub(crate) fn decode(body: &[u8]) -> Result<Envelope, Error> {
         kind::CANDIDATE => Message::Candidate { epoch: r.epoch()? },
         kind::HOST_ANNOUNCE => Message::HostAnnounce {
             epoch: r.epoch()?,
-            led: r.bool()?,
+            led: if r.nil()? {
+                None
+            } else {
+                r.array(4)?;
+                Some(crate::Vouch {
+                    by: r.uint()?,
+                    number: r.uint()?,
+                    key: r.public_key()?,
+                    sig: r.signature()?,
+                })
+            },
         },
         kind::HOST_QUERY => Message::HostQuery { host: r.uint()? },
         kind::HOST_SEEN => Message::HostSeen {

@@ -384,14 +384,20 @@ fn message() -> impl Strategy<Value = Message> {
                 ops,
                 keys
             }),
-        (position(), hash(), prop::option::of(small_u64()), epoch()).prop_map(
-            |(position, hash, host, epoch)| Message::Heartbeat {
+        (
+            position(),
+            hash(),
+            prop::option::of(small_u64()),
+            epoch(),
+            prop::option::of(signature())
+        )
+            .prop_map(|(position, hash, host, epoch, vouch)| Message::Heartbeat {
                 position,
                 hash,
                 host,
                 epoch,
-            }
-        ),
+                vouch,
+            }),
         (position(), prop::collection::vec((id(), hash()), 0..4))
             .prop_map(|(position, groups)| Message::HashMismatch { position, groups }),
         (
@@ -414,7 +420,19 @@ fn message() -> impl Strategy<Value = Message> {
             }),
         (refused(), refusal()).prop_map(|(request, reason)| Message::Refused { request, reason }),
         epoch().prop_map(|epoch| Message::Candidate { epoch }),
-        (epoch(), any::<bool>()).prop_map(|(epoch, led)| Message::HostAnnounce { epoch, led }),
+        (
+            epoch(),
+            prop::option::of((small_u64(), small_u64(), public_key(), signature()))
+        )
+            .prop_map(|(epoch, led)| Message::HostAnnounce {
+                epoch,
+                led: led.map(|(by, number, key, sig)| bassline_protocol::Vouch {
+                    by,
+                    number,
+                    key,
+                    sig
+                }),
+            }),
         small_u64().prop_map(|host| Message::HostQuery { host }),
         (small_u64(), any::<bool>()).prop_map(|(host, alive)| Message::HostSeen { host, alive }),
         (

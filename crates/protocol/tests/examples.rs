@@ -15,7 +15,7 @@ use bassline_core::{
 use bassline_protocol::{
     Codec, Command, Decision, Envelope, Epoch, Format, LogEntry, Message, OpId, Permission,
     Permissions, Permit, Position, Presence, PublicKey, Reassembler, Refusal, Refused, Sequenced,
-    Signature, StateSync, Writer,
+    Signature, StateSync, Vouch, Writer,
     remote::{self, RELIABLE, UNRELIABLE, Welcome},
 };
 
@@ -245,12 +245,13 @@ fn examples() -> Vec<(&'static str, Envelope)> {
             env(
                 8,
                 65,
-                1,
+                2,
                 Message::Heartbeat {
                     position: pos(58),
                     hash,
                     host: Some(1),
                     epoch: Epoch { number: 1, host: 1 },
+                    vouch: Some(SIG),
                 },
             ),
         ),
@@ -301,7 +302,12 @@ fn examples() -> Vec<(&'static str, Envelope)> {
                 3,
                 Message::HostAnnounce {
                     epoch: Epoch { number: 2, host: 3 },
-                    led: true,
+                    led: Some(Vouch {
+                        by: 2,
+                        number: 2,
+                        key: KEY,
+                        sig: SIG,
+                    }),
                 },
             ),
         ),
@@ -522,6 +528,7 @@ fn remote_examples() -> Vec<(&'static str, u8, Envelope)> {
                     hash: StateHash([0xab; 32]),
                     host: Some(1),
                     epoch: Epoch { number: 3, host: 1 },
+                    vouch: None,
                 },
             ),
         ),

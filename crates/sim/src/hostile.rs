@@ -4,7 +4,8 @@
 
 use bassline_core::{Id, Request, StateHash, Value};
 use bassline_protocol::{
-    Codec, Command, Envelope, Epoch, Message, OpId, PeerId, Position, Sequenced, Signature,
+    Codec, Command, Envelope, Epoch, Message, OpId, PeerId, Position, PublicKey, Sequenced,
+    Signature, Vouch, vouch_bytes,
 };
 use bassline_sync::{Channel, Identity};
 
@@ -31,6 +32,9 @@ pub enum Refuse {
     FloodEnd,
     /// A claim to lead: the receiver must not follow the sender.
     NotFollowed,
+    /// A claim to lead with no follower's word that holds: a receiver settled under a host
+    /// (leading with followers, or following a live host) must not follow the sender.
+    NotFollowedIfSettled,
     /// It is ignored, or it is a member's plain edit.
     No,
 }
@@ -85,7 +89,7 @@ pub fn frame(
                         number: NEAR_MAX,
                         host: me,
                     },
-                    led: true,
+                    led: None,
                 },
             ),
             Refuse::Always,
@@ -115,6 +119,7 @@ pub fn frame(
                         number: NEAR_MAX,
                         host: me,
                     },
+                    vouch: None,
                 },
             ),
             Refuse::Always,
@@ -230,23 +235,59 @@ fn encode(message: Envelope) -> Vec<(Channel, Vec<u8>)> {
 }
 
 /// A claim to lead the epoch after the receiver's (`epoch`), with followers, by a member no
-/// election chose. From a read-only member it must change nothing; from a member who may edit
-/// it is a claim like any partition's winner makes: it must cost no edit.
+/// election chose and nobody follows. Its evidence of followers is missing, its own word, a
+/// member's word signed with its own key, or a member's word that does not hold (`victim`: a
+/// member whose key the receiver knows). It must move no peer that is settled under a host; a
+/// read-only member's claim moves nobody but a peer with nobody else to follow.
 pub fn false_announce(
     me: PeerId,
+    id: &SimIdentity,
     epoch: Epoch,
     writer: bool,
+    victim: Option<(PeerId, PublicKey)>,
+    r: &mut Rng,
 ) -> (Vec<(Channel, Vec<u8>)>, Refuse, String) {
+    let claimed = Epoch {
+        number: epoch.number + 1,
+        host: me,
+    };
+    let (led, evidence) = match (r.below(4), victim) {
+        (0, _) => (None, "no word of any follower"),
+        (1, _) | (_, None) => (
+            Some(Vouch {
+                by: me,
+                number: claimed.number,
+                key: id.public_key(),
+                sig: id.sign(&vouch_bytes(me, claimed)),
+            }),
+            "its own word as a follower",
+        ),
+        (2, Some((v, _))) => (
+            Some(Vouch {
+                by: v,
+                number: claimed.number,
+                key: id.public_key(),
+                sig: id.sign(&vouch_bytes(v, claimed)),
+            }),
+            "a member's word signed with its own key",
+        ),
+        (_, Some((v, key))) => (
+            Some(Vouch {
+                by: v,
+                number: claimed.number,
+                key,
+                sig: id.sign(&vouch_bytes(v, claimed)),
+            }),
+            "a member's word it forged",
+        ),
+    };
     let message = Envelope {
         id: 1,
         ts: 1,
         from: me,
         message: Message::HostAnnounce {
-            epoch: Epoch {
-                number: epoch.number + 1,
-                host: me,
-            },
-            led: true,
+            epoch: claimed,
+            led,
         },
     };
     let who = if writer {
@@ -257,11 +298,11 @@ pub fn false_announce(
     (
         encode(message),
         if writer {
-            Refuse::No
+            Refuse::NotFollowedIfSettled
         } else {
             Refuse::NotFollowed
         },
-        format!("a claim to lead the next epoch by {who} no election chose"),
+        format!("a claim to lead the next epoch by {who} nobody follows, with {evidence}"),
     )
 }
 

@@ -536,7 +536,10 @@ impl Sim {
         };
         let is_host = n.session.role() == Role::Host;
         // (A peer electing with nobody its lineage lets lead follows whoever leads others.)
-        let electing = n.session.role() == Role::Electing;
+        let role_before = n.session.role();
+        let electing = role_before == Role::Electing;
+        let settled = n.session.is_settled();
+        let host_before = n.session.current_host();
         let writer = self
             .hostile
             .is_some_and(|h| n.session.permission(h) == bassline_protocol::Permission::ReadWrite);
@@ -548,19 +551,37 @@ impl Sim {
                 self.flood_start = Some((d.to, is_host, reports));
                 false
             }
-            hostile::Refuse::FloodEnd | hostile::Refuse::NotFollowed | hostile::Refuse::No => false,
+            hostile::Refuse::FloodEnd
+            | hostile::Refuse::NotFollowed
+            | hostile::Refuse::NotFollowedIfSettled
+            | hostile::Refuse::No => false,
         };
         n.session.handle_receive(now, d.from, d.channel, &d.frame);
         let events = self.drain(d.to);
+        // (A peer whose lineage does not know the member is read-only, one back from a crash
+        // without state, may follow it in good faith.)
         if d.refuse == hostile::Refuse::NotFollowed
             && !electing
+            && !writer
             && self.nodes.get(&d.to).is_some_and(|n| {
-                n.session.current_host() == Some(d.from)
+                (n.session.current_host() == Some(d.from) && host_before != Some(d.from))
                     || (is_host && n.session.role() != Role::Host)
             })
         {
             self.violations.push(format!(
-                "hostile frames ignored: peer {} moved on a read-only member's claim to lead: {}",
+                "hostile frames ignored: peer {} ({role_before:?} of {host_before:?}) moved on a read-only member's claim to lead: {}",
+                d.to, d.note
+            ));
+        }
+        if d.refuse == hostile::Refuse::NotFollowedIfSettled
+            && settled
+            && self
+                .nodes
+                .get(&d.to)
+                .is_some_and(|n| n.session.current_host() != host_before)
+        {
+            self.violations.push(format!(
+                "hostile frames ignored: peer {} (settled under host {host_before:?}) moved on a claim to lead: {}",
                 d.to, d.note
             ));
         }
@@ -926,14 +947,30 @@ impl Sim {
                         let settled = self.nodes.get(&to).is_some_and(|n| {
                             n.session.role() == Role::Host || !n.session.is_read_only()
                         });
-                        // (A member who may edit can claim the next epoch like a partition's
-                        // winner and be followed: a known limit, see docs/PROTOCOL.md.)
                         let me = identity::SimIdentity::new(h, self.run_seed);
+                        // A member the receiver knows the key of, whose word the claim forges.
+                        let victim = self.nodes.get(&to).and_then(|n| {
+                            let s = &n.session;
+                            let v = ids
+                                .iter()
+                                .copied()
+                                .find(|id| *id != to && s.key_of(*id).is_some())?;
+                            Some((v, s.key_of(v)?))
+                        });
                         let (frames, refuse, note) =
-                            if settled && self.hostile_read_only && r.chance(0.2) {
-                                // A claim to lead the next epoch, as a read-only member that was
-                                // never elected: it changes nothing.
-                                hostile::false_announce(h, epoch.unwrap_or_default(), false)
+                            if (settled || self.hostile_read_only) && r.chance(0.2) {
+                                // A claim to lead the next epoch by a member that was never
+                                // elected and that nobody follows: it moves nobody settled, and
+                                // a read-only member's moves nobody but a peer with nobody else
+                                // to follow (so it goes to unsettled peers too).
+                                hostile::false_announce(
+                                    h,
+                                    &me,
+                                    epoch.unwrap_or_default(),
+                                    !self.hostile_read_only,
+                                    victim,
+                                    &mut r,
+                                )
                             } else if r.chance(0.2) {
                                 // Another member's next edit, forwarded (signed with the
                                 // hostile member's own key) by a read-only member or one who

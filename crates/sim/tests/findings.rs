@@ -7,7 +7,7 @@ use std::time::Duration;
 use bassline_core::{BlendMode, Id, Network, Request, Value};
 use bassline_protocol::{Envelope, Epoch, Message, OpId, Position, Sequenced};
 use bassline_sim::room::Room;
-use bassline_sync::{Channel, Codec, Config, Decision, Event, Fault, Role, Session};
+use bassline_sync::{Channel, Codec, Config, Decision, Event, Fault, Identity, Role, Session};
 
 type Outcome = Result<(), String>;
 
@@ -524,7 +524,7 @@ fn a_hostile_member_is_refused_and_changes_nothing() {
                     number: u64::MAX - 1,
                     host: 3,
                 },
-                led: true,
+                led: None,
             },
             1,
         ),
@@ -553,27 +553,53 @@ fn a_hostile_member_is_refused_and_changes_nothing() {
         assert_eq!(room.peer(1).state_hash(), before, "{what}: nothing changed");
         assert_eq!(room.hosts(), [1], "{what}: the host still leads");
     }
-    // A member without followers announcing a newer epoch does not take a led room over.
-    let claim = frame(
-        3,
-        Message::HostAnnounce {
-            epoch: Epoch { number: 2, host: 3 },
-            led: false,
-        },
-        1,
-    );
-    for target in [1, 2] {
-        let now = room.now;
-        room.peer(target)
-            .handle_receive(now, 3, Channel::Reliable, &claim);
+    // A member nobody follows announcing a newer epoch does not take a led room over, whatever
+    // it shows as its followers' word: none, its own, peer 2's signed with another key under
+    // that key, or peer 2's signed with another key under peer 2's (reported as a forgery).
+    let next = Epoch { number: 2, host: 3 };
+    let other = bassline_sync::Ed25519Identity::from_secret([9; 32]);
+    let forged = |by: u64, key| bassline_protocol::Vouch {
+        by,
+        number: next.number,
+        key,
+        sig: other.sign(&bassline_protocol::vouch_bytes(by, next)),
+    };
+    let known = room
+        .peer(1)
+        .key_of(2)
+        .expect("the host knows its guest's key");
+    let claims = [
+        ("no follower's word", None, false),
+        ("its own word", Some(forged(3, other.public_key())), false),
+        (
+            "peer 2's word under another key",
+            Some(forged(2, other.public_key())),
+            false,
+        ),
+        ("peer 2's word forged", Some(forged(2, known)), true),
+    ];
+    for (what, led, reported) in claims {
+        let claim = frame(3, Message::HostAnnounce { epoch: next, led }, 1);
+        for target in [1, 2] {
+            let now = room.now;
+            room.peer(target)
+                .handle_receive(now, 3, Channel::Reliable, &claim);
+        }
+        room.settle();
+        assert_eq!(
+            room.peer(2).current_host(),
+            Some(1),
+            "{what}: the guest stays with its host"
+        );
+        assert_eq!(room.peer(1).role(), Role::Host, "{what}: the host leads on");
+        let reports = room
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::PeerMisbehaved { peer: 3, .. }))
+            .count();
+        assert_eq!(reports > 0, reported, "{what}: reported as a forgery");
+        room.events.clear();
     }
-    room.settle();
-    assert_eq!(
-        room.peer(2).current_host(),
-        Some(1),
-        "the guest stays with its host"
-    );
-    assert_eq!(room.peer(1).role(), Role::Host);
 }
 
 /// The losing side of a partition made more edits than the new host takes forwarded at once:

@@ -261,7 +261,7 @@ fn attacks(from: u64, counter: u64, request: &Request) -> Vec<Message> {
                 number: 2,
                 host: from,
             },
-            led: true,
+            led: None,
         },
         Message::Candidate {
             epoch: Epoch {

@@ -56,7 +56,7 @@ const PLANTED: &[(Fault, &[&str])] = &[
     // Dropping its own edits leaves a gap in the host's counters that the next host refuses.
     (
         Fault::HostDropsOwnPending,
-        &["fate", "honest peers trusted"],
+        &["fate", "honest peers trusted", "convergence"],
     ),
     (Fault::SortOrphans, &["order"]),
     (Fault::ForgetLogOnInstall, &["fate", "nothing seen is lost"]),
@@ -83,6 +83,7 @@ const PLANTED: &[(Fault, &[&str])] = &[
     ),
     (Fault::NoSubmitLimit, &["hostile frames refused"]),
     (Fault::FollowReadOnly, &["hostile frames ignored"]),
+    (Fault::TrustClaimedFollowers, &["hostile frames ignored"]),
 ];
 
 const FAULT_SEEDS: u64 = 300;

@@ -391,7 +391,7 @@ fn a_remote_client_waits_for_its_permanent_host_and_never_leads() {
                 number: 99,
                 host: 3,
             },
-            led: true,
+            led: None,
         },
     };
     let frame = bassline_sync::Codec::default()

@@ -3,7 +3,7 @@
 
 use std::cmp::Reverse;
 
-use bassline_protocol::{Command, Epoch, Message, PeerId, Permission, Position};
+use bassline_protocol::{Command, Epoch, Message, PeerId, Permission, Position, Signature, Vouch};
 
 use crate::{
     Candidacy, Event, Fault,
@@ -107,7 +107,7 @@ impl Session {
     }
 
     /// Whether the host this guest follows is linked and has acted as host lately.
-    fn host_alive(&self) -> bool {
+    pub(crate) fn host_alive(&self) -> bool {
         let RoleState::Guest(g) = &self.role else {
             return false;
         };
@@ -119,6 +119,11 @@ impl Session {
     /// Whether `peer` may edit, and so stand for host, as this peer's lineage says.
     pub(crate) fn may_lead(&self, peer: PeerId) -> bool {
         self.replica.permissions.of(peer) == Permission::ReadWrite
+    }
+
+    /// Whether this peer leads and nobody has followed it in its epoch (no follower's word).
+    fn unfollowed_host(&self) -> bool {
+        matches!(self.role, RoleState::Host(_)) && !self.led()
     }
 
     /// Whether this peer is electing and found nobody reachable its lineage lets lead.
@@ -296,7 +301,7 @@ impl Session {
     /// A peer announces it leads `epoch`. The higher rank wins: a host outranked steps down,
     /// a guest moves to the higher-ranked host, an electing peer follows any host at least as
     /// new as the one it lost.
-    pub(crate) fn on_announce(&mut self, from: PeerId, epoch: Epoch, led: bool) {
+    pub(crate) fn on_announce(&mut self, from: PeerId, epoch: Epoch, led: Option<Vouch>) {
         if self.candidacy() == Candidacy::Permanent {
             self.misbehaved(
                 from,
@@ -315,15 +320,23 @@ impl Session {
             self.misbehaved(from, format!("announced epoch {}", epoch.number));
             return;
         }
-        let led = led || self.config.fault == Some(Fault::SoloOutranks);
+        // Followers count only by a follower's own signed word: a member's claim to be
+        // followed, unbacked, ranks as a host nobody follows.
+        let trusting = self.config.fault == Some(Fault::TrustClaimedFollowers);
+        let led = led.is_some_and(|v| trusting || self.vouch_holds(from, epoch, v))
+            || self.config.fault == Some(Fault::SoloOutranks);
         let theirs: Rank = (led, epoch);
+        // A host nobody follows has no standing to hold against one others follow.
+        let conceding = led && self.unfollowed_host();
         if !self.may_lead(from)
             && !self.leaderless()
+            && !conceding
             && self.config.fault != Some(Fault::FollowReadOnly)
         {
             // Our lineage made it read-only or removed it: it does not lead us. (A host it
             // outranks hears of it from its followers, see `on_host_named`.) Only a peer left
-            // with nobody else who may lead follows it: its lineage then loses, change and all.
+            // with nobody else who may lead, or a host nobody follows meeting one that others
+            // do, follows it: its lineage then loses, change and all.
             return;
         }
         match &mut self.role {
@@ -367,9 +380,15 @@ impl Session {
         if !self.may_lead(host) && !self.leaderless() {
             // Not a host of ours (see `on_announce`).
             // A third peer's report that it follows it is evidence it leads (its own claim is
-            // not): a host it outranks takes a newer epoch.
+            // not): a host with followers it outranks takes a newer epoch; a host nobody
+            // follows has nothing to show for its lineage, and follows it (the change that
+            // made it read-only is lost with that lineage).
             if matches!(self.role, RoleState::Host(_)) && host != self.me && host != from {
-                self.outrank((true, epoch));
+                if !self.unfollowed_host() {
+                    self.outrank((true, epoch));
+                } else if self.is_connected(host) && (true, epoch) > (false, self.epoch) {
+                    self.follow(host, (true, epoch));
+                }
             }
             return;
         }
@@ -419,7 +438,9 @@ impl Session {
     /// above it (keeping its standing), and tells everyone: the peers of the other lineage,
     /// which let both lead, then follow this one.
     fn outrank(&mut self, theirs: Rank) {
-        if theirs <= (self.led(), self.epoch) {
+        // (Above it already: without followers' word yet, it must not climb again at each
+        // report of the other host.)
+        if theirs <= (self.led(), self.epoch) || self.epoch > theirs.1 {
             return;
         }
         self.flush_batch();
@@ -428,9 +449,8 @@ impl Session {
             number,
             host: self.me,
         };
-        if let RoleState::Host(h) = &mut self.role {
-            h.led |= theirs.0;
-        }
+        // Its followers' word (for its earlier epoch) still stands; until one of them follows
+        // in the new one, it claims no more than it has.
         for l in self.links.values_mut() {
             l.following = false;
         }
@@ -446,5 +466,85 @@ impl Session {
         for p in self.connected_peers() {
             self.announce_to(p);
         }
+    }
+
+    /// A heartbeat from `from` carries its signed word that it follows `host` in `epoch`. A host
+    /// keeps the first such word about itself in its current epoch: with it, it counts as
+    /// followed, and tells everyone (the peers that ranked it as a host nobody follows).
+    pub(crate) fn on_vouch(
+        &mut self,
+        from: PeerId,
+        host: Option<PeerId>,
+        epoch: Epoch,
+        sig: Signature,
+    ) {
+        if host != Some(self.me) || epoch != self.epoch || from == self.me {
+            return;
+        }
+        let Some(&key) = self.keys.get(&from) else {
+            return;
+        };
+        let RoleState::Host(h) = &self.role else {
+            return;
+        };
+        if h.led.is_some() {
+            return;
+        }
+        let message = bassline_protocol::vouch_bytes(from, epoch);
+        if !self.config.identity.verify(&key, &message, &sig) {
+            self.misbehaved(
+                from,
+                format!(
+                    "signed that it follows epoch {} with a signature that does not hold",
+                    epoch.number
+                ),
+            );
+            return;
+        }
+        if let RoleState::Host(h) = &mut self.role {
+            h.led = Some(Vouch {
+                by: from,
+                number: epoch.number,
+                key,
+                sig,
+            });
+        }
+        for p in self.connected_peers() {
+            if p != from {
+                self.announce_to(p);
+            }
+        }
+    }
+
+    /// Whether `vouch` shows that someone other than `from` follows it: signed by a peer this
+    /// peer knows the key of (or, for a peer it has met whose key its lineage never learned,
+    /// by the key the vouch names), for an epoch of `from`'s no newer than the one announced.
+    /// A signature that does not hold under a key that matches ours is reported.
+    fn vouch_holds(&mut self, from: PeerId, epoch: Epoch, vouch: Vouch) -> bool {
+        if vouch.by == from || vouch.number > epoch.number {
+            return false;
+        }
+        let key = match self.keys.get(&vouch.by) {
+            Some(known) if *known != vouch.key => return false,
+            Some(known) => *known,
+            None if self.links.contains_key(&vouch.by) => vouch.key,
+            None => return false,
+        };
+        let followed = Epoch {
+            number: vouch.number,
+            host: from,
+        };
+        let message = bassline_protocol::vouch_bytes(vouch.by, followed);
+        if self.config.identity.verify(&key, &message, &vouch.sig) {
+            return true;
+        }
+        self.misbehaved(
+            from,
+            format!(
+                "showed peer {}'s word that it follows, which does not hold",
+                vouch.by
+            ),
+        );
+        false
     }
 }

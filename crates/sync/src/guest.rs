@@ -67,10 +67,17 @@ impl Session {
     fn synced_now(&mut self) {
         self.ever_synced = true;
         let base = self.config.retry_base;
+        let mut first = false;
         if let RoleState::Guest(g) = &mut self.role {
+            first = !g.synced;
             g.synced = true;
             g.retry_due = None;
             g.retry_delay = base;
+        }
+        if first {
+            // The host counts as followed once it has our signed word: give it at once rather
+            // than at the next heartbeat.
+            self.heartbeat_host();
         }
     }
 

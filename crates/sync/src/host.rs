@@ -512,9 +512,6 @@ impl Session {
             }
         }
         self.link(to).following = true;
-        if let RoleState::Host(h) = &mut self.role {
-            h.led = true;
-        }
     }
 
     /// A guest's hash differed from ours at `position`: send the groups that differ from its
@@ -564,7 +561,11 @@ impl Session {
 
     /// Tells `peer` which epoch this host leads.
     pub(crate) fn announce_to(&mut self, peer: PeerId) {
-        let (epoch, led) = (self.epoch, self.led());
+        let led = match &self.role {
+            RoleState::Host(h) => h.led,
+            _ => None,
+        };
+        let epoch = self.epoch;
         self.send(peer, Message::HostAnnounce { epoch, led });
     }
 }

@@ -256,10 +256,12 @@ pub enum Fault {
     FollowReadOnly,
     /// The host sequences operations without checking their origins' signatures.
     SkipSignatureCheck,
+    /// A host's claim to have followers is believed without a follower's word that holds.
+    TrustClaimedFollowers,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 20] = [
+    pub const ALL: [Fault; 21] = [
         Fault::SkipDedup,
         Fault::DropPendingOnResend,
         Fault::HostDropsOwnPending,
@@ -280,6 +282,7 @@ impl Fault {
         Fault::NoSubmitLimit,
         Fault::FollowReadOnly,
         Fault::SkipSignatureCheck,
+        Fault::TrustClaimedFollowers,
     ];
 
     /// The kebab-case name used on the simulator's command line.
@@ -305,6 +308,7 @@ impl Fault {
             Fault::NoSubmitLimit => "no-submit-limit",
             Fault::FollowReadOnly => "follow-read-only",
             Fault::SkipSignatureCheck => "skip-signature-check",
+            Fault::TrustClaimedFollowers => "trust-claimed-followers",
         }
     }
 

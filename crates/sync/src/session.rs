@@ -12,7 +12,7 @@ use std::{
 use bassline_core::{Id, Network, Request, StateHash};
 use bassline_protocol::{
     Envelope, Epoch, Message, OpId, PeerId, Permission, Permissions, Position, PublicKey,
-    Reassembler, Sequenced, StateSync,
+    Reassembler, Sequenced, Signature, StateSync, Vouch,
 };
 
 use crate::{Candidacy, Channel, Config, Error, Event, Transmit, edits::Edits, replica::Replica};
@@ -148,7 +148,9 @@ pub(crate) struct HostState {
     /// only edits that follow closely wait for the window (latency when idle, batching under
     /// load).
     pub last_flush: Option<Duration>,
-    pub led: bool,
+    /// A follower's signed word that it follows this host (in this epoch, or in an earlier
+    /// one of this host's it moved on from): the standing it claims, and shows as evidence.
+    pub led: Option<Vouch>,
     /// Keys learned since the last batch went out: they go with it, so every follower holds
     /// an origin's key before (or with) its first operation.
     pub new_keys: Vec<(PeerId, PublicKey)>,
@@ -255,6 +257,8 @@ pub struct Session {
     msg_id: u64,
     rng: u64,
     read_only: Option<bool>,
+    /// This peer's signed word that it follows the host of this epoch (made once per epoch).
+    vouch: Option<(Epoch, Signature)>,
     /// Presence taken per person (the peer it is about, not the link it came by: a permanent
     /// host passes everyone's on through one link).
     presence: BTreeMap<PeerId, PresenceAllowance>,
@@ -309,6 +313,7 @@ impl Session {
             msg_id: 0,
             rng,
             read_only: None,
+            vouch: None,
             presence: BTreeMap::new(),
         };
         let mine = s.config.identity.public_key();
@@ -460,13 +465,24 @@ impl Session {
         self.replica.permissions.of(peer)
     }
 
-    /// Who may do what, as the sequence this peer follows says.
     /// The public key this peer knows for `peer` (its own included): what it checks
     /// `peer`'s operations against when it leads.
     pub fn key_of(&self, peer: PeerId) -> Option<PublicKey> {
         self.keys.get(&peer).copied()
     }
 
+    /// Whether this peer is settled under a host: it leads with a follower's word for it, or
+    /// follows a host that spoke lately. Only a host with followers (shown by their word)
+    /// moves a settled peer; an unsettled one follows any host at least as new as its own.
+    pub fn is_settled(&self) -> bool {
+        match &self.role {
+            RoleState::Host(h) => h.led.is_some(),
+            RoleState::Guest(_) => self.host_alive(),
+            RoleState::Electing(_) => false,
+        }
+    }
+
+    /// Who may do what, as the sequence this peer follows says.
     pub fn permissions(&self) -> &Permissions {
         &self.replica.permissions
     }
@@ -892,13 +908,42 @@ impl Session {
         // A guest names its host only once it holds the host's state: only then does the host
         // count as followed, which is what other peers rank it by.
         let host = self.current_host().filter(|_| self.is_synced());
+        // To its host only (the others learn of it from the host's announcements): the guest's
+        // signed word that it follows.
+        let vouch = host
+            .filter(|h| *h == peer && *h != self.me && self.epoch.host == *h)
+            .map(|_| self.vouch());
         let message = Message::Heartbeat {
             position: self.replica.position,
             hash,
             host,
             epoch: self.epoch,
+            vouch,
         };
         self.send(peer, message);
+    }
+
+    /// This guest's signature saying it follows its host in this epoch (signed once).
+    fn vouch(&mut self) -> Signature {
+        match self.vouch {
+            Some((epoch, sig)) if epoch == self.epoch => sig,
+            _ => {
+                let sig = self
+                    .config
+                    .identity
+                    .sign(&bassline_protocol::vouch_bytes(self.me, self.epoch));
+                self.vouch = Some((self.epoch, sig));
+                sig
+            }
+        }
+    }
+
+    /// Sends the host a heartbeat now: it carries this guest's word that it follows, which
+    /// the host needs to claim followers.
+    pub(crate) fn heartbeat_host(&mut self) {
+        if let Some(h) = self.current_host() {
+            self.heartbeat_to(h);
+        }
     }
 
     /// A random fraction in [0.5, 1.5) for jitter.
@@ -1002,7 +1047,13 @@ impl Session {
                 hash,
                 host,
                 epoch,
-            } => self.on_heartbeat(from, position, hash, host, epoch),
+                vouch,
+            } => {
+                if let Some(sig) = vouch {
+                    self.on_vouch(from, host, epoch, sig);
+                }
+                self.on_heartbeat(from, position, hash, host, epoch)
+            }
             Message::HashMismatch { position, groups } => {
                 if matches!(self.role, RoleState::Host(_)) {
                     self.on_hash_mismatch(from, position, groups);
@@ -1213,7 +1264,7 @@ impl Session {
     /// epoch, so every peer that hears of the epoch ranks it alike however links come and go.
     pub(crate) fn led(&self) -> bool {
         self.config.fault == Some(crate::Fault::SoloOutranks)
-            || matches!(&self.role, RoleState::Host(h) if h.led)
+            || matches!(&self.role, RoleState::Host(h) if h.led.is_some())
     }
 
     pub(crate) fn candidacy(&self) -> Candidacy {
