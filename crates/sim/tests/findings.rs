@@ -602,6 +602,52 @@ fn a_hostile_member_is_refused_and_changes_nothing() {
     }
 }
 
+/// A member who joined while the room was quiet: the host passes its key on at once (a batch of
+/// keys alone), so another member cannot show the guests a vouch in the newcomer's name under a
+/// key of its own. (Found in review: keys went out only with the next edit, and until then a
+/// guest checked a vouch naming the newcomer under whatever key the vouch named.)
+#[test]
+fn a_newcomers_key_reaches_the_guests_before_any_edit() {
+    let mut room = Room::new(2, network(&[("x", BlendMode::AcceptLast)]));
+    room.edit(2, write("x", n(1.0)));
+    room.settle();
+    room.join(Session::guest(4, Some(1), Room::as_peer(4, Config::default())));
+    room.settle();
+    assert_eq!(
+        room.peer(2).key_of(4),
+        Some(Room::identity(4).public_key()),
+        "guest 2 holds the newcomer's key with no edit in between"
+    );
+    let attacker = Room::identity(3);
+    let next = Epoch {
+        number: room.peer(2).epoch().number + 1,
+        host: 3,
+    };
+    let led = bassline_protocol::Vouch {
+        by: 4,
+        number: next.number,
+        key: attacker.public_key(),
+        sig: attacker.sign(&bassline_protocol::vouch_bytes(4, next)),
+    };
+    let claim = frame(
+        3,
+        Message::HostAnnounce {
+            epoch: next,
+            led: Some(led),
+        },
+        1,
+    );
+    let now = room.now;
+    room.peer(2).handle_receive(now, 3, Channel::Reliable, &claim);
+    room.settle();
+    assert_eq!(
+        room.peer(2).current_host(),
+        Some(1),
+        "the guest stays with its host"
+    );
+    assert_eq!(room.hosts(), [1]);
+}
+
 /// The losing side of a partition made more edits than the new host takes forwarded at once:
 /// the host refuses the rest for now (`refused`: forwarded, rate-limited), the forwarders send
 /// them again after the wait, and all of them end up decided. (Found: orphan batches had no

@@ -104,14 +104,18 @@ impl Session {
 
     /// Records `peer`'s key unless one is known already (first key wins: a member's identity
     /// is never replaced). Returns the key now on record. A host passes a new key on to its
-    /// followers with its next batch.
+    /// followers with its next batch, which goes at once (a batch of keys alone if no edit is
+    /// waiting): until a follower knows a member's key, another member could show it a vouch
+    /// in that member's name under a key of its own.
     pub(crate) fn learn_key(&mut self, peer: PeerId, key: PublicKey) -> PublicKey {
         if let Some(known) = self.keys.get(&peer) {
             return *known;
         }
         self.keys.insert(peer, key);
+        let now = self.now;
         if let RoleState::Host(h) = &mut self.role {
             h.new_keys.push((peer, key));
+            h.batch_due = Some(h.batch_due.map_or(now, |t| t.min(now)));
         }
         key
     }
@@ -347,12 +351,18 @@ impl Session {
             return;
         };
         h.batch_due = None;
-        if h.batch.is_empty() {
+        if h.batch.is_empty() && h.new_keys.is_empty() {
             return;
         }
-        h.last_flush = Some(self.now);
         let ops = std::mem::take(&mut h.batch);
-        let base = h.batch_base;
+        // Keys alone go as an empty batch at the host's position (it continues every
+        // follower's history without changing it).
+        let base = if ops.is_empty() {
+            self.replica.position
+        } else {
+            h.last_flush = Some(self.now);
+            h.batch_base
+        };
         let guests: Vec<PeerId> = self
             .links
             .iter()
