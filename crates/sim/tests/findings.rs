@@ -611,7 +611,11 @@ fn a_newcomers_key_reaches_the_guests_before_any_edit() {
     let mut room = Room::new(2, network(&[("x", BlendMode::AcceptLast)]));
     room.edit(2, write("x", n(1.0)));
     room.settle();
-    room.join(Session::guest(4, Some(1), Room::as_peer(4, Config::default())));
+    room.join(Session::guest(
+        4,
+        Some(1),
+        Room::as_peer(4, Config::default()),
+    ));
     room.settle();
     assert_eq!(
         room.peer(2).key_of(4),
@@ -638,7 +642,8 @@ fn a_newcomers_key_reaches_the_guests_before_any_edit() {
         1,
     );
     let now = room.now;
-    room.peer(2).handle_receive(now, 3, Channel::Reliable, &claim);
+    room.peer(2)
+        .handle_receive(now, 3, Channel::Reliable, &claim);
     room.settle();
     assert_eq!(
         room.peer(2).current_host(),

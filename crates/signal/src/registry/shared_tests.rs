@@ -202,6 +202,41 @@ impl World {
             .expect("welcome")
     }
 
+    /// Instance `i`'s connection `conn` creates a room (at most `max_peers`, PAKE or not);
+    /// returns its code.
+    fn create_room(&mut self, i: usize, conn: u64, max_peers: Option<u16>, pake: bool) -> RoomCode {
+        let now = self.now;
+        self.regs[i].handle_message(
+            now,
+            ConnId(conn),
+            ClientMessage::CreateRoom {
+                password: None,
+                max_peers,
+                pake,
+            },
+        );
+        self.settle();
+        let ServerMessage::RoomCreated { code, .. } = *self.last_to(i, conn) else {
+            panic!("expected room-created")
+        };
+        code
+    }
+
+    /// Instance `i`'s connection `conn` asks to join `code` (no password, no reclaim); the
+    /// caller settles.
+    fn ask_to_join(&mut self, i: usize, conn: u64, code: RoomCode) {
+        let now = self.now;
+        self.regs[i].handle_message(
+            now,
+            ConnId(conn),
+            ClientMessage::JoinRoom {
+                code: code.to_string(),
+                password: None,
+                reclaim: None,
+            },
+        );
+    }
+
     fn last_to(&self, i: usize, conn: u64) -> &ServerMessage {
         &self.sent[i]
             .iter()
@@ -216,33 +251,12 @@ impl World {
 fn two_instances_taking_the_last_place_at_once_admit_exactly_one() {
     let mut w = World::new(3);
     let host = w.greet(0, 1);
-    let now = w.now;
-    w.regs[0].handle_message(
-        now,
-        ConnId(1),
-        ClientMessage::CreateRoom {
-            password: None,
-            max_peers: Some(2),
-            pake: false,
-        },
-    );
-    w.settle();
-    let ServerMessage::RoomCreated { code, .. } = *w.last_to(0, 1) else {
-        panic!("expected room-created")
-    };
+    let code = w.create_room(0, 1, Some(2), false);
     let a = w.greet(1, 1);
     let b = w.greet(2, 1);
     // Both read the room with one free place before either writes.
     for i in [1, 2] {
-        w.regs[i].handle_message(
-            now,
-            ConnId(1),
-            ClientMessage::JoinRoom {
-                code: code.to_string(),
-                password: None,
-                reclaim: None,
-            },
-        );
+        w.ask_to_join(i, 1, code);
     }
     w.pump();
     assert_eq!(
@@ -277,29 +291,9 @@ fn a_leave_written_while_the_store_is_unreachable_is_written_when_it_is_back() {
     let mut w = World::new(2);
     let host = w.greet(0, 1);
     let now = w.now;
-    w.regs[0].handle_message(
-        now,
-        ConnId(1),
-        ClientMessage::CreateRoom {
-            password: None,
-            max_peers: None,
-            pake: false,
-        },
-    );
-    w.settle();
-    let ServerMessage::RoomCreated { code, .. } = *w.last_to(0, 1) else {
-        panic!("expected room-created")
-    };
+    let code = w.create_room(0, 1, None, false);
     let guest = w.greet(1, 1);
-    w.regs[1].handle_message(
-        now,
-        ConnId(1),
-        ClientMessage::JoinRoom {
-            code: code.to_string(),
-            password: None,
-            reclaim: None,
-        },
-    );
+    w.ask_to_join(1, 1, code);
     w.settle();
     assert!(matches!(w.last_to(1, 1), ServerMessage::Joined { .. }));
 
@@ -327,32 +321,12 @@ fn a_peer_that_reconnects_to_another_live_instance_moves_with_its_queue() {
     let mut w = World::new(3);
     let host = w.greet(0, 1);
     let now = w.now;
-    w.regs[0].handle_message(
-        now,
-        ConnId(1),
-        ClientMessage::CreateRoom {
-            password: None,
-            max_peers: None,
-            pake: false,
-        },
-    );
-    w.settle();
-    let ServerMessage::RoomCreated { code, .. } = *w.last_to(0, 1) else {
-        panic!("expected room-created")
-    };
+    let code = w.create_room(0, 1, None, false);
     let guest = w.greet(1, 1);
     let ServerMessage::Welcome { resume_token, .. } = w.sent[1][0].1.clone() else {
         panic!("expected welcome first")
     };
-    w.regs[1].handle_message(
-        now,
-        ConnId(1),
-        ClientMessage::JoinRoom {
-            code: code.to_string(),
-            password: None,
-            reclaim: None,
-        },
-    );
+    w.ask_to_join(1, 1, code);
     w.settle();
 
     // The guest's connection drops; the host's offer waits in its old instance's queue.
@@ -427,33 +401,13 @@ fn a_pake_room_across_instances_relays_pake_and_a_reject_reaches_the_guests_inst
     let mut w = World::new(2);
     let host = w.greet(0, 1);
     let now = w.now;
-    w.regs[0].handle_message(
-        now,
-        ConnId(1),
-        ClientMessage::CreateRoom {
-            password: None,
-            max_peers: None,
-            pake: true,
-        },
-    );
-    w.settle();
-    let ServerMessage::RoomCreated { code, .. } = *w.last_to(0, 1) else {
-        panic!("expected room-created")
-    };
+    let code = w.create_room(0, 1, None, true);
     assert!(
         w.store.rooms[&code].pake,
         "the store's record carries the flag"
     );
     let guest = w.greet(1, 1);
-    w.regs[1].handle_message(
-        now,
-        ConnId(1),
-        ClientMessage::JoinRoom {
-            code: code.to_string(),
-            password: None,
-            reclaim: None,
-        },
-    );
+    w.ask_to_join(1, 1, code);
     w.settle();
     assert!(matches!(
         w.last_to(1, 1),
@@ -500,15 +454,7 @@ fn a_pake_room_across_instances_relays_pake_and_a_reject_reaches_the_guests_inst
     );
     assert!(w.store.rooms[&code].member(guest).is_none());
     // A reject from the guest's side (not the host) is refused and changes nothing.
-    w.regs[1].handle_message(
-        now,
-        ConnId(1),
-        ClientMessage::JoinRoom {
-            code: code.to_string(),
-            password: None,
-            reclaim: None,
-        },
-    );
+    w.ask_to_join(1, 1, code);
     w.settle();
     let rec = w.store.rooms[&code].clone();
     w.regs[1].handle_message(
