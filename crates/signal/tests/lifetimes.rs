@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use bassline_signal::ServerMessage;
-use common::{Client, Server, test_config};
+use common::{Client, Server, joined_second, test_config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn config() -> bassline_signal::server::ServerConfig {
@@ -64,17 +64,7 @@ async fn reconnect_within_grace_keeps_place_and_receives_queued_messages() {
         back.recv().await,
         ServerMessage::Welcome { peer_id, resumed: true, .. } if peer_id == guest_id
     ));
-    assert_eq!(
-        back.recv().await,
-        ServerMessage::Joined {
-            code,
-            members: vec![host_id, guest_id],
-            numbers: vec![1, 2],
-            host: host_id,
-            number: 2,
-            pake: false,
-        }
-    );
+    assert_eq!(back.recv().await, joined_second(code, host_id, guest_id));
     assert_eq!(
         back.recv().await,
         ServerMessage::Offer {

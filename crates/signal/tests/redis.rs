@@ -14,7 +14,7 @@ use std::{
 };
 
 use bassline_signal::{ErrorCode, PeerId, RoomCode, ServerMessage};
-use common::Client;
+use common::{Client, joined_second};
 
 /// The `redis-server` binary, installed through apt-get when missing.
 fn redis_server_binary() -> PathBuf {
@@ -219,17 +219,7 @@ async fn three_instances_share_rooms_passwords_relays_and_failed_join_limits() {
     guest.send(&join(code, Some("wrong"))).await;
     assert_eq!(guest.error_code().await, ErrorCode::WrongPassword);
     guest.send(&join(code, Some("hunter2"))).await;
-    assert_eq!(
-        guest.recv().await,
-        ServerMessage::Joined {
-            code,
-            members: vec![host_id, guest_id],
-            numbers: vec![1, 2],
-            host: host_id,
-            number: 2,
-            pake: false,
-        }
-    );
+    assert_eq!(guest.recv().await, joined_second(code, host_id, guest_id));
     assert_eq!(
         host.recv().await,
         ServerMessage::PeerJoined {

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use bassline_signal::{ErrorCode, ServerMessage};
-use common::{Client, Server, bounded, http_get, test_config};
+use common::{Client, Server, bounded, http_get, joined_second, test_config};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -57,17 +57,7 @@ async fn whole_flow_with_password_ice_and_host_change() {
             r#"{{"type":"join-room","code":"{lower}","password":"hunter2"}}"#
         ))
         .await;
-    assert_eq!(
-        guest.recv().await,
-        ServerMessage::Joined {
-            code,
-            members: vec![host_id, guest_id],
-            numbers: vec![1, 2],
-            host: host_id,
-            number: 2,
-            pake: false,
-        }
-    );
+    assert_eq!(guest.recv().await, joined_second(code, host_id, guest_id));
     assert_eq!(
         host.recv().await,
         ServerMessage::PeerJoined {

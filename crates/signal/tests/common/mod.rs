@@ -85,6 +85,18 @@ pub fn test_config() -> ServerConfig {
     cfg
 }
 
+/// The `joined` a second member gets in a room `host` created (no PAKE).
+pub fn joined_second(code: RoomCode, host: PeerId, guest: PeerId) -> ServerMessage {
+    ServerMessage::Joined {
+        code,
+        members: vec![host, guest],
+        numbers: vec![1, 2],
+        host,
+        number: 2,
+        pake: false,
+    }
+}
+
 pub async fn bounded<F: std::future::Future>(f: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(20), f)
         .await
