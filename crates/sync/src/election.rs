@@ -322,7 +322,10 @@ impl Session {
         }
         // Followers count only by a follower's own signed word: a member's claim to be
         // followed, unbacked, ranks as a host nobody follows.
-        let trusting = self.config.fault == Some(Fault::TrustClaimedFollowers);
+        // (An electing peer has no host to keep and follows any host at least as new anyway;
+        // it may not know the follower's key at all, being new: it takes the claim.)
+        let trusting = self.config.fault == Some(Fault::TrustClaimedFollowers)
+            || matches!(self.role, RoleState::Electing(_));
         let led = led.is_some_and(|v| trusting || self.vouch_holds(from, epoch, v))
             || self.config.fault == Some(Fault::SoloOutranks);
         let theirs: Rank = (led, epoch);
@@ -383,10 +386,17 @@ impl Session {
             // not): a host with followers it outranks takes a newer epoch; a host nobody
             // follows has nothing to show for its lineage, and follows it (the change that
             // made it read-only is lost with that lineage).
-            if matches!(self.role, RoleState::Host(_)) && host != self.me && host != from {
-                if !self.unfollowed_host() {
-                    self.outrank((true, epoch));
-                } else if self.is_connected(host) && (true, epoch) > (false, self.epoch) {
+            if let RoleState::Host(h) = &self.role
+                && host != self.me
+                && host != from
+            {
+                // Two hosts whose lineages each demoted the other would take epochs above each
+                // other for ever: the second time it has to, the one with the higher id gives
+                // way instead (both apply the same rule, so exactly one does).
+                let again = h.outranked.contains(&host) && self.me > host;
+                if !self.unfollowed_host() && !again {
+                    self.outrank(host, (true, epoch));
+                } else if self.is_connected(host) && (true, epoch) > (self.led(), self.epoch) {
                     self.follow(host, (true, epoch));
                 }
             }
@@ -437,7 +447,7 @@ impl Session {
     /// A host that hears of a higher-ranked host its lineage does not let lead takes an epoch
     /// above it (keeping its standing), and tells everyone: the peers of the other lineage,
     /// which let both lead, then follow this one.
-    fn outrank(&mut self, theirs: Rank) {
+    fn outrank(&mut self, other: PeerId, theirs: Rank) {
         // (Above it already: without followers' word yet, it must not climb again at each
         // report of the other host.)
         if theirs <= (self.led(), self.epoch) || self.epoch > theirs.1 {
@@ -449,6 +459,9 @@ impl Session {
             number,
             host: self.me,
         };
+        if let RoleState::Host(h) = &mut self.role {
+            h.outranked.insert(other);
+        }
         // Its followers' word (for its earlier epoch) still stands; until one of them follows
         // in the new one, it claims no more than it has.
         for l in self.links.values_mut() {

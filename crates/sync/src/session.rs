@@ -154,6 +154,8 @@ pub(crate) struct HostState {
     /// Keys learned since the last batch went out: they go with it, so every follower holds
     /// an origin's key before (or with) its first operation.
     pub new_keys: Vec<(PeerId, PublicKey)>,
+    /// Hosts this one took an epoch above (their lineage leads members ours demoted).
+    pub outranked: std::collections::BTreeSet<PeerId>,
 }
 
 /// Guest state: the host followed and what is under way with it.
