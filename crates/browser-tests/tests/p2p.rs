@@ -596,18 +596,30 @@ struct Native {
 
 impl Native {
     fn join(bin: &std::path::Path, signal: &str, code: &str, password: &str) -> Result<Native> {
+        Native::spawn(
+            bin,
+            &["join", code, "--signal", signal, "--password", password],
+        )
+    }
+
+    /// `bassline host --no-room-key`: a room guests join by the bare code, with no room key.
+    fn host_keyless(bin: &std::path::Path, signal: &str) -> Result<Native> {
+        Native::spawn(bin, &["host", "--no-room-key", "--signal", signal])
+    }
+
+    fn spawn(bin: &std::path::Path, args: &[&str]) -> Result<Native> {
         use std::{
             io::{BufRead, BufReader},
             process::{Command, Stdio},
         };
         let mut child = Command::new(bin)
-            .args(["join", code, "--signal", signal, "--password", password])
+            .args(args)
             .args(["--json", "--bind", "127.0.0.1:0"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .context("bassline join starts")?;
+            .with_context(|| format!("bassline {} starts", args[0]))?;
         let out = BufReader::new(child.stdout.take().context("piped stdout")?);
         let stdin = child.stdin.take().context("piped stdin")?;
         let (tx, lines) = std::sync::mpsc::channel();
@@ -900,6 +912,84 @@ fn after_a_signaling_restart_the_pages_put_the_room_back_and_a_newcomer_joins_by
             numbers == ["1", "2", "3"],
             "the old members kept their numbers, the newcomer got the next: {numbers:?}"
         );
+        Ok(())
+    });
+}
+
+/// Two pages in a room without a room key (a native `bassline host --no-room-key`, the pages
+/// joined by its code): no member can put the room back after a signaling restart, and the
+/// pages keep their links, keep editing, and say that nobody new can join.
+#[test]
+fn after_a_signaling_restart_pages_in_a_keyless_room_keep_editing_and_say_the_room_is_lost() {
+    run_serving("roomlost", async |w, serve, pages| {
+        let addr = serve.addr.clone();
+        let signal = format!("ws://{addr}/signal");
+        let mut native = Native::host_keyless(&w.bin, &signal)?;
+        let room = native.wait("room", |v| v["event"] == "room")?;
+        let code = room["code"].as_str().context("the room's code")?.to_owned();
+        // The page's join link without a key: the pages join by the bare code.
+        let link = format!("http://{addr}/#join={code}");
+        pages.push(("a".into(), page(w, "p2p-roomlost-a", &link).await?));
+        pages.push(("b".into(), page(w, "p2p-roomlost-b", &link).await?));
+        let (a, b) = (pick(pages, "a"), pick(pages, "b"));
+        linked(a, 2, "A").await?;
+        linked(b, 2, "B").await?;
+        let me_a: String = a.eval("document.body.dataset.peer").await?;
+        let me_b: String = b.eval("document.body.dataset.peer").await?;
+        let (x, y, sum) = build_sum(a, &me_a).await?;
+        has_node(b, &sum).await?;
+
+        serve.stop()?;
+        *serve = Serve::start(&w.bin, &w.data, &w.dist, &addr)?;
+        for (s, name) in [(a, "A"), (b, "B")] {
+            s.wait_for(
+                "document.body.dataset.p2pRoomLost === 'room-not-found' && \
+                 document.body.dataset.link === 'connected'",
+                &format!("{name} told the server lost the room, signaling connected again"),
+            )
+            .await?;
+            let notice = s.text("[data-testid='p2p-room-lost']").await?;
+            ensure!(
+                notice.contains(&format!("no longer knows room {code}"))
+                    && notice.contains("nobody new can join")
+                    && notice.contains("Host a new room"),
+                "{name}'s notice says what happened and what to do: {notice:?}"
+            );
+            ensure!(
+                s.count("[data-testid='p2p-fatal']").await? == 0
+                    && s.eval::<String>("document.body.dataset.p2pError ?? ''")
+                        .await?
+                        .is_empty(),
+                "{name}: nothing fatal"
+            );
+        }
+        native.wait("the native host's room-lost", |v| {
+            v["event"] == "connection" && v["status"]["state"] == "room-lost"
+        })?;
+        // Nobody re-created the room open under its old code.
+        ensure!(
+            rooms_on_server(&addr) == Some(0),
+            "no room on the restarted server: {:?}",
+            rooms_on_server(&addr)
+        );
+
+        // The links never went through the server: both pages still edit, each sees the
+        // other's edit, and they end in the same state.
+        linked(a, 2, "A after the restart").await?;
+        linked(b, 2, "B after the restart").await?;
+        a.type_value(&x, "7").await?;
+        shows_value(b, &x, "7").await?;
+        b.type_value(&y, "5").await?;
+        shows_value(a, &y, "5").await?;
+        b.click_on("button[title^='New contact']").await?;
+        has_node(a, &format!("p{me_b}-c1")).await?;
+        same_hash(a, b).await?;
+        // Still said after the edits, on both.
+        for s in [a, b] {
+            ensure!(s.count("[data-testid='p2p-room-lost']").await? == 1);
+        }
+        let shot = b.screenshot("p2p-roomlost-b.png").await?;
+        eprintln!("screenshot of B after the restart: {}", shot.display());
         Ok(())
     });
 }
