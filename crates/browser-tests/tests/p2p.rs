@@ -994,6 +994,136 @@ fn after_a_signaling_restart_pages_in_a_keyless_room_keep_editing_and_say_the_ro
     });
 }
 
+/// A keyed room whose restarted server throttles the second reclaim (the address used up its
+/// failed joins for the minute, re-creating the room counted as one): the throttled page keeps its links
+/// and edits, says when it tries again, and does, after the server's `retry_after_secs`; the
+/// room is then whole again and a newcomer joins by the old link.
+#[test]
+fn after_a_signaling_restart_a_throttled_page_keeps_editing_and_reclaims_after_the_wait() {
+    run_serving("throttled", async |w, serve, pages| {
+        let addr = serve.addr.clone();
+        let base = format!("http://{addr}");
+        pages.push(("a".into(), page(w, "p2p-throttled-a", &base).await?));
+        let link = host(pick(pages, "a")).await?;
+        pages.push(("b".into(), page(w, "p2p-throttled-b", &link).await?));
+        let (a, b) = (pick(pages, "a"), pick(pages, "b"));
+        linked(a, 1, "A").await?;
+        linked(b, 1, "B").await?;
+        let (x, y, sum) = build_sum(a, "1").await?;
+        has_node(b, &sum).await?;
+
+        let code: String = a.eval("document.body.dataset.p2pCode").await?;
+
+        serve.stop()?;
+        // Wait until both pages' next attempt is seconds away, so that the joins below reach
+        // the new server before either page does.
+        let mut far = false;
+        for _ in 0..900 {
+            if countdown(a).await?.is_some_and(|n| n >= 3)
+                && countdown(b).await?.is_some_and(|n| n >= 3)
+            {
+                far = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        ensure!(far, "the pages never waited 3 s between reconnects");
+        *serve = Serve::start(&w.bin, &w.data, &w.dist, &addr)?;
+        // Nine joins to a room that does not exist from this address (ten are allowed a
+        // minute): the first reclaim, which re-creates the room and counts as one, is the
+        // tenth; the other page's is refused for up to a minute.
+        let unknown = if code == "A3B7K9" { "K9A3B7" } else { "A3B7K9" };
+        a.eval::<bool>(&format!(
+            "(() => {{ window.__refused = 0; \
+             const ws = new WebSocket({}); \
+             ws.onopen = () => {{ ws.send(JSON.stringify({{type: 'hello', version: 1}})); \
+               for (let i = 0; i < 9; i++) ws.send(JSON.stringify({{type: 'join-room', code: {}}})); }}; \
+             ws.onmessage = (e) => {{ if (JSON.parse(e.data).code === 'room-not-found') window.__refused++; }}; \
+             return true; }})()",
+            js_str(&format!("ws://{addr}/signal")),
+            js_str(unknown)
+        ))
+        .await?;
+        a.wait_for("window.__refused === 9", "nine joins refused")
+            .await?;
+        let mut throttled = None;
+        for _ in 0..600 {
+            for (s, name) in [(a, "A"), (b, "B")] {
+                if s.eval::<String>("document.body.dataset.p2pRoomLost ?? ''")
+                    .await?
+                    == "too-many-attempts"
+                {
+                    throttled = Some((s, name));
+                }
+                let fatal: String = s.eval("document.body.dataset.p2pError ?? ''").await?;
+                ensure!(fatal.is_empty(), "{name} gave the room up: {fatal}");
+            }
+            if throttled.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let (slow, name) = throttled.context("neither page was told its reclaim was throttled")?;
+        let notice = slow.text("[data-testid='p2p-room-lost']").await?;
+        ensure!(
+            notice.contains("refused to put room")
+                && notice.contains("stays connected")
+                && notice.contains("Trying again in"),
+            "{name}'s notice says what happened and that it tries again: {notice:?}"
+        );
+        ensure!(
+            slow.count("[data-testid='p2p-fatal']").await? == 0,
+            "{name}: nothing fatal"
+        );
+        let shot = slow.screenshot("p2p-throttled.png").await?;
+        eprintln!(
+            "screenshot of the throttled page {name}: {}",
+            shot.display()
+        );
+
+        // Meanwhile the links carry edits both ways.
+        a.type_value(&x, "7").await?;
+        shows_value(b, &x, "7").await?;
+        b.type_value(&y, "5").await?;
+        shows_value(a, &y, "5").await?;
+
+        // After the wait the page reclaims its place: the notice goes, the number stays.
+        let mut back = false;
+        for _ in 0..1500 {
+            if slow
+                .eval::<String>("document.body.dataset.p2pRoomLost ?? ''")
+                .await?
+                .is_empty()
+            {
+                back = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        ensure!(back, "{name} never put its place back after the wait");
+        ensure!(
+            slow.count("[data-testid='p2p-room-lost']").await? == 0,
+            "{name}'s notice is gone"
+        );
+        pages.push(("c".into(), page(w, "p2p-throttled-c", &link).await?));
+        let (a, b, c) = (pick(pages, "a"), pick(pages, "b"), pick(pages, "c"));
+        for (s, name) in [(a, "A"), (b, "B"), (c, "C")] {
+            linked(s, 2, name).await?;
+        }
+        let mut numbers = Vec::new();
+        for s in [a, b, c] {
+            numbers.push(s.eval::<String>("document.body.dataset.peer").await?);
+        }
+        ensure!(
+            numbers == ["1", "2", "3"],
+            "the old members kept their numbers, the newcomer got the next: {numbers:?}"
+        );
+        same_hash(a, c).await?;
+        same_hash(a, b).await?;
+        Ok(())
+    });
+}
+
 #[test]
 fn a_reloaded_host_page_rejoins_and_the_room_goes_on() {
     run("host-reload", async |w, base, pages| {
