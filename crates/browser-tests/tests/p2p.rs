@@ -596,18 +596,30 @@ struct Native {
 
 impl Native {
     fn join(bin: &std::path::Path, signal: &str, code: &str, password: &str) -> Result<Native> {
+        Native::spawn(
+            bin,
+            &["join", code, "--signal", signal, "--password", password],
+        )
+    }
+
+    /// `bassline host --no-room-key`: a room guests join by the bare code, with no room key.
+    fn host_keyless(bin: &std::path::Path, signal: &str) -> Result<Native> {
+        Native::spawn(bin, &["host", "--no-room-key", "--signal", signal])
+    }
+
+    fn spawn(bin: &std::path::Path, args: &[&str]) -> Result<Native> {
         use std::{
             io::{BufRead, BufReader},
             process::{Command, Stdio},
         };
         let mut child = Command::new(bin)
-            .args(["join", code, "--signal", signal, "--password", password])
+            .args(args)
             .args(["--json", "--bind", "127.0.0.1:0"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .context("bassline join starts")?;
+            .with_context(|| format!("bassline {} starts", args[0]))?;
         let out = BufReader::new(child.stdout.take().context("piped stdout")?);
         let stdin = child.stdin.take().context("piped stdin")?;
         let (tx, lines) = std::sync::mpsc::channel();
@@ -900,6 +912,214 @@ fn after_a_signaling_restart_the_pages_put_the_room_back_and_a_newcomer_joins_by
             numbers == ["1", "2", "3"],
             "the old members kept their numbers, the newcomer got the next: {numbers:?}"
         );
+        Ok(())
+    });
+}
+
+/// Two pages in a room without a room key (a native `bassline host --no-room-key`, the pages
+/// joined by its code): no member can put the room back after a signaling restart, and the
+/// pages keep their links, keep editing, and say that nobody new can join.
+#[test]
+fn after_a_signaling_restart_pages_in_a_keyless_room_keep_editing_and_say_the_room_is_lost() {
+    run_serving("roomlost", async |w, serve, pages| {
+        let addr = serve.addr.clone();
+        let signal = format!("ws://{addr}/signal");
+        let mut native = Native::host_keyless(&w.bin, &signal)?;
+        let room = native.wait("room", |v| v["event"] == "room")?;
+        let code = room["code"].as_str().context("the room's code")?.to_owned();
+        // The page's join link without a key: the pages join by the bare code.
+        let link = format!("http://{addr}/#join={code}");
+        pages.push(("a".into(), page(w, "p2p-roomlost-a", &link).await?));
+        pages.push(("b".into(), page(w, "p2p-roomlost-b", &link).await?));
+        let (a, b) = (pick(pages, "a"), pick(pages, "b"));
+        linked(a, 2, "A").await?;
+        linked(b, 2, "B").await?;
+        let me_a: String = a.eval("document.body.dataset.peer").await?;
+        let me_b: String = b.eval("document.body.dataset.peer").await?;
+        let (x, y, sum) = build_sum(a, &me_a).await?;
+        has_node(b, &sum).await?;
+
+        serve.stop()?;
+        *serve = Serve::start(&w.bin, &w.data, &w.dist, &addr)?;
+        for (s, name) in [(a, "A"), (b, "B")] {
+            s.wait_for(
+                "document.body.dataset.p2pRoomLost === 'room-not-found' && \
+                 document.body.dataset.link === 'connected'",
+                &format!("{name} told the server lost the room, signaling connected again"),
+            )
+            .await?;
+            let notice = s.text("[data-testid='p2p-room-lost']").await?;
+            ensure!(
+                notice.contains(&format!("no longer knows room {code}"))
+                    && notice.contains("nobody new can join")
+                    && notice.contains("Host a new room"),
+                "{name}'s notice says what happened and what to do: {notice:?}"
+            );
+            ensure!(
+                s.count("[data-testid='p2p-fatal']").await? == 0
+                    && s.eval::<String>("document.body.dataset.p2pError ?? ''")
+                        .await?
+                        .is_empty(),
+                "{name}: nothing fatal"
+            );
+        }
+        native.wait("the native host's room-lost", |v| {
+            v["event"] == "connection" && v["status"]["state"] == "room-lost"
+        })?;
+        // Nobody re-created the room open under its old code.
+        ensure!(
+            rooms_on_server(&addr) == Some(0),
+            "no room on the restarted server: {:?}",
+            rooms_on_server(&addr)
+        );
+
+        // The links never went through the server: both pages still edit, each sees the
+        // other's edit, and they end in the same state.
+        linked(a, 2, "A after the restart").await?;
+        linked(b, 2, "B after the restart").await?;
+        a.type_value(&x, "7").await?;
+        shows_value(b, &x, "7").await?;
+        b.type_value(&y, "5").await?;
+        shows_value(a, &y, "5").await?;
+        b.click_on("button[title^='New contact']").await?;
+        has_node(a, &format!("p{me_b}-c1")).await?;
+        same_hash(a, b).await?;
+        // Still said after the edits, on both.
+        for s in [a, b] {
+            ensure!(s.count("[data-testid='p2p-room-lost']").await? == 1);
+        }
+        let shot = b.screenshot("p2p-roomlost-b.png").await?;
+        eprintln!("screenshot of B after the restart: {}", shot.display());
+        Ok(())
+    });
+}
+
+/// A keyed room whose restarted server throttles the second reclaim (the address used up its
+/// failed joins for the minute, re-creating the room counted as one): the throttled page keeps its links
+/// and edits, says when it tries again, and does, after the server's `retry_after_secs`; the
+/// room is then whole again and a newcomer joins by the old link.
+#[test]
+fn after_a_signaling_restart_a_throttled_page_keeps_editing_and_reclaims_after_the_wait() {
+    run_serving("throttled", async |w, serve, pages| {
+        let addr = serve.addr.clone();
+        let base = format!("http://{addr}");
+        pages.push(("a".into(), page(w, "p2p-throttled-a", &base).await?));
+        let link = host(pick(pages, "a")).await?;
+        pages.push(("b".into(), page(w, "p2p-throttled-b", &link).await?));
+        let (a, b) = (pick(pages, "a"), pick(pages, "b"));
+        linked(a, 1, "A").await?;
+        linked(b, 1, "B").await?;
+        let (x, y, sum) = build_sum(a, "1").await?;
+        has_node(b, &sum).await?;
+
+        let code: String = a.eval("document.body.dataset.p2pCode").await?;
+
+        serve.stop()?;
+        // Wait until both pages' next attempt is seconds away, so that the joins below reach
+        // the new server before either page does.
+        let mut far = false;
+        for _ in 0..900 {
+            if countdown(a).await?.is_some_and(|n| n >= 3)
+                && countdown(b).await?.is_some_and(|n| n >= 3)
+            {
+                far = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        ensure!(far, "the pages never waited 3 s between reconnects");
+        *serve = Serve::start(&w.bin, &w.data, &w.dist, &addr)?;
+        // Nine joins to a room that does not exist from this address (ten are allowed a
+        // minute): the first reclaim, which re-creates the room and counts as one, is the
+        // tenth; the other page's is refused for up to a minute.
+        let unknown = if code == "A3B7K9" { "K9A3B7" } else { "A3B7K9" };
+        a.eval::<bool>(&format!(
+            "(() => {{ window.__refused = 0; \
+             const ws = new WebSocket({}); \
+             ws.onopen = () => {{ ws.send(JSON.stringify({{type: 'hello', version: 1}})); \
+               for (let i = 0; i < 9; i++) ws.send(JSON.stringify({{type: 'join-room', code: {}}})); }}; \
+             ws.onmessage = (e) => {{ if (JSON.parse(e.data).code === 'room-not-found') window.__refused++; }}; \
+             return true; }})()",
+            js_str(&format!("ws://{addr}/signal")),
+            js_str(unknown)
+        ))
+        .await?;
+        a.wait_for("window.__refused === 9", "nine joins refused")
+            .await?;
+        let mut throttled = None;
+        for _ in 0..600 {
+            for (s, name) in [(a, "A"), (b, "B")] {
+                if s.eval::<String>("document.body.dataset.p2pRoomLost ?? ''")
+                    .await?
+                    == "too-many-attempts"
+                {
+                    throttled = Some((s, name));
+                }
+                let fatal: String = s.eval("document.body.dataset.p2pError ?? ''").await?;
+                ensure!(fatal.is_empty(), "{name} gave the room up: {fatal}");
+            }
+            if throttled.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let (slow, name) = throttled.context("neither page was told its reclaim was throttled")?;
+        let notice = slow.text("[data-testid='p2p-room-lost']").await?;
+        ensure!(
+            notice.contains("refused to put room")
+                && notice.contains("stays connected")
+                && notice.contains("Trying again in"),
+            "{name}'s notice says what happened and that it tries again: {notice:?}"
+        );
+        ensure!(
+            slow.count("[data-testid='p2p-fatal']").await? == 0,
+            "{name}: nothing fatal"
+        );
+        let shot = slow.screenshot("p2p-throttled.png").await?;
+        eprintln!(
+            "screenshot of the throttled page {name}: {}",
+            shot.display()
+        );
+
+        // Meanwhile the links carry edits both ways.
+        a.type_value(&x, "7").await?;
+        shows_value(b, &x, "7").await?;
+        b.type_value(&y, "5").await?;
+        shows_value(a, &y, "5").await?;
+
+        // After the wait the page reclaims its place: the notice goes, the number stays.
+        let mut back = false;
+        for _ in 0..1500 {
+            if slow
+                .eval::<String>("document.body.dataset.p2pRoomLost ?? ''")
+                .await?
+                .is_empty()
+            {
+                back = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        ensure!(back, "{name} never put its place back after the wait");
+        ensure!(
+            slow.count("[data-testid='p2p-room-lost']").await? == 0,
+            "{name}'s notice is gone"
+        );
+        pages.push(("c".into(), page(w, "p2p-throttled-c", &link).await?));
+        let (a, b, c) = (pick(pages, "a"), pick(pages, "b"), pick(pages, "c"));
+        for (s, name) in [(a, "A"), (b, "B"), (c, "C")] {
+            linked(s, 2, name).await?;
+        }
+        let mut numbers = Vec::new();
+        for s in [a, b, c] {
+            numbers.push(s.eval::<String>("document.body.dataset.peer").await?);
+        }
+        ensure!(
+            numbers == ["1", "2", "3"],
+            "the old members kept their numbers, the newcomer got the next: {numbers:?}"
+        );
+        same_hash(a, c).await?;
+        same_hash(a, b).await?;
         Ok(())
     });
 }

@@ -22,7 +22,8 @@ fn editable(p: &mut Peer) {
 
 #[test]
 fn a_host_and_three_guests_edit_concurrently_and_converge() {
-    let serve = Serve::start(&temp_dir("converge"));
+    let dir = temp_dir("converge");
+    let serve = Serve::start(&dir);
     let mut host = Peer::host(&serve, &[]);
     let link = join_link(&mut host);
     host.send(r#"{"type":"add-contact","id":"shared","group":"root"}"#);
@@ -74,7 +75,8 @@ fn a_host_and_three_guests_edit_concurrently_and_converge() {
 
 #[test]
 fn when_the_host_is_killed_a_guest_takes_over_and_nothing_seen_is_lost() {
-    let serve = Serve::start(&temp_dir("takeover"));
+    let dir = temp_dir("takeover");
+    let serve = Serve::start(&dir);
     let mut host = Peer::host(&serve, &[]);
     let link = join_link(&mut host);
     let mut g1 = Peer::join("guest1", &serve, &link, &[]);
@@ -137,7 +139,8 @@ fn when_the_host_is_killed_a_guest_takes_over_and_nothing_seen_is_lost() {
 fn a_wrong_password_and_an_unknown_code_fail_with_clear_messages() {
     // A room without a key: the signaling server checks its password (PAKE rooms are in
     // tests/pake.rs).
-    let serve = Serve::start(&temp_dir("refusals"));
+    let dir = temp_dir("refusals");
+    let serve = Serve::start(&dir);
     let mut host = Peer::host(&serve, &["--no-room-key", "--password", "hunter2"]);
     let code = host.wait_event("room")["code"]
         .as_str()
@@ -198,7 +201,8 @@ fn a_wrong_password_and_an_unknown_code_fail_with_clear_messages() {
 
 #[test]
 fn a_host_without_a_room_key_is_joined_by_its_bare_code() {
-    let serve = Serve::start(&temp_dir("bare-code"));
+    let dir = temp_dir("bare-code");
+    let serve = Serve::start(&dir);
     let mut host = Peer::host(&serve, &["--no-room-key"]);
     let room = host.wait_event("room");
     let code = room["code"].as_str().expect("a code").to_owned();

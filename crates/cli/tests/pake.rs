@@ -37,7 +37,8 @@ fn failed_with(peer: Peer) -> Value {
 
 #[test]
 fn guests_join_by_code_and_password_and_converge_with_the_host() {
-    let serve = Serve::start(&temp_dir("pake-converge"));
+    let dir = temp_dir("pake-converge");
+    let serve = Serve::start(&dir);
     let mut host = Peer::host(&serve, &["--password", PASSWORD]);
     let code = code_of(&mut host);
     host.send(r#"{"type":"add-contact","id":"from-host","group":"root","value":1}"#);
@@ -63,7 +64,8 @@ fn guests_join_by_code_and_password_and_converge_with_the_host() {
 
 #[test]
 fn a_wrong_password_is_refused_by_the_host_and_the_host_is_unharmed() {
-    let serve = Serve::start(&temp_dir("pake-wrong"));
+    let dir = temp_dir("pake-wrong");
+    let serve = Serve::start(&dir);
     let mut host = Peer::host(&serve, &["--password", PASSWORD]);
     let code = code_of(&mut host);
 
@@ -95,7 +97,8 @@ fn a_wrong_password_is_refused_by_the_host_and_the_host_is_unharmed() {
 
 #[test]
 fn the_signaling_server_never_sees_the_password() {
-    let serve = Serve::start(&temp_dir("pake-wire"));
+    let dir = temp_dir("pake-wire");
+    let serve = Serve::start(&dir);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -153,7 +156,8 @@ fn the_signaling_server_never_sees_the_password() {
 
 #[test]
 fn after_the_hosts_guess_limit_even_the_right_password_is_refused_for_now() {
-    let serve = Serve::start(&temp_dir("pake-limit"));
+    let dir = temp_dir("pake-limit");
+    let serve = Serve::start(&dir);
     let mut host = Peer::host(
         &serve,
         &["--password", PASSWORD, "--max-password-failures", "2"],
@@ -183,7 +187,8 @@ fn after_the_hosts_guess_limit_even_the_right_password_is_refused_for_now() {
 
 #[test]
 fn a_guest_that_joined_by_link_answers_password_joins_once_it_hosts() {
-    let serve = Serve::start(&temp_dir("pake-handover"));
+    let dir = temp_dir("pake-handover");
+    let serve = Serve::start(&dir);
     let mut host = Peer::host(&serve, &["--password", PASSWORD]);
     let room = host.wait_event("room");
     let (code, link) = (

@@ -14,7 +14,8 @@ fn editable(p: &mut Peer) {
 
 #[test]
 fn the_host_makes_a_guest_read_only_and_back() {
-    let serve = Serve::start(&temp_dir("permit"));
+    let dir = temp_dir("permit");
+    let serve = Serve::start(&dir);
     let mut host = Peer::host(&serve, &[]);
     let link = host.wait_event("room")["link"]
         .as_str()

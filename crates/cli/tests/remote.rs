@@ -68,7 +68,8 @@ fn add(c: &str, v: f64) -> Request {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_remote_clients_edit_one_network_on_the_server() {
-    let serve = Serve::start(&temp_dir("remote"));
+    let dir = temp_dir("remote");
+    let serve = Serve::start(&dir);
     let a = client(&serve);
     let b = client(&serve);
     editable(&a).await;

@@ -54,7 +54,8 @@ fn wait_line(rx: &mpsc::Receiver<String>, what: &str, pred: impl Fn(&str) -> boo
 
 #[test]
 fn the_host_prints_that_the_signaling_path_was_tampered_with() {
-    let serve = Serve::start(&temp_dir("tamper-text"));
+    let dir = temp_dir("tamper-text");
+    let serve = Serve::start(&dir);
     let (_rt, proxy) = proxy(&serve, Mode::TamperOffers);
     // The host in text mode, as a person runs it.
     let mut host = Killed(
@@ -117,7 +118,8 @@ impl Drop for Killed {
 
 #[test]
 fn the_guest_reports_a_tampered_answer_as_a_json_error() {
-    let serve = Serve::start(&temp_dir("tamper-json"));
+    let dir = temp_dir("tamper-json");
+    let serve = Serve::start(&dir);
     let (_rt, proxy) = proxy(&serve, Mode::TamperAnswers);
     let mut host = Peer::host_via(&proxy.url(), &[]);
     let link = host.wait_event("room")["link"]
@@ -141,7 +143,8 @@ fn the_guest_reports_a_tampered_answer_as_a_json_error() {
 
 #[test]
 fn a_damaged_join_link_is_refused_and_says_what_is_wrong() {
-    let serve = Serve::start(&temp_dir("bad-link"));
+    let dir = temp_dir("bad-link");
+    let serve = Serve::start(&dir);
     let mut host = Peer::host(&serve, &[]);
     let link = host.wait_event("room")["link"]
         .as_str()

@@ -22,11 +22,37 @@ pub fn bassline() -> Command {
     c
 }
 
-pub fn temp_dir(name: &str) -> PathBuf {
+/// A fresh directory for one test (its data folders, state files), removed when the test's
+/// handle drops, whether the test passed or panicked. Bind it to a variable declared before
+/// the servers that use it, so it outlives their restarts and they stop before it goes.
+pub fn temp_dir(name: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("bassline-e2e-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    TempDir(dir)
+}
+
+/// See [`temp_dir`].
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A `bassline serve` process.

@@ -35,7 +35,8 @@ pub const MAX_RESTARTS: u32 = 3;
 const QUEUE_LIMIT: usize = 16 << 20;
 /// How often each open link's path and round-trip time are read.
 const MEASURE_EVERY: Duration = Duration::from_secs(2);
-/// How often the PAKE runs' deadlines (seconds long) are looked at.
+/// How often the room's deadlines (PAKE runs, a throttled reclaim; seconds long) are looked
+/// at.
 const PAKE_TICK: Duration = Duration::from_millis(500);
 
 /// What the signaling connection is doing.
@@ -93,6 +94,12 @@ pub enum Event {
     Tampered(String),
     /// The host confirmed our password and handed over the room key (keep it for a reload).
     Key(RoomKey),
+    /// The signaling server lost the room and did not take it back; the links and the
+    /// session go on (see [`Action::RoomLost`]): the notice to show until [`Event::Room`].
+    RoomLost {
+        code: String,
+        message: String,
+    },
     /// The room is lost for good (unknown code, wrong password...): the message to show.
     Fatal {
         code: String,
@@ -497,6 +504,7 @@ impl Driver {
         if let Some(s) = self.socket.take() {
             s.close();
         }
+        self.room.signaling_lost();
         let delay = self.backoff.next_delay();
         self.waiting = true;
         ev.push(Event::Signaling(Signaling::Reconnecting {
@@ -576,6 +584,10 @@ impl Driver {
                     ev.push(Event::Fatal { code, message });
                     self.shut();
                     return;
+                }
+                // The links and the session go on: only the notice.
+                Action::RoomLost { code, message, .. } => {
+                    ev.push(Event::RoomLost { code, message })
                 }
                 Action::Reconnect => self.lost(ev),
                 Action::Key(key) => ev.push(Event::Key(key)),

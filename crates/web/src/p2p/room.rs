@@ -18,6 +18,12 @@
 //! When the server lost our place though our WebSocket came back (it restarted), a page
 //! holding the room key reclaims it: the same code and member number (`join-room.reclaim`),
 //! the links kept, the members' new signaling ids mapped to their unchanged numbers.
+//!
+//! A member whose room the server cannot give back (no key to reclaim with, or a reclaim
+//! refused for the room cap, the throttle...) keeps its links, as the native transport does
+//! (`TransportStatus::RoomLost`): [`Action::RoomLost`] says so, never [`Action::Fatal`]. A
+//! throttled reclaim is tried again after the `retry_after_secs` the server named
+//! ([`Room::tick`]).
 
 use std::{collections::HashMap, time::Duration};
 
@@ -85,6 +91,15 @@ pub enum Action {
     },
     /// The server refused us for good (unknown code, wrong password, full...): what to tell.
     Fatal { code: String, message: String },
+    /// We are a member, but the server lost the room (it restarted) and did not take it back:
+    /// links stay up and editing goes on, only newcomers cannot join. `retry_in`: the
+    /// (re)join is sent again after that long ([`Room::tick`]); `None`: not before the next
+    /// signaling connection (and, without the room key, never: see [`Room::lost_for_good`]).
+    RoomLost {
+        code: String,
+        message: String,
+        retry_in: Option<Duration>,
+    },
     /// The server is going away: reconnect (after a backoff).
     Reconnect,
     /// The host confirmed our password and handed over the room key: keep it (a reload
@@ -127,6 +142,13 @@ pub struct Room {
     reclaiming: bool,
     /// [`Room::greeting`] sent the room message with `hello`: the welcome sends none.
     room_asked: bool,
+    /// A `join-room` or `create-room` is on its way (an error now may be its refusal).
+    joining: bool,
+    /// When to send a refused (re)join again (the throttle's `retry_after_secs`).
+    retry_at: Option<Duration>,
+    /// The server lost the room and we cannot put it back (no room key): later connections
+    /// do not ask for it again (it would come back open), they repeat this notice.
+    lost_for_good: Option<(String, String)>,
 }
 
 impl Room {
@@ -157,6 +179,9 @@ impl Room {
             highest: 0,
             reclaiming: false,
             room_asked: false,
+            joining: false,
+            retry_at: None,
+            lost_for_good: None,
         }
     }
 
@@ -205,6 +230,7 @@ impl Room {
     fn room_message(&mut self) -> ClientMessage {
         let reclaim = self.reclaim();
         self.reclaiming = reclaim.is_some();
+        self.joining = true;
         match (&self.code, &self.want) {
             (Some(code), _) | (None, Want::Join { code, .. }) => ClientMessage::JoinRoom {
                 code: code.clone(),
@@ -313,13 +339,23 @@ impl Room {
                 if !ice_servers.is_empty() || !resumed {
                     self.ice = ice_servers;
                 }
+                // This connection asks again (or has nothing to ask): no retry pending.
+                self.retry_at = None;
                 // A fresh place: create the room, or (re)join the one we were in, unless the
-                // greeting already asked.
+                // greeting already asked; not a room lost for good (it would come back open).
                 if !resumed && !std::mem::take(&mut self.room_asked) {
-                    out.push(Action::Send(self.room_message()));
+                    match self.lost_for_good.clone() {
+                        Some((code, message)) => out.push(Action::RoomLost {
+                            code,
+                            message,
+                            retry_in: None,
+                        }),
+                        None => out.push(Action::Send(self.room_message())),
+                    }
                 }
             }
             ServerMessage::RoomCreated { code, number, .. } => {
+                self.joining = false;
                 self.server_host = self.my_sid;
                 self.pake_room = self.key.is_some() && self.password().is_some();
                 self.code = Some(code.to_string());
@@ -334,6 +370,8 @@ impl Room {
                 host,
                 pake,
             } => {
+                self.joining = false;
+                self.lost_for_good = None;
                 self.server_host = Some(host);
                 self.pake_room = pake;
                 let resumed = self.resumed;
@@ -393,17 +431,20 @@ impl Room {
                     ));
                 }
             }
+            // The answer to our (re)join while we are a member (relays to members not back
+            // yet may fail meanwhile: those errors are not it).
             ServerMessage::Error {
-                code: ErrorCode::NumberTaken,
-                ..
-            } if self.reclaiming => {
-                // Someone holds our number: join as a new member (the links start again).
-                self.reclaiming = false;
-                out.push(Action::Send(ClientMessage::JoinRoom {
-                    code: self.room_name(),
-                    password: None,
-                    reclaim: None,
-                }));
+                code,
+                message,
+                retry_after_secs,
+            } if self.joining
+                && self.me.is_some()
+                && !matches!(
+                    code,
+                    ErrorCode::UnknownPeer | ErrorCode::NotInRoom | ErrorCode::RateLimited
+                ) =>
+            {
+                self.rejoin_refused(code, &message, retry_after_secs, now, &mut out)
             }
             ServerMessage::Error { code, message, .. } => {
                 let room = self.room_name();
@@ -464,10 +505,86 @@ impl Room {
         out
     }
 
-    /// The deadlines of PAKE runs at `now`: our own wait for the host, and guests that never
-    /// confirmed (each refused, so the server counts it too).
+    /// The signaling connection closed: a retry planned on it is moot (the next `welcome`
+    /// asks for the room anyway), and nothing is on its way any more.
+    pub fn signaling_lost(&mut self) {
+        self.retry_at = None;
+        self.joining = false;
+    }
+
+    /// The server lost the room and this page cannot put it back (it has no room key).
+    pub fn lost_for_good(&self) -> bool {
+        self.lost_for_good.is_some()
+    }
+
+    /// The server refused our (re)join while we are a member of the room, with links to keep.
+    /// Our number held by someone else: join as a new member (the links start again under
+    /// the new number). Anything else (the room unknown and no key to re-create it with, the
+    /// room cap, the throttle...): keep the links and say the room is lost on the server;
+    /// with a `retry_after_secs`, ask again then.
+    fn rejoin_refused(
+        &mut self,
+        code: ErrorCode,
+        message: &str,
+        retry_after_secs: Option<u64>,
+        now: Duration,
+        out: &mut Vec<Action>,
+    ) {
+        self.joining = false;
+        if code == ErrorCode::NumberTaken && std::mem::take(&mut self.reclaiming) {
+            self.joining = true;
+            out.push(Action::Send(ClientMessage::JoinRoom {
+                code: self.room_name(),
+                password: None,
+                reclaim: None,
+            }));
+            return;
+        }
+        self.reclaiming = false;
+        let room = self.room_name();
+        if code == ErrorCode::RoomNotFound && self.key.is_none() {
+            let message = format!(
+                "The signaling server restarted and no longer knows room {room}. Everyone \
+                 already connected stays connected and keeps editing; nobody new can join (only \
+                 a member holding the room key can put a room back, and this page joined by \
+                 the code alone). Host a new room to invite others."
+            );
+            self.lost_for_good = Some((code.as_str().to_owned(), message.clone()));
+            out.push(Action::RoomLost {
+                code: code.as_str().to_owned(),
+                message,
+                retry_in: None,
+            });
+            return;
+        }
+        let retry_in = retry_after_secs.map(|s| Duration::from_secs(s.max(1)));
+        self.retry_at = retry_in.map(|d| now + d);
+        let next = match retry_in {
+            Some(d) => format!("Trying again in {} s.", d.as_secs()),
+            None => "It is tried again when the signaling connection is next made; to invite \
+                     others now, host a new room."
+                .to_owned(),
+        };
+        out.push(Action::RoomLost {
+            code: code.as_str().to_owned(),
+            message: format!(
+                "The signaling server restarted and refused to put room {room} back ({}: \
+                 {message}). Everyone already connected stays connected and keeps editing; \
+                 nobody new can join until it is back. {next}",
+                code.as_str()
+            ),
+            retry_in,
+        });
+    }
+
+    /// The deadlines at `now`: a refused (re)join to send again, our own PAKE wait for the
+    /// host, and guests that never confirmed (each refused, so the server counts it too).
     pub fn tick(&mut self, now: Duration) -> Vec<Action> {
         let mut out = Vec::new();
+        if self.retry_at.is_some_and(|at| at <= now) {
+            self.retry_at = None;
+            out.push(Action::Send(self.room_message()));
+        }
         if self.guest_run.as_ref().is_some_and(|r| r.deadline <= now) {
             self.guest_run = None;
             out.push(Action::Fatal {
@@ -1265,6 +1382,170 @@ mod tests {
                 password: None,
                 reclaim: None,
             })]
+        );
+    }
+
+    fn refusal(code: ErrorCode, retry_after_secs: Option<u64>) -> ServerMessage {
+        ServerMessage::Error {
+            code,
+            message: format!("refused: {}", code.as_str()),
+            retry_after_secs,
+        }
+    }
+
+    /// No action tears the room or a link down.
+    fn keeps_everything(acts: &[Action]) {
+        assert!(
+            !acts.iter().any(|a| matches!(
+                a,
+                Action::Fatal { .. } | Action::Gone(_) | Action::Identity { .. }
+            )),
+            "{acts:?}"
+        );
+    }
+
+    #[test]
+    fn after_a_restart_a_keyless_member_keeps_its_links_when_the_server_lost_the_room() {
+        let (mut host, mut guest) = pair(None);
+        for (room, sid, me, other) in [(&mut host, 11, 1, 2), (&mut guest, 21, 2, 1)] {
+            // No key, so no reclaim: a plain rejoin, which the restarted server cannot place.
+            assert!(matches!(
+                &room.on_server(welcome(sid), T0)[..],
+                [Action::Send(ClientMessage::JoinRoom { reclaim: None, code, .. })]
+                    if code == "A3B7K9"
+            ));
+            let acts = room.on_server(refusal(ErrorCode::RoomNotFound, None), T0);
+            keeps_everything(&acts);
+            match &acts[..] {
+                [
+                    Action::RoomLost {
+                        code,
+                        message,
+                        retry_in: None,
+                    },
+                ] => {
+                    assert_eq!(code, "room-not-found");
+                    assert!(
+                        message.contains("no longer knows room A3B7K9")
+                            && message.contains("stays connected")
+                            && message.contains("Host a new room"),
+                        "{message}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(room.me(), Some(me));
+            assert_eq!(room.members(), vec![other], "the member is still linked");
+            assert!(room.lost_for_good());
+            // Nothing is retried (the room would come back open), and a later connection
+            // repeats the notice instead of asking again.
+            assert!(room.tick(T0 + Duration::from_secs(3600)).is_empty());
+            let again = room.on_server(welcome(sid + 1), T0);
+            keeps_everything(&again);
+            assert!(
+                matches!(&again[..], [Action::RoomLost { code, .. }] if code == "room-not-found"),
+                "{again:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_throttled_reclaim_keeps_the_links_and_is_tried_again_after_the_wait() {
+        let key = RoomKey::from_bytes([4; 32]);
+        let (_, mut guest) = pair(Some(&key));
+        guest.on_server(welcome(21), T0);
+        let acts = guest.on_server(refusal(ErrorCode::TooManyAttempts, Some(42)), T0);
+        keeps_everything(&acts);
+        match &acts[..] {
+            [
+                Action::RoomLost {
+                    code,
+                    message,
+                    retry_in,
+                },
+            ] => {
+                assert_eq!(code, "too-many-attempts");
+                assert_eq!(*retry_in, Some(Duration::from_secs(42)));
+                assert!(
+                    message.contains("room A3B7K9")
+                        && message.contains("stays connected")
+                        && message.contains("Trying again in 42 s"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(guest.members(), vec![1]);
+        assert!(!guest.lost_for_good());
+        // A relay to a member not back yet failing meanwhile is not the answer.
+        assert!(
+            guest
+                .on_server(refusal(ErrorCode::UnknownPeer, None), T0)
+                .is_empty()
+        );
+        assert!(guest.tick(T0 + Duration::from_secs(41)).is_empty());
+        assert_eq!(
+            guest.tick(T0 + Duration::from_secs(42)),
+            vec![Action::Send(ClientMessage::JoinRoom {
+                code: "A3B7K9".into(),
+                password: None,
+                reclaim: Some(Reclaim {
+                    number: 2,
+                    next: 3,
+                    pake: false
+                }),
+            })]
+        );
+        assert!(
+            guest.tick(T0 + Duration::from_secs(43)).is_empty(),
+            "sent once"
+        );
+        // This time the server takes it back: same number, the member kept.
+        let acts = guest.on_server(
+            ServerMessage::Joined {
+                code: code(),
+                members: vec![SignalId(21)],
+                numbers: vec![2],
+                host: SignalId(21),
+                number: 2,
+                pake: false,
+            },
+            T0,
+        );
+        keeps_everything(&acts);
+        assert_eq!(guest.members(), vec![1]);
+
+        // A retry planned on a connection that closed is dropped: the next `welcome` asks.
+        let (_, mut other) = pair(Some(&key));
+        other.on_server(welcome(22), T0);
+        other.on_server(refusal(ErrorCode::TooManyAttempts, Some(5)), T0);
+        other.signaling_lost();
+        assert!(other.tick(T0 + Duration::from_secs(60)).is_empty());
+    }
+
+    #[test]
+    fn a_reclaim_refused_by_the_room_cap_keeps_the_links_and_asks_on_the_next_connection() {
+        let key = RoomKey::from_bytes([4; 32]);
+        let (mut host, _) = pair(Some(&key));
+        host.on_server(welcome(11), T0);
+        let acts = host.on_server(refusal(ErrorCode::TooManyRooms, None), T0);
+        keeps_everything(&acts);
+        assert!(
+            matches!(&acts[..], [Action::RoomLost { code, message, retry_in: None }]
+                if code == "too-many-rooms" && message.contains("host a new room")),
+            "{acts:?}"
+        );
+        assert_eq!(host.members(), vec![2]);
+        assert!(host.tick(T0 + Duration::from_secs(3600)).is_empty());
+        assert!(
+            matches!(
+                &host.on_server(welcome(12), T0)[..],
+                [Action::Send(ClientMessage::JoinRoom {
+                    reclaim: Some(Reclaim { number: 1, .. }),
+                    ..
+                })]
+            ),
+            "the next connection reclaims again"
         );
     }
 

@@ -65,6 +65,9 @@ pub(crate) struct P2pState {
     pub host: RwSignal<Option<PeerId>>,
     /// The room is lost for good, and why.
     pub fatal: RwSignal<Option<String>>,
+    /// The signaling server lost the room (it restarted) and did not take it back: links and
+    /// editing go on, newcomers cannot join. What to tell, until the room is back.
+    pub room_lost: RwSignal<Option<String>>,
     pub join_error: RwSignal<Option<String>>,
     /// While the signaling server is out of reach: when the next attempt is due, and the clock
     /// the countdown is drawn against (moved by the ticker only meanwhile).
@@ -86,6 +89,7 @@ impl P2pState {
             me: RwSignal::new(None),
             host: RwSignal::new(None),
             fatal: RwSignal::new(None),
+            room_lost: RwSignal::new(None),
             join_error: RwSignal::new(None),
             retry_at: RwSignal::new(None),
             clock: RwSignal::new(Duration::ZERO),
@@ -137,6 +141,7 @@ pub(super) fn leave(ed: Ed) {
     p.me.set(None);
     p.host.set(None);
     p.fatal.set(None);
+    set_room_lost(ed, None);
     js::mark_body("p2p-role", "");
     js::mark_body("p2p-code", "");
     js::mark_body("p2p-peers", "0");
@@ -282,6 +287,7 @@ fn enter(
     });
     let p = ed.p2p;
     p.fatal.set(None);
+    set_room_lost(ed, None);
     p.join_error.set(None);
     p.peers.set(BTreeMap::new());
     p.role.set(None);
@@ -304,6 +310,19 @@ fn enter(
         resume,
         on,
     });
+}
+
+/// Shows (or, with `None`, takes down) the notice that the signaling server lost the room;
+/// `data-p2p-room-lost` carries the server's code for it (tests read it).
+fn set_room_lost(ed: Ed, lost: Option<(String, String)>) {
+    js::mark_body(
+        "p2p-room-lost",
+        lost.as_ref().map_or("", |(code, _)| code.as_str()),
+    );
+    let message = lost.map(|(_, m)| m);
+    if ed.p2p.room_lost.get_untracked() != message {
+        ed.p2p.room_lost.set(message);
+    }
 }
 
 fn set_link(ed: Ed, link: Link) {
@@ -438,6 +457,8 @@ fn on_event(ed: Ed, e: Event) {
                 .and_then(|k| RoomKey::from_fragment(k).ok());
             save(ed, Some(saved));
             js::mark_body("p2p-code", &code);
+            // The server has the room (again): newcomers can join.
+            set_room_lost(ed, None);
             p.link.set(key.map(|k| join_link(&origin(), &code, &k)));
             p.code.set(Some(code.clone()));
             ed.mode.set(Mode::P2p { code });
@@ -520,6 +541,14 @@ fn on_event(ed: Ed, e: Event) {
                 p.link.set(Some(join_link(&origin(), &code, &key)));
             }
             ed.toast("the host confirmed the password; connecting", false);
+        }
+        Event::RoomLost { code, message } => {
+            // Not fatal: the links, the session and editing stay; said once per change, and
+            // kept in the status panel while it holds.
+            if p.room_lost.get_untracked().as_deref() != Some(message.as_str()) {
+                ed.toast(message.clone(), true);
+            }
+            set_room_lost(ed, Some((code, message)));
         }
         Event::Fatal { code, message } => {
             js::mark_body("p2p-error", &code);
@@ -803,6 +832,7 @@ pub fn P2pStatus() -> impl IntoView {
                 </div>
                 <ul class="p2p-peers">{peers}</ul>
                 {reconnecting}
+                {move || p.room_lost.get().map(|m| view! { <p class="p2p-room-lost" data-testid="p2p-room-lost">{m}</p> })}
                 {move || p.fatal.get().map(|f| view! { <p class="room-error" data-testid="p2p-fatal">{f}</p> })}
             </div>
         </Show>
