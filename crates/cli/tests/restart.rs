@@ -63,15 +63,82 @@ fn value(p: &mut Peer, contact: &str) -> Value {
     a["reply"]["contact"]["value"].clone()
 }
 
+/// A room with a room key (the default) and a guest that joined by its link, ready to edit;
+/// returns the host, the guest and the link.
+fn keyed_room(serve: &Serve) -> (Peer, Peer, String) {
+    let mut host = Peer::host(serve, &[]);
+    let link = join_link(&mut host);
+    let mut guest = Peer::join("guest", serve, &link, &[]);
+    editable(&mut guest);
+    (host, guest, link)
+}
+
+/// A room hosted with `--no-room-key` (its password checked by the server) and a guest in it,
+/// ready to edit; returns the host, the guest and the room code.
+fn keyless_room(serve: &Serve) -> (Peer, Peer, String) {
+    let mut host = Peer::host(serve, &["--no-room-key", "--password", "hunter2"]);
+    let code = host.wait_event("room")["code"]
+        .as_str()
+        .expect("a code")
+        .to_owned();
+    let mut guest = Peer::join(
+        "guest",
+        serve,
+        &code,
+        &["--password", "hunter2", "--trust-server"],
+    );
+    editable(&mut guest);
+    (host, guest, code)
+}
+
+/// `p` says the server lost the room, in a message with `says` in it, and is still running.
+fn lost_but_running(p: &mut Peer, says: &[&str]) {
+    let lost = p.wait("room-lost", |v| {
+        v["event"] == "connection" && v["status"]["state"] == "room-lost"
+    });
+    let message = lost["status"]["message"].as_str().unwrap_or_default();
+    assert!(says.iter().all(|s| message.contains(s)), "{lost}");
+    assert!(
+        p.child.try_wait().expect("waitable").is_none(),
+        "{} exited",
+        p.name
+    );
+}
+
+/// The links never went through the server: an edit made now reaches the other member, and
+/// neither printed an error.
+fn links_still_carry_edits(host: &mut Peer, guest: &mut Peer) {
+    guest.send(r#"{"type":"add-contact","id":"after","group":"root","value":5}"#);
+    converge(&mut [&mut *host, &mut *guest]);
+    assert_eq!(value(host, "after"), 5);
+    assert!(
+        !host
+            .seen
+            .iter()
+            .chain(&guest.seen)
+            .any(|v| v["event"] == "error"),
+        "no error on the members"
+    );
+}
+
+/// Waits until each of `peers` will wait seconds before its next signaling reconnect (so what
+/// the test does to the restarted server happens before they come back).
+fn until_a_long_reconnect_wait(peers: [&mut Peer; 2]) {
+    for p in peers {
+        p.wait("a long reconnect wait", |v| {
+            v["event"] == "connection"
+                && v["status"]["state"] == "reconnecting"
+                && v["status"]["retry_in_ms"].as_u64() >= Some(3000)
+        });
+    }
+}
+
 #[test]
 fn a_room_survives_a_restart_of_its_signaling_server_and_takes_newcomers_again() {
     let data = temp_dir("restart");
     let serve = Serve::start(&data);
     let addr = serve.addr.clone();
-    let mut host = Peer::host(&serve, &[]);
-    let link = join_link(&mut host);
-    let mut guest = Peer::join("guest", &serve, &link, &[]);
-    editable(&mut guest);
+    let (mut host, mut guest, link) = keyed_room(&serve);
     host.send(r#"{"type":"add-contact","id":"before","group":"root","value":1}"#);
     converge(&mut [&mut host, &mut guest]);
     let marks = [host.seen.len(), guest.seen.len()];
@@ -134,33 +201,13 @@ fn a_room_without_a_key_loses_its_server_place_on_a_restart_but_not_its_links() 
     let data = temp_dir("restart-keyless");
     let serve = Serve::start(&data);
     let addr = serve.addr.clone();
-    let mut host = Peer::host(&serve, &["--no-room-key", "--password", "hunter2"]);
-    let code = host.wait_event("room")["code"]
-        .as_str()
-        .expect("a code")
-        .to_owned();
-    let mut guest = Peer::join(
-        "guest",
-        &serve,
-        &code,
-        &["--password", "hunter2", "--trust-server"],
-    );
-    editable(&mut guest);
+    let (mut host, mut guest, code) = keyless_room(&serve);
 
     serve.stop();
     let serve = Serve::start_at(&data, &addr);
     // Each says the server lost the room (not a fatal error) and goes on.
     for p in [&mut host, &mut guest] {
-        let lost = p.wait("room-lost", |v| {
-            v["event"] == "connection" && v["status"]["state"] == "room-lost"
-        });
-        let message = lost["status"]["message"].as_str().unwrap_or_default();
-        assert!(message.contains("new room"), "{lost}");
-        assert!(
-            p.child.try_wait().expect("waitable").is_none(),
-            "{} exited",
-            p.name
-        );
+        lost_but_running(p, &["new room"]);
     }
     // The server did not re-create an open room under the old code.
     assert_eq!(metric(&serve.addr, "signal_rooms"), Some(0));
@@ -177,18 +224,7 @@ fn a_room_without_a_key_loses_its_server_place_on_a_restart_but_not_its_links() 
             .any(|v| v["event"] == "error" && v["code"] == "room-not-found"),
         "{out:?}"
     );
-    // The links never went through the server: edits still flow.
-    guest.send(r#"{"type":"add-contact","id":"after","group":"root","value":5}"#);
-    converge(&mut [&mut host, &mut guest]);
-    assert_eq!(value(&mut host, "after"), 5);
-    assert!(
-        !host
-            .seen
-            .iter()
-            .chain(&guest.seen)
-            .any(|v| v["event"] == "error"),
-        "no error on the members"
-    );
+    links_still_carry_edits(&mut host, &mut guest);
 }
 
 #[test]
@@ -223,4 +259,86 @@ fn a_password_room_comes_back_as_one_and_a_newcomer_gets_the_key_by_pake_again()
         .filter(|v| v["event"] == "error")
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
+}
+
+/// Spends the failed-join allowance of this machine's address (10 a minute) on the restarted
+/// server, with joins to a code that does not exist, over one signaling connection.
+fn throttle_this_address(serve: &Serve) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let (mut ws, _) =
+            tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(serve.signal()))
+                .await
+                .expect("bounded")
+                .expect("the server accepts the connection");
+        let mut send = async |text: &str| {
+            ws.send(Message::text(text.to_owned())).await.expect("send");
+        };
+        send(r#"{"type":"hello","version":1}"#).await;
+        for _ in 0..10 {
+            send(r#"{"type":"join-room","code":"ZZZZZZ"}"#).await;
+        }
+        let mut refused = 0;
+        while refused < 10 {
+            let msg = tokio::time::timeout(WAIT, ws.next())
+                .await
+                .expect("bounded")
+                .expect("open")
+                .expect("readable");
+            if let Message::Text(t) = msg
+                && t.contains(r#""type":"error""#)
+            {
+                refused += 1;
+            }
+        }
+    });
+}
+
+/// After a restart, the members' reclaim is refused by the throttle (other clients behind the
+/// same address failed too many joins): they keep their links and editing, say the room is lost
+/// for now and when they will ask again, and put the room back after the wait. (Before, a
+/// member whose plain rejoin was throttled stopped with a fatal error; a throttled reclaim was
+/// asked again only on the next reconnect, which may never come.)
+#[test]
+fn a_throttled_reclaim_after_a_restart_keeps_the_links_and_is_asked_again_after_the_wait() {
+    let data = temp_dir("restart-throttled");
+    let serve = Serve::start(&data);
+    let addr = serve.addr.clone();
+    let (mut host, mut guest, _) = keyed_room(&serve);
+
+    serve.stop();
+    // Both wait seconds before their next try, so the throttle is spent before they come.
+    until_a_long_reconnect_wait([&mut host, &mut guest]);
+    let serve = Serve::start_at(&data, &addr);
+    throttle_this_address(&serve);
+    for p in [&mut host, &mut guest] {
+        lost_but_running(p, &["too-many-attempts", "asked again in"]);
+    }
+    links_still_carry_edits(&mut host, &mut guest);
+    // After the wait the reclaim is asked again and the room is back on the server.
+    wait_for_room_on_server(&serve.addr, 1);
+}
+
+/// A member of a room without a key rejoins plainly after a restart; refused by the throttle,
+/// it keeps its links and goes on (before, that refusal was fatal and the process ended).
+#[test]
+fn a_keyless_member_whose_rejoin_is_throttled_after_a_restart_keeps_its_links() {
+    let data = temp_dir("restart-keyless-throttled");
+    let serve = Serve::start(&data);
+    let addr = serve.addr.clone();
+    let (mut host, mut guest, _) = keyless_room(&serve);
+
+    serve.stop();
+    until_a_long_reconnect_wait([&mut host, &mut guest]);
+    let serve = Serve::start_at(&data, &addr);
+    throttle_this_address(&serve);
+    for p in [&mut host, &mut guest] {
+        lost_but_running(p, &["too-many-attempts"]);
+    }
+    links_still_carry_edits(&mut host, &mut guest);
 }

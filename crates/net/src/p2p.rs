@@ -160,6 +160,8 @@ struct Mesh {
     /// The server lost our room and could not give it back: we stay with the links we have
     /// (and say so again after every reconnect: what we said is here).
     room_lost: Option<String>,
+    /// A (re)join the server refused for now (its throttle): when to send it again.
+    rejoin_at: Option<Instant>,
     token: Option<String>,
     ice: Vec<bassline_signal::IceServer>,
     peers: HashMap<PeerId, PeerTask>,
@@ -194,6 +196,7 @@ impl Mesh {
             highest: 0,
             reclaiming: false,
             room_lost: None,
+            rejoin_at: None,
             token: None,
             ice: Vec::new(),
             peers: HashMap::new(),
@@ -323,6 +326,13 @@ impl Mesh {
                         self.on_ended(peer, generation, ended).await;
                     }
                 }
+                () = sleep_or_never(self.rejoin_at) => {
+                    self.rejoin_at = None;
+                    let msg = self.room_message();
+                    if !Self::send(&mut ws, &msg).await {
+                        return Lost::Retry;
+                    }
+                }
                 () = sleep_or_never(next_pake) => {
                     if let Some(lost) = self.pake_timeouts(&mut ws).await {
                         return lost;
@@ -363,37 +373,10 @@ impl Mesh {
                 if !resumed && let Some(message) = self.room_lost.clone() {
                     self.lose_room(message).await;
                 } else if !resumed {
-                    // A fresh place: create the room, or (re)join it: as the member we were,
-                    // when we were one and hold the key.
-                    let reclaim = self.reclaim();
-                    self.reclaiming = reclaim.is_some();
-                    let msg = match (&self.code, &self.cfg.room) {
-                        (Some(code), _) | (None, Room::Join { code, .. }) => {
-                            ClientMessage::JoinRoom {
-                                code: code.clone(),
-                                password: self
-                                    .server_password()
-                                    .filter(|_| reclaim.is_none())
-                                    .map(Password),
-                                reclaim,
-                            }
-                        }
-                        (
-                            None,
-                            Room::Create {
-                                password,
-                                max_peers,
-                            },
-                        ) => ClientMessage::CreateRoom {
-                            // With a room key the members check the password (PAKE).
-                            password: password
-                                .clone()
-                                .filter(|_| self.key.is_none())
-                                .map(Password),
-                            max_peers: *max_peers,
-                            pake: password.is_some() && self.key.is_some(),
-                        },
-                    };
+                    // A fresh place: create the room, or (re)join it. (A rejoin planned on
+                    // the last connection is this one.)
+                    self.rejoin_at = None;
+                    let msg = self.room_message();
                     if !Self::send(ws, &msg).await {
                         return Some(Lost::Retry);
                     }
@@ -485,14 +468,32 @@ impl Mesh {
                 },
             ),
             // The answer to our reclaim (relays to members not back yet may fail meanwhile).
-            ServerMessage::Error { code, message, .. }
-                if self.reclaiming
-                    && !matches!(
-                        code,
-                        ErrorCode::UnknownPeer | ErrorCode::NotInRoom | ErrorCode::RateLimited
-                    ) =>
+            ServerMessage::Error {
+                code,
+                message,
+                retry_after_secs,
+            } if self.reclaiming
+                && !matches!(
+                    code,
+                    ErrorCode::UnknownPeer | ErrorCode::NotInRoom | ErrorCode::RateLimited
+                ) =>
             {
-                return self.reclaim_refused(ws, code, message).await;
+                return self
+                    .reclaim_refused(ws, code, message, retry_after_secs)
+                    .await;
+            }
+            // We were a member (no key to reclaim with) and the server refuses our plain
+            // rejoin for now or for its limits: the links are fine, so like a refused reclaim
+            // it is no reason to stop.
+            ServerMessage::Error {
+                code:
+                    code @ (ErrorCode::TooManyAttempts | ErrorCode::TooManyRooms | ErrorCode::RoomFull),
+                message,
+                retry_after_secs,
+            } if self.me.is_some() && !(self.pake_room && self.key.is_none()) => {
+                return self
+                    .reclaim_refused(ws, code, message, retry_after_secs)
+                    .await;
             }
             ServerMessage::Error {
                 code: ErrorCode::RoomNotFound,
@@ -574,20 +575,54 @@ impl Mesh {
         None
     }
 
+    /// What asks the server for our place: create the room, or (re)join it, as the member we
+    /// were when we were one and hold the key.
+    fn room_message(&mut self) -> ClientMessage {
+        let reclaim = self.reclaim();
+        self.reclaiming = reclaim.is_some();
+        match (&self.code, &self.cfg.room) {
+            (Some(code), _) | (None, Room::Join { code, .. }) => ClientMessage::JoinRoom {
+                code: code.clone(),
+                password: self
+                    .server_password()
+                    .filter(|_| reclaim.is_none())
+                    .map(Password),
+                reclaim,
+            },
+            (
+                None,
+                Room::Create {
+                    password,
+                    max_peers,
+                },
+            ) => ClientMessage::CreateRoom {
+                // With a room key the members check the password (PAKE).
+                password: password
+                    .clone()
+                    .filter(|_| self.key.is_none())
+                    .map(Password),
+                max_peers: *max_peers,
+                pake: password.is_some() && self.key.is_some(),
+            },
+        }
+    }
+
     /// Our claim to the place we held (`bassline_signal::mesh::reclaim` says when we have one).
     fn reclaim(&self) -> Option<Reclaim> {
         bassline_signal::mesh::reclaim(self.me, self.key.is_some(), self.highest, self.pake_room)
     }
 
-    /// The server refused our reclaim. Our number held by someone else: join as a new
-    /// member (the links start again under the new number). Anything else (the room cap, the
-    /// throttle, ...): we keep our links and say the room is lost on the server for now; the
-    /// next reconnect tries again.
+    /// The server refused our reclaim (or a member's plain rejoin). Our number held by someone
+    /// else: join as a new member (the links start again under the new number). Anything else
+    /// (the room cap, the throttle, ...): we keep our links and say the room is lost on the
+    /// server for now; a throttled one asks again after the wait the server names, any other
+    /// on the next reconnect.
     async fn reclaim_refused(
         &mut self,
         ws: &mut WsStream,
         code: ErrorCode,
         message: String,
+        retry_after_secs: Option<u64>,
     ) -> Option<Lost> {
         self.reclaiming = false;
         if code == ErrorCode::NumberTaken {
@@ -602,12 +637,18 @@ impl Mesh {
             }
             return None;
         }
+        let retry = retry_after_secs.filter(|_| code == ErrorCode::TooManyAttempts);
+        self.rejoin_at = retry.map(|s| Instant::now() + Duration::from_secs(s.max(1)));
+        let when = match retry {
+            Some(s) => format!("asked again in {} s", s.max(1)),
+            None => "asked again on the next reconnect".into(),
+        };
         let status = TransportStatus::RoomLost {
             code: self.code.clone().unwrap_or_default(),
             message: format!(
                 "the signaling server lost the room (it restarted?) and refused to give it back \
                  ({}: {message}); links to the members here stay up, new members cannot join \
-                 until it does (tried again on the next reconnect)",
+                 until it does ({when})",
                 code.as_str()
             ),
         };
