@@ -707,15 +707,21 @@ fn the_digest_covers_permissions() {
     assert_eq!(room.peer(1).digest(), after);
 }
 
+/// Host 1 and guests 2..4, split into {1, 2} and {3, 4}, long enough for 3 to lead its side.
+fn split_with_a_host_on_each_side() -> Room {
+    let mut room = Room::new(3, network());
+    room.partition(&[3, 4]);
+    room.run_for(Duration::from_secs(8));
+    assert_eq!(room.peer(3).role(), Role::Host, "3 leads the other side");
+    room
+}
+
 /// Across a partition, the host of one side made a member read-only while that member led the
 /// other side. When they meet, the member's side ranks higher, but the host's lineage does not
 /// let it lead: the host takes a newer epoch and everyone follows it.
 #[test]
 fn a_host_outranked_by_a_member_it_demoted_takes_a_newer_epoch() {
-    let mut room = Room::new(3, network());
-    room.partition(&[3, 4]);
-    room.run_for(Duration::from_secs(8));
-    assert_eq!(room.peer(3).role(), Role::Host, "3 leads the other side");
+    let mut room = split_with_a_host_on_each_side();
     let now = room.now;
     room.peer(1)
         .set_permission(now, Some(3), Permission::ReadOnly)
@@ -737,10 +743,7 @@ fn a_host_outranked_by_a_member_it_demoted_takes_a_newer_epoch() {
 /// follows the other, and the room ends with one host and one state.
 #[test]
 fn two_hosts_that_demoted_each_other_end_with_one_host() {
-    let mut room = Room::new(3, network());
-    room.partition(&[3, 4]);
-    room.run_for(Duration::from_secs(8));
-    assert_eq!(room.peer(3).role(), Role::Host, "3 leads the other side");
+    let mut room = split_with_a_host_on_each_side();
     let now = room.now;
     room.peer(1)
         .set_permission(now, Some(3), Permission::ReadOnly)
