@@ -236,6 +236,23 @@ async fn page(w: &World, name: &str, url: &str) -> Result<Session> {
         .with_context(|| format!("browser {name} starts at {url}"))
 }
 
+/// Page A (`p2p-{tag}-a`) opens `serve`'s editor and hosts a room, page B (`p2p-{tag}-b`) joins
+/// by its link; returns the link once both are linked.
+async fn a_hosts_and_b_joins(
+    w: &World,
+    serve: &Serve,
+    pages: &mut Vec<(String, Session)>,
+    tag: &str,
+) -> Result<String> {
+    let base = format!("http://{}", serve.addr);
+    pages.push(("a".into(), page(w, &format!("p2p-{tag}-a"), &base).await?));
+    let link = host(pick(pages, "a")).await?;
+    pages.push(("b".into(), page(w, &format!("p2p-{tag}-b"), &link).await?));
+    linked(pick(pages, "a"), 1, "A").await?;
+    linked(pick(pages, "b"), 1, "B").await?;
+    Ok(link)
+}
+
 fn pick<'a>(pages: &'a [(String, Session)], name: &str) -> &'a Session {
     &pages.iter().find(|(n, _)| n == name).expect("started").1
 }
@@ -806,13 +823,8 @@ async fn countdown(s: &Session) -> Result<Option<u64>> {
 #[test]
 fn while_signaling_is_down_links_stay_up_and_the_retry_counts_down() {
     run_serving("outage", async |w, serve, pages| {
-        let base = format!("http://{}", serve.addr);
-        pages.push(("a".into(), page(w, "p2p-outage-a", &base).await?));
-        let link = host(pick(pages, "a")).await?;
-        pages.push(("b".into(), page(w, "p2p-outage-b", &link).await?));
+        a_hosts_and_b_joins(w, serve, pages, "outage").await?;
         let (a, b) = (pick(pages, "a"), pick(pages, "b"));
-        linked(a, 1, "A").await?;
-        linked(b, 1, "B").await?;
         let (x, _, sum) = build_sum(a, "1").await?;
         has_node(b, &sum).await?;
 
@@ -871,13 +883,8 @@ fn rooms_on_server(addr: &str) -> Option<u64> {
 fn after_a_signaling_restart_the_pages_put_the_room_back_and_a_newcomer_joins_by_the_link() {
     run_serving("restart", async |w, serve, pages| {
         let addr = serve.addr.clone();
-        let base = format!("http://{addr}");
-        pages.push(("a".into(), page(w, "p2p-restart-a", &base).await?));
-        let link = host(pick(pages, "a")).await?;
-        pages.push(("b".into(), page(w, "p2p-restart-b", &link).await?));
+        let link = a_hosts_and_b_joins(w, serve, pages, "restart").await?;
         let (a, b) = (pick(pages, "a"), pick(pages, "b"));
-        linked(a, 1, "A").await?;
-        linked(b, 1, "B").await?;
         let (x, _, sum) = build_sum(a, "1").await?;
         has_node(b, &sum).await?;
 
@@ -1002,13 +1009,8 @@ fn after_a_signaling_restart_pages_in_a_keyless_room_keep_editing_and_say_the_ro
 fn after_a_signaling_restart_a_throttled_page_keeps_editing_and_reclaims_after_the_wait() {
     run_serving("throttled", async |w, serve, pages| {
         let addr = serve.addr.clone();
-        let base = format!("http://{addr}");
-        pages.push(("a".into(), page(w, "p2p-throttled-a", &base).await?));
-        let link = host(pick(pages, "a")).await?;
-        pages.push(("b".into(), page(w, "p2p-throttled-b", &link).await?));
+        let link = a_hosts_and_b_joins(w, serve, pages, "throttled").await?;
         let (a, b) = (pick(pages, "a"), pick(pages, "b"));
-        linked(a, 1, "A").await?;
-        linked(b, 1, "B").await?;
         let (x, y, sum) = build_sum(a, "1").await?;
         has_node(b, &sum).await?;
 
